@@ -1,0 +1,208 @@
+"""The ``quoteflow`` command line.
+
+Every command loads the one settings model first, so a bad value stops the
+command before it touches anything. Errors of ours (QuoteflowError) become one
+line on stderr and a non-zero exit code; anything else is a bug and keeps its
+traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from quoteflow.errors import QuoteflowError
+from quoteflow.settings import Settings, load_settings
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _reporter(prefix: str = "") -> Callable[[str], None]:
+    start = time.monotonic()
+
+    def report(line: str) -> None:
+        console.print(f"[dim]{time.monotonic() - start:6.1f}s[/dim] {prefix}{line}")
+
+    return report
+
+
+class _Context:
+    def __init__(self, config: Path | None) -> None:
+        self._config = config
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self._config)
+        return self._settings
+
+
+pass_ctx = click.make_pass_decorator(_Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="TOML settings file (default: $QUOTEFLOW_CONFIG, else ./quoteflow.toml if present).",
+)
+@click.version_option(package_name="quoteflow")
+@click.pass_context
+def cli(ctx: click.Context, config: Path | None) -> None:
+    """quoteflow: unaccepted quotes to personalised offer e-mails, in minutes."""
+    ctx.obj = _Context(config)
+
+
+# --- stack -------------------------------------------------------------------
+@cli.group()
+def stack() -> None:
+    """The local stack: Apache Kafka (KRaft) and PostgreSQL, installed and run here."""
+
+
+_component_arg = click.argument("components", nargs=-1)
+
+
+@stack.command("up")
+@_component_arg
+@pass_ctx
+def stack_up(obj: _Context, components: tuple[str, ...]) -> None:
+    """Install what is missing and start the stack (idempotent)."""
+    from quoteflow.stack.local import LocalStack
+
+    local = LocalStack(obj.settings)
+    started = local.up(_reporter(), components or None)
+    _print_status(local.status())
+    if not started:
+        console.print("everything was already running")
+
+
+@stack.command("down")
+@_component_arg
+@pass_ctx
+def stack_down(obj: _Context, components: tuple[str, ...]) -> None:
+    """Stop what `stack up` started (never other instances)."""
+    from quoteflow.stack.local import LocalStack
+
+    stopped = LocalStack(obj.settings).down(_reporter(), components or None)
+    console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing of ours was running")
+
+
+@stack.command("status")
+@pass_ctx
+def stack_status(obj: _Context) -> None:
+    """Show each component with its address and health; exit 1 if any is unhealthy."""
+    from quoteflow.stack.local import LocalStack
+
+    statuses = LocalStack(obj.settings).status()
+    _print_status(statuses)
+    if not all(s.healthy for s in statuses):
+        sys.exit(1)
+
+
+@stack.command("logs")
+@_component_arg
+@click.option("-n", "--lines", default=40, show_default=True, help="Lines per component.")
+@click.option("--path", "path_only", is_flag=True, help="Print the log file paths only.")
+@pass_ctx
+def stack_logs(obj: _Context, components: tuple[str, ...], lines: int, path_only: bool) -> None:
+    """Show the end of each component's log."""
+    from quoteflow.stack.local import LocalStack
+
+    for component in LocalStack(obj.settings).select(components or None):
+        log = component.log_file()
+        if path_only:
+            console.print(str(log))
+            continue
+        console.rule(f"{component.name}: {log}")
+        if not log.is_file():
+            console.print("[dim](no log yet)[/dim]")
+            continue
+        with log.open(errors="replace") as handle:
+            for line in deque(handle, maxlen=lines):
+                console.print(line.rstrip("\n"), markup=False, highlight=False)
+
+
+# --- topics ------------------------------------------------------------------
+@cli.group()
+def topics() -> None:
+    """The topic catalogue on the broker."""
+
+
+@topics.command("create")
+@pass_ctx
+def topics_create(obj: _Context) -> None:
+    """Create every catalogue topic that is missing (idempotent), then check for drift."""
+    from quoteflow.topics.admin import TopicAdmin
+
+    admin = TopicAdmin(obj.settings)
+    created = admin.create()
+    for name in created:
+        console.print(f"created {name}")
+    if not created:
+        console.print("all topics already existed")
+    _print_topics(admin.report())
+
+
+@topics.command("list")
+@pass_ctx
+def topics_list(obj: _Context) -> None:
+    """Show the catalogue with each topic's state; exit 1 on a missing topic or drift."""
+    from quoteflow.topics.admin import TopicAdmin
+
+    reports = TopicAdmin(obj.settings).report()
+    _print_topics(reports)
+    if any(r.state != "ok" for r in reports):
+        sys.exit(1)
+
+
+def _print_topics(reports: list[Any]) -> None:
+    table = Table("topic", "partitions", "rf", "cleanup", "retention", "key / value", "state")
+    for r in reports:
+        spec = r.spec
+        days = "forever" if spec.retention_ms < 0 else f"{spec.retention_ms // 86_400_000}d"
+        state = {"ok": "[green]ok[/green]", "missing": "[yellow]missing[/yellow]"}.get(
+            r.state, "[red]drift: " + "; ".join(r.problems) + "[/red]"
+        )
+        schemas = f"{spec.key_schema or 'string'} / {spec.value_schema}"
+        table.add_row(
+            spec.name, str(spec.partitions), str(spec.replication_factor),
+            spec.cleanup_policy, days, schemas, state,
+        )
+    console.print(table)
+
+
+def _print_status(statuses: list[Any]) -> None:
+    table = Table("component", "address", "running", "healthy", "pid", "detail")
+    for s in statuses:
+        ok = "[green]yes[/green]" if s.healthy else "[red]no[/red]"
+        run = "yes" if s.running else "no"
+        table.add_row(s.name, s.address, run, ok, str(s.pid or "-"), s.detail)
+    console.print(table)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: our errors become one line and an exit code, never a traceback."""
+    try:
+        code = cli.main(args=argv, prog_name="quoteflow", standalone_mode=False)
+    except QuoteflowError as exc:
+        err_console.print(f"quoteflow: error: {exc}", markup=False, highlight=False)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        err_console.print("quoteflow: aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    if isinstance(code, int):  # --help, --version and ctx.exit() hand back their code
+        sys.exit(code)

@@ -1,0 +1,277 @@
+"""One validated settings model for every quoteflow process.
+
+Sources, highest priority first: keyword arguments (tests), environment
+variables (``QUOTEFLOW_<SECTION>__<KEY>``, e.g. ``QUOTEFLOW_KAFKA__BOOTSTRAP_SERVERS``),
+then an optional TOML file (``QUOTEFLOW_CONFIG`` or ``--config``; ``quoteflow.toml``
+in the working directory when present), then the defaults below, which match the
+local stack and ``docker-compose.yml``.
+
+Unknown keys are rejected, so a typo in a TOML file or variable name fails at
+start instead of being silently ignored. Validation errors are turned into a
+:class:`~quoteflow.errors.ConfigError` whose message names the key.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from quoteflow.errors import ConfigError
+
+ENV_PREFIX = "QUOTEFLOW_"
+CONFIG_ENV = "QUOTEFLOW_CONFIG"
+DEFAULT_CONFIG_FILE = Path("quoteflow.toml")
+
+def _default_stack_home() -> Path:
+    """Root runs the stack in /var/lib (PostgreSQL's user must reach it); others in XDG state."""
+    if os.geteuid() == 0:
+        return Path("/var/lib/quoteflow")
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "quoteflow"
+
+
+def _default_cache_dir() -> Path:
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "quoteflow"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StackSettings(_Section):
+    """The local stack: where it keeps data and logs, and the ports it listens on."""
+
+    home: Path = Field(default_factory=_default_stack_home)
+    cache_dir: Path = Field(default_factory=_default_cache_dir)
+    kafka_version: str = Field(default="4.4.0", pattern=r"^\d+\.\d+\.\d+$")
+    kafka_port: int = Field(default=19092, ge=1024, le=65535)
+    kafka_controller_port: int = Field(default=19093, ge=1024, le=65535)
+    kafka_heap_mb: int = Field(default=512, ge=128, le=512)
+    postgres_port: int = Field(default=55432, ge=1024, le=65535)
+    start_timeout_s: float = Field(default=90.0, gt=0)
+
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> StackSettings:
+        ports = [self.kafka_port, self.kafka_controller_port, self.postgres_port]
+        if len(set(ports)) != len(ports):
+            raise ValueError(
+                "kafka_port, kafka_controller_port and postgres_port must all differ"
+            )
+        return self
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+
+class KafkaSettings(_Section):
+    """How pipeline processes reach Kafka. Empty bootstrap means the local stack."""
+
+    bootstrap_servers: str = ""
+    client_id: str = "quoteflow"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+
+    def as_librdkafka_dict(self) -> dict[str, str]:
+        """Client config for confluent-kafka; secrets only leave SecretStr here."""
+        conf = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "client.id": self.client_id,
+            "security.protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            conf["sasl.mechanism"] = self.sasl_mechanism
+        if self.sasl_username is not None:
+            conf["sasl.username"] = self.sasl_username
+        if self.sasl_password is not None:
+            conf["sasl.password"] = self.sasl_password.get_secret_value()
+        return conf
+
+
+class SchemaRegistrySettings(_Section):
+    """Confluent-compatible Schema Registry. Without a URL, the embedded serde is used."""
+
+    url: str | None = None
+    basic_auth_user: str | None = None
+    basic_auth_password: SecretStr | None = None
+    auto_register: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> SchemaRegistrySettings:
+        if self.url is not None and not self.url.startswith(("http://", "https://")):
+            raise ValueError("url must start with http:// or https://")
+        if (self.basic_auth_user is None) != (self.basic_auth_password is None):
+            raise ValueError("basic_auth_user and basic_auth_password go together")
+        return self
+
+    def basic_auth(self) -> tuple[str, str] | None:
+        if self.basic_auth_user is None or self.basic_auth_password is None:
+            return None
+        return (self.basic_auth_user, self.basic_auth_password.get_secret_value())
+
+
+class PostgresSettings(_Section):
+    """The QMS and CRM databases (and quoteflow's own). Empty port means the local stack's."""
+
+    host: str = "127.0.0.1"
+    port: int | None = Field(default=None, ge=1, le=65535)
+    user: str = "quoteflow"
+    password: SecretStr = SecretStr("quoteflow")
+    qms_database: str = Field(default="qms", pattern=r"^[a-z_][a-z0-9_]*$")
+    crm_database: str = Field(default="crm", pattern=r"^[a-z_][a-z0-9_]*$")
+    connect_timeout_s: int = Field(default=10, ge=1)
+
+    def conninfo(self, database: str) -> str:
+        """A libpq conninfo; built here so the password is read from SecretStr in one place."""
+        from psycopg.conninfo import make_conninfo
+
+        return make_conninfo(
+            host=self.host,
+            port=str(self.port),
+            user=self.user,
+            password=self.password.get_secret_value(),
+            dbname=database,
+            connect_timeout=str(self.connect_timeout_s),
+            application_name="quoteflow",
+        )
+
+
+class TopicsSettings(_Section):
+    """What differs between environments; the topics themselves are in quoteflow.topics."""
+
+    replication_factor: int = Field(default=1, ge=1, le=7)
+    #: Overrides every topic's partition count (small local clusters); None keeps the
+    #: catalogue's own counts, which size production.
+    partitions: int | None = Field(default=None, ge=1, le=1024)
+    request_timeout_s: float = Field(default=30.0, gt=0)
+
+
+class StreamsSettings(_Section):
+    """The faust processor."""
+
+    app_id: str = Field(default="quoteflow", pattern=r"^[a-zA-Z0-9._-]+$")
+    data_dir: Path | None = None  # defaults to <stack.home>/streams
+    processing_guarantee: Literal["exactly_once", "at_least_once"] = "exactly_once"
+
+
+class LogSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["json", "console"] = "console"
+
+
+class Settings(BaseSettings):
+    """Every setting of quoteflow. Build it with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+        toml_file=None,
+    )
+
+    stack: StackSettings = Field(default_factory=StackSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    schema_registry: SchemaRegistrySettings = Field(default_factory=SchemaRegistrySettings)
+    postgres: PostgresSettings = Field(default_factory=PostgresSettings)
+    topics: TopicsSettings = Field(default_factory=TopicsSettings)
+    streams: StreamsSettings = Field(default_factory=StreamsSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+
+    @model_validator(mode="after")
+    def _fill_from_stack(self) -> Settings:
+        """Point clients at the local stack unless told otherwise (one port setting, not two)."""
+        if not self.kafka.bootstrap_servers:
+            kafka = self.kafka.model_copy(
+                update={"bootstrap_servers": f"127.0.0.1:{self.stack.kafka_port}"}
+            )
+            object.__setattr__(self, "kafka", kafka)
+        if self.postgres.port is None:
+            pg = self.postgres.model_copy(update={"port": self.stack.postgres_port})
+            object.__setattr__(self, "postgres", pg)
+        if self.streams.data_dir is None:
+            streams = self.streams.model_copy(update={"data_dir": self.stack.home / "streams"})
+            object.__setattr__(self, "streams", streams)
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # toml_file is None unless load_settings chose a file (then the source reads it).
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+def _choose_config_file(explicit: Path | str | None, environ: Mapping[str, str]) -> Path | None:
+    if explicit is not None:
+        path = Path(explicit)
+    elif environ.get(CONFIG_ENV):
+        path = Path(environ[CONFIG_ENV])
+    elif DEFAULT_CONFIG_FILE.is_file():
+        return DEFAULT_CONFIG_FILE
+    else:
+        return None
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist (from --config or {CONFIG_ENV})")
+    return path
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    key = ".".join(str(part) for part in error.get("loc", ()))
+    env_name = ENV_PREFIX + "__".join(str(p) for p in error.get("loc", ())).upper()
+    message = str(error.get("msg", "invalid value"))
+    if error.get("type") == "extra_forbidden":
+        message = "unknown setting (check the spelling; see README, Configuration)"
+    if not key:
+        return f"settings: {message}"
+    return f"setting {key} (env {env_name}): {message}"
+
+
+def _reject_unknown_sections(environ: Mapping[str, str]) -> None:
+    """pydantic-settings ignores prefixed variables matching no section; a typo deserves a word."""
+    known = {name.upper() for name in Settings.model_fields} | {"CONFIG"}
+    for name in sorted(environ):
+        if name.startswith(ENV_PREFIX):
+            section = name[len(ENV_PREFIX) :].split("__", 1)[0]
+            if section not in known:
+                raise ConfigError(
+                    f"environment variable {name}: unknown setting section {section.lower()!r}"
+                    f" (known: {', '.join(sorted(k.lower() for k in known - {'CONFIG'}))})"
+                )
+
+
+def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
+    """Read and validate settings; raise ConfigError naming the first bad key."""
+    _reject_unknown_sections(os.environ)
+    path = _choose_config_file(config_file, os.environ)
+    # A subclass carries the chosen file: pydantic-settings reads it from model_config.
+    config = {**Settings.model_config, "toml_file": path}
+    bound: type[Settings] = type("Settings", (Settings,), {"model_config": config})
+    try:
+        return bound(**overrides)
+    except ValidationError as exc:
+        errors = exc.errors()
+        where = f" in {path}" if path else ""
+        first = _describe(errors[0]) + where
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(first + more) from None
+    except (OSError, ValueError) as exc:  # unreadable or malformed TOML
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None

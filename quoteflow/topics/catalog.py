@@ -1,0 +1,159 @@
+"""Every topic quoteflow owns, declared once, and how to compare one with the broker.
+
+Names follow Debezium's ``<prefix>.<schema>.<table>`` for change events, so a
+team that already runs Debezium can point it at the same topics. Retention is
+long on purpose: replay and backfill read these topics again (design.md).
+Topics faust creates for itself (changelogs, repartitions) are not listed: the
+processor declares them and owns their configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+DAY_MS = 24 * 60 * 60 * 1000
+
+KeyFormat = Literal["avro", "string"]
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic: its shape on the broker and the schemas of its records."""
+
+    name: str
+    partitions: int
+    cleanup_policy: Literal["delete", "compact", "compact,delete"]
+    retention_ms: int  # -1 = keep forever
+    value_schema: str
+    key_schema: str | None  # Avro schema name; None = UTF-8 string key
+    purpose: str
+    replication_factor: int = 1
+    extra_config: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def key_format(self) -> KeyFormat:
+        return "string" if self.key_schema is None else "avro"
+
+    def config(self) -> dict[str, str]:
+        """Broker-side topic configs we set and later check for drift."""
+        conf = {
+            "cleanup.policy": self.cleanup_policy,
+            "retention.ms": str(self.retention_ms),
+            "min.insync.replicas": str(min_insync_replicas(self.replication_factor)),
+        }
+        conf.update(self.extra_config)
+        return conf
+
+
+def min_insync_replicas(replication_factor: int) -> int:
+    """Tolerate one broker down without losing acknowledged writes (acks=all)."""
+    return max(1, replication_factor - 1) if replication_factor >= 3 else 1
+
+
+CATALOGUE: tuple[TopicSpec, ...] = (
+    TopicSpec(
+        name="qms.public.quotes",
+        partitions=6,
+        cleanup_policy="delete",
+        retention_ms=90 * DAY_MS,
+        key_schema="qms_quote_key",
+        value_schema="qms_quote_envelope",
+        purpose="QMS quote row changes (CDC, Debezium envelope); keyed by quote_id",
+    ),
+    TopicSpec(
+        name="crm.public.customers",
+        partitions=6,
+        cleanup_policy="compact",
+        retention_ms=-1,
+        key_schema="crm_customer_key",
+        value_schema="crm_customer_envelope",
+        purpose="CRM customer row changes (CDC); compacted: latest state per customer",
+        extra_config={"min.compaction.lag.ms": str(60 * 60 * 1000)},
+    ),
+    TopicSpec(
+        name="quoteflow.abandonment.triggers",
+        partitions=6,
+        cleanup_policy="delete",
+        retention_ms=90 * DAY_MS,
+        key_schema=None,
+        value_schema="abandonment_trigger",
+        purpose="one trigger per abandoned quote, for the ESP sink and dashboards",
+    ),
+    TopicSpec(
+        name="quoteflow.abandonment.decisions",
+        partitions=6,
+        cleanup_policy="delete",
+        retention_ms=90 * DAY_MS,
+        key_schema=None,
+        value_schema="abandonment_decision",
+        purpose="quotes that got no e-mail and why (suppressed, holdout, unmatched, converted)",
+    ),
+    TopicSpec(
+        name="quoteflow.esp.deliveries",
+        partitions=6,
+        cleanup_policy="delete",
+        retention_ms=365 * DAY_MS,
+        key_schema=None,
+        value_schema="esp_delivery_receipt",
+        purpose="what the ESP answered for each trigger",
+    ),
+    TopicSpec(
+        name="quoteflow.dead-letter",
+        partitions=1,
+        cleanup_policy="delete",
+        retention_ms=30 * DAY_MS,
+        key_schema=None,
+        value_schema="dead_letter",
+        purpose="records a stage gave up on, with the raw bytes and the error",
+    ),
+)
+
+
+def by_name(name: str) -> TopicSpec:
+    for spec in CATALOGUE:
+        if spec.name == name:
+            return spec
+    known = ", ".join(s.name for s in CATALOGUE)
+    raise KeyError(f"no topic {name!r} in the catalogue (known: {known})")
+
+
+def for_environment(
+    replication_factor: int, partitions: int | None = None
+) -> tuple[TopicSpec, ...]:
+    """The catalogue as this environment should have it (settings.topics)."""
+    return tuple(
+        replace(
+            spec,
+            replication_factor=replication_factor,
+            partitions=partitions if partitions is not None else spec.partitions,
+        )
+        for spec in CATALOGUE
+    )
+
+
+@dataclass(frozen=True)
+class ActualTopic:
+    """What the broker reports for a topic."""
+
+    name: str
+    partitions: int
+    replication_factor: int
+    config: Mapping[str, str]
+
+
+def drift(spec: TopicSpec, actual: ActualTopic) -> list[str]:
+    """Differences between the catalogue and the broker, one readable line each."""
+    found = []
+    if actual.partitions != spec.partitions:
+        found.append(f"partitions {actual.partitions}, declared {spec.partitions}")
+    if actual.replication_factor != spec.replication_factor:
+        found.append(
+            f"replication factor {actual.replication_factor}, declared {spec.replication_factor}"
+        )
+    for key, want in spec.config().items():
+        have = actual.config.get(key)
+        if have != want:
+            found.append(f"{key}={have}, declared {want}")
+    return found

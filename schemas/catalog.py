@@ -1,0 +1,255 @@
+"""The catalogue of versioned Avro schemas shipped in ``schemas/avro/``.
+
+Layout: ``avro/<name>/v<N>.avsc``, versions numbered 1, 2, 3, ... without gaps;
+the highest version is the one producers write. Older versions stay because
+data written with them still sits in topics and must stay decodable: the
+embedded serde finds a message's writer schema by fingerprint among *all*
+versions, so a version file is never edited or deleted once released
+(``schemas/fingerprints.lock`` and ``python -m schemas.compat`` enforce that).
+
+Fingerprints are CRC-64-AVRO (Rabin) of the Parsing Canonical Form, as the Avro
+spec defines them for single-object encoding. Note that the canonical form keeps
+only what is needed to *parse* binary data (type, name, fields, symbols, items,
+values, size): docs, defaults, aliases and logical types are stripped, so two
+files differing only there share a fingerprint.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastavro.schema import (
+    SchemaParseException,
+    UnknownType,
+    fingerprint,
+    parse_schema,
+    to_parsing_canonical_form,
+)
+from fastavro.types import Schema as AvroSchema
+
+from schemas.errors import SchemaCatalogError, SchemaNotFound
+
+#: The directory holding the shipped ``.avsc`` files.
+PACKAGE_AVRO_DIR = Path(__file__).resolve().parent / "avro"
+
+_NAME_RE = re.compile(r"[a-z][a-z0-9_]*")
+_FILE_RE = re.compile(r"v([1-9][0-9]*)\.avsc")
+
+
+def fingerprint64(canonical_form: str) -> int:
+    """CRC-64-AVRO fingerprint of a Parsing Canonical Form, as an unsigned int.
+
+    fastavro returns the fingerprint as hex of its 8 bytes in *little-endian*
+    order (the order single-object encoding writes them), so the hex string
+    must be read back little-endian to get the number the Avro spec and Java's
+    ``SchemaNormalization.parsingFingerprint64`` talk about.
+    """
+    return int.from_bytes(bytes.fromhex(fingerprint(canonical_form, "CRC-64-AVRO")), "little")
+
+
+@dataclass(frozen=True)
+class SchemaVersion:
+    """One released version of one schema.
+
+    ``raw`` is the JSON as written in the file and ``parsed`` fastavro's parsed
+    form; both are shared, so treat them as read-only. Equality and hashing
+    use name, version and fingerprint only.
+    """
+
+    name: str
+    version: int
+    raw: dict[str, Any] = field(compare=False, repr=False)
+    parsed: AvroSchema = field(compare=False, repr=False)
+    canonical: str = field(compare=False, repr=False)
+    fingerprint: int
+
+    @property
+    def label(self) -> str:
+        """``name vN``, the way messages refer to a version."""
+        return f"{self.name} v{self.version}"
+
+    @property
+    def full_name(self) -> str:
+        """Avro full name of the top-level record, e.g. ``quoteflow.v1.DeadLetter``."""
+        name = str(self.raw["name"])
+        namespace = self.raw.get("namespace")
+        return name if "." in name or not namespace else f"{namespace}.{name}"
+
+    @property
+    def fingerprint_bytes(self) -> bytes:
+        """The 8 fingerprint bytes as single-object encoding writes them (little-endian)."""
+        return self.fingerprint.to_bytes(8, "little")
+
+    @property
+    def fingerprint_hex(self) -> str:
+        """The fingerprint as a 16-digit hex number (most significant digit first)."""
+        return f"{self.fingerprint:016x}"
+
+
+class SchemaCatalog:
+    """Every version of every schema under one directory, loaded once.
+
+    Loading validates the layout (names, contiguous versions, one record name
+    per schema, no fingerprint shared between schemas) so that mistakes fail
+    at start-up with the file named, not later on the first message.
+    """
+
+    def __init__(self, root: Path | None = None) -> None:
+        self._root = PACKAGE_AVRO_DIR if root is None else Path(root)
+        self._versions = _load_directory(self._root)
+        self._by_fingerprint = _index_fingerprints(self._versions)
+
+    @property
+    def root(self) -> Path:
+        """The directory the catalogue was loaded from."""
+        return self._root
+
+    def names(self) -> tuple[str, ...]:
+        """Schema names, sorted."""
+        return tuple(self._versions)
+
+    def versions(self, name: str) -> tuple[SchemaVersion, ...]:
+        """All versions of ``name``, oldest first."""
+        try:
+            return self._versions[name]
+        except KeyError:
+            raise SchemaNotFound(
+                f"unknown schema {name!r}; known schemas: {', '.join(self.names())}"
+            ) from None
+
+    def latest(self, name: str) -> SchemaVersion:
+        """The current version of ``name``: the one producers write."""
+        return self.versions(name)[-1]
+
+    def get(self, name: str, version: int) -> SchemaVersion:
+        """Version ``version`` of ``name``."""
+        versions = self.versions(name)
+        if not 1 <= version <= len(versions):
+            raise SchemaNotFound(
+                f"schema {name!r} has no version {version}; it has v1 to v{len(versions)}"
+            )
+        return versions[version - 1]
+
+    def by_fingerprint(self, fp: int) -> SchemaVersion:
+        """The version whose canonical form has CRC-64-AVRO fingerprint ``fp``.
+
+        When several versions of one schema differ only in docs or defaults they
+        share a fingerprint; the oldest is returned, which parses the same bytes.
+        """
+        try:
+            return self._by_fingerprint[fp]
+        except KeyError:
+            raise SchemaNotFound(
+                f"no schema in the catalogue at {self._root} has fingerprint {fp:016x}"
+            ) from None
+
+    def __iter__(self) -> Iterator[SchemaVersion]:
+        """Every version of every schema, by name then version."""
+        for versions in self._versions.values():
+            yield from versions
+
+    def __repr__(self) -> str:
+        return f"SchemaCatalog(root={str(self._root)!r}, names={list(self.names())!r})"
+
+
+@functools.cache
+def default_catalog() -> SchemaCatalog:
+    """The shipped catalogue, loaded on first use and then shared.
+
+    A function rather than a module constant so importing ``schemas`` does no I/O.
+    """
+    return SchemaCatalog()
+
+
+def _load_directory(root: Path) -> dict[str, tuple[SchemaVersion, ...]]:
+    if not root.is_dir():
+        raise SchemaCatalogError(f"schema directory {root} does not exist")
+    catalogue: dict[str, tuple[SchemaVersion, ...]] = {}
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith((".", "_")):
+            continue
+        if not entry.is_dir() or not _NAME_RE.fullmatch(entry.name):
+            raise SchemaCatalogError(
+                f"{entry}: expected only directories named like 'abandonment_trigger' "
+                "(lower case, digits, underscores) in the schema directory"
+            )
+        catalogue[entry.name] = _load_versions(entry)
+    if not catalogue:
+        raise SchemaCatalogError(f"schema directory {root} holds no schemas")
+    return catalogue
+
+
+def _load_versions(directory: Path) -> tuple[SchemaVersion, ...]:
+    files: dict[int, Path] = {}
+    for entry in directory.iterdir():
+        if entry.name.startswith("."):
+            continue
+        match = _FILE_RE.fullmatch(entry.name)
+        if match is None or not entry.is_file():
+            raise SchemaCatalogError(
+                f"{entry}: expected only files named v1.avsc, v2.avsc, ... in {directory}"
+            )
+        files[int(match.group(1))] = entry
+    expected = list(range(1, len(files) + 1))
+    if sorted(files) != expected:
+        found = ", ".join(f"v{n}" for n in sorted(files)) or "none"
+        raise SchemaCatalogError(
+            f"{directory}: versions must be v1, v2, ... without gaps (found: {found}); "
+            "a released version is never deleted because data written with it must stay readable"
+        )
+    versions = tuple(_load_file(directory.name, n, files[n]) for n in expected)
+    full_names = {v.full_name for v in versions}
+    if len(full_names) > 1:
+        raise SchemaCatalogError(
+            f"{directory}: all versions must define the same record, found {sorted(full_names)}; "
+            "a renamed record cannot read data written under the old name"
+        )
+    return versions
+
+
+def _load_file(name: str, version: int, path: Path) -> SchemaVersion:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SchemaCatalogError(f"{path}: cannot read: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise SchemaCatalogError(
+            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}"
+        ) from exc
+    if not isinstance(raw, dict) or raw.get("type") != "record" or "name" not in raw:
+        raise SchemaCatalogError(f"{path}: the top level must be a named Avro record")
+    try:
+        parsed = parse_schema(raw)
+        canonical = to_parsing_canonical_form(raw)
+    except (SchemaParseException, UnknownType, ValueError, TypeError, KeyError) as exc:
+        raise SchemaCatalogError(f"{path}: not a valid Avro schema: {exc}") from exc
+    return SchemaVersion(
+        name=name,
+        version=version,
+        raw=raw,
+        parsed=parsed,
+        canonical=canonical,
+        fingerprint=fingerprint64(canonical),
+    )
+
+
+def _index_fingerprints(
+    catalogue: dict[str, tuple[SchemaVersion, ...]],
+) -> dict[int, SchemaVersion]:
+    index: dict[int, SchemaVersion] = {}
+    for versions in catalogue.values():
+        for version in versions:
+            seen = index.setdefault(version.fingerprint, version)
+            if seen.name != version.name:
+                raise SchemaCatalogError(
+                    f"{seen.label} and {version.label} have the same canonical form "
+                    f"(fingerprint {version.fingerprint:016x}), so a reader could not tell "
+                    "their data apart; give each record its own name or namespace"
+                )
+    return index

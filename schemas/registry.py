@@ -1,0 +1,207 @@
+"""Confluent wire format through a Schema Registry, for Debezium/Connect interop.
+
+confluent-kafka's ``AvroSerializer``/``AvroDeserializer`` do the framing and the
+registry calls; they use fastavro underneath with the same parsed schemas, so
+decimals, dates and timestamps come back exactly as from the embedded serde.
+
+Two of the library's defaults are overridden on purpose:
+
+* subject naming is pinned to TopicNameStrategy (``<topic>-key``/``-value``).
+  Without it, confluent-kafka 2.16 defaults to its "associated" strategy,
+  which first asks the registry for topic associations on every new subject.
+* the writer runs in ``strict_allow_default`` mode, like the embedded serde, so
+  a missing field without a default or a misspelt extra field is an error
+  instead of a silently written null.
+
+The deserializer is given the latest catalogue version as reader schema, so
+data written with an older version (or a newer, FORWARD compatible one) is
+resolved to the version this build knows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from confluent_kafka.schema_registry import SchemaRegistryClient, topic_subject_name_strategy
+from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+
+# confluent-kafka 2.16 talks HTTP through httpx2 (httpx before that); catch the
+# transport errors of whichever it really uses.
+from confluent_kafka.schema_registry.common._httpx_compat import httpx
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+from confluent_kafka.serialization import MessageField, SerializationContext, SerializationError
+from fastavro.read import SchemaResolutionError
+
+from schemas.catalog import SchemaCatalog, SchemaVersion, default_catalog
+from schemas.embedded import READ_ERRORS, WRITE_ERRORS, check_mapping, encode_error
+from schemas.errors import (
+    DecodeError,
+    EncodeError,
+    RegistryError,
+    UnknownWriterSchema,
+    where,
+)
+from schemas.framing import CONFLUENT_HEADER_LEN, confluent_schema_id, detect_format
+
+_HTTP_NOT_FOUND = 404
+_HTTP_CONFLICT = 409
+
+_CacheKey = tuple[str, bool, str]
+#: Library errors meaning "this record does not fit the schema".
+_ENCODE_ERRORS: tuple[type[Exception], ...] = (SerializationError, *WRITE_ERRORS)
+#: Library errors meaning "these bytes are not what the schema says".
+_DECODE_ERRORS: tuple[type[Exception], ...] = (SerializationError, *READ_ERRORS)
+
+
+class RegistrySerde:
+    """Encode/decode Confluent framed Avro, one cached serde per (topic, is_key, schema)."""
+
+    def __init__(
+        self,
+        client: SchemaRegistryClient,
+        catalog: SchemaCatalog | None = None,
+        *,
+        auto_register: bool = True,
+    ) -> None:
+        self._client = client
+        self._catalog = default_catalog() if catalog is None else catalog
+        self._auto_register = auto_register
+        self._serializers: dict[_CacheKey, AvroSerializer] = {}
+        self._deserializers: dict[_CacheKey, AvroDeserializer] = {}
+
+    @property
+    def client(self) -> SchemaRegistryClient:
+        """The registry client in use."""
+        return self._client
+
+    @property
+    def catalog(self) -> SchemaCatalog:
+        """The catalogue reader and writer schemas come from."""
+        return self._catalog
+
+    def encode(
+        self, schema_name: str, record: Mapping[str, Any], *, topic: str, is_key: bool = False
+    ) -> bytes:
+        """Encode ``record`` with the latest version, registering it if allowed."""
+        version = self._catalog.latest(schema_name)
+        check_mapping(version, record, topic=topic, is_key=is_key)
+        serializer = self._serializer(topic, is_key, version)
+        context = where(schema_name, topic, is_key)
+        failure: EncodeError | None = None
+        try:
+            data = serializer(record, _ctx(topic, is_key))
+        except SchemaRegistryError as exc:
+            raise RegistryError(
+                f"{context}: {self._registry_refusal(exc, topic, is_key, version)}"
+            ) from exc
+        except httpx.TransportError as exc:
+            raise RegistryError(
+                f"{context}: cannot reach the schema registry ({type(exc).__name__})"
+            ) from exc
+        except _ENCODE_ERRORS as exc:
+            failure = encode_error(version, record, exc, topic=topic, is_key=is_key)
+        if failure is not None:
+            # Outside the except block: the library's message may quote values.
+            raise failure
+        if data is None:
+            raise EncodeError(f"{context}: the serializer produced no bytes")
+        return data
+
+    def decode(
+        self, schema_name: str, data: bytes, *, topic: str, is_key: bool = False
+    ) -> dict[str, Any]:
+        """Decode Confluent framed ``data`` into the latest version of ``schema_name``."""
+        reader = self._catalog.latest(schema_name)
+        context = where(schema_name, topic, is_key)
+        fmt = detect_format(data)
+        if fmt != "confluent":
+            hint = (
+                "it is Avro single-object encoding; read it without a registry"
+                if fmt == "single-object"
+                else f"{len(data)} byte(s) starting with {data[:CONFLUENT_HEADER_LEN].hex() or '-'}"
+            )
+            raise DecodeError(f"{context}: not Confluent wire format: {hint}")
+        schema_id = confluent_schema_id(data)
+        deserializer = self._deserializer(topic, is_key, reader)
+        try:
+            record = deserializer(data, _ctx(topic, is_key))
+        except SchemaRegistryError as exc:
+            if exc.http_status_code == _HTTP_NOT_FOUND:
+                raise UnknownWriterSchema(
+                    f"{context}: the registry has no schema with id {schema_id}: corrupt, "
+                    "or written against another registry"
+                ) from exc
+            raise RegistryError(
+                f"{context}: schema registry failed to return schema id {schema_id}: "
+                f"HTTP {exc.http_status_code}, error code {exc.error_code}"
+            ) from exc
+        except httpx.TransportError as exc:
+            raise RegistryError(
+                f"{context}: cannot reach the schema registry ({type(exc).__name__})"
+            ) from exc
+        except SchemaResolutionError as exc:
+            raise DecodeError(
+                f"{context}: schema id {schema_id} cannot be read as {reader.label}: "
+                "wrong schema for this topic, or not BACKWARD compatible"
+            ) from exc
+        except _DECODE_ERRORS as exc:
+            raise DecodeError(
+                f"{context}: corrupt or truncated Avro body (schema id {schema_id}, "
+                f"{type(exc).__name__} while reading)"
+            ) from exc
+        if not isinstance(record, dict):
+            raise DecodeError(f"{context}: schema id {schema_id} did not decode to a record")
+        return record
+
+    def _serializer(self, topic: str, is_key: bool, version: SchemaVersion) -> AvroSerializer:
+        key = (topic, is_key, version.name)
+        serializer = self._serializers.get(key)
+        if serializer is None:
+            serializer = AvroSerializer(
+                self._client,
+                json.dumps(version.raw),
+                conf={
+                    "auto.register.schemas": self._auto_register,
+                    "subject.name.strategy": topic_subject_name_strategy,
+                    "validate.strict.allow.default": True,
+                },
+            )
+            self._serializers[key] = serializer
+        return serializer
+
+    def _deserializer(self, topic: str, is_key: bool, reader: SchemaVersion) -> AvroDeserializer:
+        key = (topic, is_key, reader.name)
+        deserializer = self._deserializers.get(key)
+        if deserializer is None:
+            deserializer = AvroDeserializer(
+                self._client,
+                json.dumps(reader.raw),
+                conf={"subject.name.strategy": topic_subject_name_strategy},
+            )
+            self._deserializers[key] = deserializer
+        return deserializer
+
+    def _registry_refusal(
+        self, exc: SchemaRegistryError, topic: str, is_key: bool, version: SchemaVersion
+    ) -> str:
+        subject = f"{topic}-{'key' if is_key else 'value'}"
+        if exc.http_status_code == _HTTP_CONFLICT:
+            return (
+                f"the registry refuses {version.label} under subject {subject!r}: incompatible "
+                "with the versions registered there (registry compatibility setting)"
+            )
+        if exc.http_status_code == _HTTP_NOT_FOUND and not self._auto_register:
+            return (
+                f"{version.label} is not registered under subject {subject!r} and "
+                "auto-registration is off; register it first"
+            )
+        return (
+            f"schema registry request for subject {subject!r} failed: "
+            f"HTTP {exc.http_status_code}, error code {exc.error_code}: {exc.error_message}"
+        )
+
+
+def _ctx(topic: str, is_key: bool) -> SerializationContext:
+    return SerializationContext(topic, MessageField.KEY if is_key else MessageField.VALUE)

@@ -1,0 +1,1 @@
+"""The stream processor (faust-streaming): joins quotes with customers, detects abandonment."""

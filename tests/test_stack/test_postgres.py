@@ -1,0 +1,444 @@
+"""The local stack's PostgreSQL, against a real private cluster.
+
+One cluster per module (initdb and start take about a second), in a fresh
+directory under /var/tmp: pytest's tmp_path lives under a 0700 directory that
+the ``postgres`` OS user (the server's user when tests run as root) cannot enter.
+It listens on a free port, so it never meets the default stack or another run.
+Tests run in file order and share that cluster; each leaves it running and
+healthy for the next.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import stat
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from quoteflow.errors import StackError
+from quoteflow.settings import Settings, load_settings
+from quoteflow.stack import postgres as pgmod
+from quoteflow.stack.base import silent
+from quoteflow.stack.postgres import (
+    PostgresComponent,
+    find_binaries,
+    first_blocked_dir,
+    local_conninfo,
+)
+
+pytestmark = pytest.mark.integration
+
+QUOTES_COLUMNS = [
+    ("quote_id", "bigint", "NO"),
+    ("quote_ref", "text", "NO"),
+    ("customer_id", "bigint", "NO"),
+    ("product_code", "text", "NO"),
+    ("channel", "text", "NO"),
+    ("premium", "numeric", "NO"),
+    ("currency", "character", "NO"),
+    ("status", "text", "NO"),
+    ("valid_until", "date", "NO"),
+    ("created_at", "timestamp with time zone", "NO"),
+    ("updated_at", "timestamp with time zone", "NO"),
+]
+CUSTOMERS_COLUMNS = [
+    ("customer_id", "bigint", "NO"),
+    ("first_name", "text", "NO"),
+    ("last_name", "text", "NO"),
+    ("email", "text", "YES"),
+    ("phone", "text", "YES"),
+    ("marketing_consent", "boolean", "NO"),
+    ("consent_updated_at", "timestamp with time zone", "YES"),
+    ("timezone", "text", "NO"),
+    ("segment", "text", "YES"),
+    ("created_at", "timestamp with time zone", "NO"),
+    ("updated_at", "timestamp with time zone", "NO"),
+]
+INSERT_QUOTE = (
+    "INSERT INTO public.quotes (quote_ref, customer_id, product_code, channel, premium,"
+    " currency, valid_until) VALUES (%s, 42, 'MOTOR', 'WEB', 312.50, 'GBP', '2026-12-31')"
+    " RETURNING quote_id"
+)
+
+
+def free_port() -> int:
+    """A port nothing listens on now (and not one of the stack's Kafka defaults)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        if port >= 1024 and port not in (19092, 19093):
+            return port
+
+
+def make_base() -> Path:
+    base = Path(tempfile.mkdtemp(prefix="qf-pg-", dir="/var/tmp"))
+    base.chmod(0o755)
+    return base
+
+
+def stack_settings(home: Path, port: int, **postgres: object) -> Settings:
+    return load_settings(stack={"home": home, "postgres_port": port}, postgres=postgres)
+
+
+@pytest.fixture(scope="module")
+def base() -> Iterator[Path]:
+    path = make_base()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def settings(base: Path) -> Settings:
+    # A password that appears nowhere else, so the test can look for leaks.
+    return stack_settings(base / "home", free_port(), password=f"pw-{uuid.uuid4().hex}")
+
+
+@pytest.fixture(scope="module")
+def component(settings: Settings) -> Iterator[PostgresComponent]:
+    comp = PostgresComponent(settings)
+    yield comp
+    comp.down(silent)
+
+
+def connect(settings: Settings, database: str) -> psycopg.Connection[Any]:
+    """As the pipeline role over TCP, the way the CDC connector connects."""
+    return psycopg.connect(local_conninfo(settings, database), autocommit=True)
+
+
+# -- the shared cluster, in order ----------------------------------------------
+
+
+def test_up_from_nothing_is_healthy_with_logical_wal(
+    component: PostgresComponent, settings: Settings
+) -> None:
+    lines: list[str] = []
+    assert component.up(lines.append) is True
+    status = component.status()
+    assert status.running
+    assert status.healthy, status.detail
+    assert status.address == f"127.0.0.1:{settings.stack.postgres_port}"
+    assert "wal_level=logical" in status.detail
+    assert "dbs qms,crm" in status.detail
+    assert status.pid is not None
+    assert any("creating a cluster" in line for line in lines)
+    assert component.log_file().is_file()
+    socket_dir = settings.stack.home / "postgres" / "run"
+    assert stat.S_IMODE(socket_dir.stat().st_mode) == 0o700
+    password = settings.postgres.password.get_secret_value()
+    assert password not in component.log_file().read_text()
+    assert not any(password in line for line in lines)
+
+
+def test_up_again_returns_false(component: PostgresComponent) -> None:
+    pid = component.status().pid
+    lines: list[str] = []
+    assert component.up(lines.append) is False
+    assert lines == []  # nothing to repair, nothing done
+    assert component.status().pid == pid
+
+
+def test_server_settings_for_cdc(settings: Settings) -> None:
+    with connect(settings, settings.postgres.qms_database) as conn:
+        got = dict(
+            conn.execute(
+                "SELECT name, current_setting(name) FROM unnest(%s::text[]) AS name",
+                (
+                    [
+                        "wal_level",
+                        "max_replication_slots",
+                        "max_wal_senders",
+                        "max_slot_wal_keep_size",
+                    ],
+                ),
+            ).fetchall()
+        )
+        role = conn.execute(
+            "SELECT rolreplication, rolsuper FROM pg_roles WHERE rolname = current_user"
+        ).fetchone()
+    assert got == {
+        "wal_level": "logical",
+        "max_replication_slots": "20",
+        "max_wal_senders": "20",
+        "max_slot_wal_keep_size": "2GB",
+    }
+    assert role == (True, False)
+
+
+@pytest.mark.parametrize(
+    ("db_setting", "table", "publication", "expected"),
+    [
+        ("qms_database", "quotes", "quoteflow_qms", QUOTES_COLUMNS),
+        ("crm_database", "customers", "quoteflow_crm", CUSTOMERS_COLUMNS),
+    ],
+)
+def test_tables_match_the_contract(
+    settings: Settings,
+    db_setting: str,
+    table: str,
+    publication: str,
+    expected: list[tuple[str, str, str]],
+) -> None:
+    with connect(settings, getattr(settings.postgres, db_setting)) as conn:
+        columns = conn.execute(
+            "SELECT column_name, data_type, is_nullable FROM information_schema.columns"
+            " WHERE table_schema = 'public' AND table_name = %s ORDER BY ordinal_position",
+            (table,),
+        ).fetchall()
+        identity, owner = conn.execute(
+            "SELECT relreplident, pg_get_userbyid(relowner) FROM pg_class WHERE oid = %s::regclass",
+            (f"public.{table}",),
+        ).fetchone() or (None, None)
+        published = conn.execute(
+            "SELECT tablename FROM pg_publication_tables WHERE pubname = %s", (publication,)
+        ).fetchall()
+    assert columns == expected
+    assert identity == "f"  # REPLICA IDENTITY FULL: updates carry the whole `before`
+    assert owner == settings.postgres.user
+    assert published == [(table,)]
+
+
+def test_quote_constraints_and_updated_at_trigger(settings: Settings) -> None:
+    with connect(settings, settings.postgres.qms_database) as conn:
+        with pytest.raises(psycopg.errors.CheckViolation):
+            conn.execute(INSERT_QUOTE.replace("'WEB'", "'FAX'"), ("Q-CHECK-1",))
+        with pytest.raises(psycopg.errors.CheckViolation):
+            conn.execute(INSERT_QUOTE.replace("'GBP'", "'gbp'"), ("Q-CHECK-2",))
+        row = conn.execute(INSERT_QUOTE, ("Q-TRIGGER-1",)).fetchone()
+        assert row is not None
+        quote_id = row[0]
+        status, created, updated = conn.execute(
+            "SELECT status, created_at, updated_at FROM quotes WHERE quote_id = %s", (quote_id,)
+        ).fetchone() or (None, None, None)
+        assert status == "DRAFT"
+        conn.execute("UPDATE quotes SET status = 'QUOTED' WHERE quote_id = %s", (quote_id,))
+        bumped = conn.execute(
+            "SELECT updated_at FROM quotes WHERE quote_id = %s", (quote_id,)
+        ).fetchone()
+        assert bumped is not None
+        assert bumped[0] > updated
+        # An explicit updated_at (backfills, generated history) is kept.
+        conn.execute("UPDATE quotes SET updated_at = %s WHERE quote_id = %s", (created, quote_id))
+        kept = conn.execute(
+            "SELECT updated_at FROM quotes WHERE quote_id = %s", (quote_id,)
+        ).fetchone()
+        assert kept == (created,)
+
+
+def test_logical_slot_sees_an_insert_into_quotes(settings: Settings) -> None:
+    slot = f"qf_test_{uuid.uuid4().hex[:12]}"
+    with connect(settings, settings.postgres.qms_database) as conn:
+        conn.execute("SET statement_timeout = '20s'")
+        conn.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (slot,))
+        try:
+            conn.execute(INSERT_QUOTE, (f"Q-SLOT-{slot}",))
+            rows = conn.execute(
+                "SELECT data FROM pg_logical_slot_peek_binary_changes(%s, NULL, NULL,"
+                " 'proto_version', '1', 'publication_names', 'quoteflow_qms')",
+                (slot,),
+            ).fetchall()
+        finally:
+            conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+    kinds = [bytes(row[0])[:1] for row in rows]
+    assert kinds[0] == b"B"  # begin
+    assert kinds[-1] == b"C"  # commit
+    assert b"I" in kinds  # 0x49: the insert itself
+    inserts = [bytes(row[0]) for row in rows if bytes(row[0])[:1] == b"I"]
+    assert any(f"Q-SLOT-{slot}".encode() in message for message in inserts)
+
+
+def test_a_changed_password_is_applied_by_up(
+    component: PostgresComponent, settings: Settings
+) -> None:
+    changed = stack_settings(
+        settings.stack.home, settings.stack.postgres_port, password="a-new-Pass'word"
+    )
+    repaired = PostgresComponent(changed)
+    assert not repaired.status().healthy  # old password still set
+    try:
+        assert repaired.up(silent) is False  # running already: repaired, not started
+        assert repaired.status().healthy
+        assert not component.status().healthy
+    finally:
+        assert component.up(silent) is False
+    assert component.status().healthy
+
+
+def test_port_taken_by_another_program_is_refused(base: Path) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        comp = PostgresComponent(stack_settings(base / "squatted", port))
+        with pytest.raises(StackError, match=f"port {port} is already in use"):
+            comp.up(silent)
+        assert not (base / "squatted" / "postgres" / "data" / "PG_VERSION").exists()
+        status = comp.status()
+        assert not status.running
+        assert "in use by another program" in status.detail
+
+
+def test_down_then_up_keeps_data(component: PostgresComponent, settings: Settings) -> None:
+    ref = f"Q-SURVIVOR-{uuid.uuid4().hex[:8]}"
+    with connect(settings, settings.postgres.qms_database) as conn:
+        conn.execute(INSERT_QUOTE, (ref,))
+    assert component.down(silent) is True
+    status = component.status()
+    assert not status.running
+    assert not status.healthy
+    assert status.pid is None
+    assert component.down(silent) is False
+    assert component.up(silent) is True
+    with connect(settings, settings.postgres.qms_database) as conn:
+        row = conn.execute("SELECT count(*) FROM quotes WHERE quote_ref = %s", (ref,)).fetchone()
+    assert row == (1,)
+    assert component.status().healthy
+
+
+# -- other homes, no server needed ----------------------------------------------
+
+
+def test_down_and_status_on_a_never_started_home(base: Path) -> None:
+    home = base / "never"
+    comp = PostgresComponent(stack_settings(home, free_port()))
+    assert comp.down(silent) is False
+    assert comp.status().running is False
+    assert not home.exists()  # probing creates nothing
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the server's OS user differs only under root")
+def test_home_the_server_user_cannot_enter_is_refused() -> None:
+    private = Path(tempfile.mkdtemp(prefix="qf-pg-private-", dir="/var/tmp"))  # mode 0700
+    try:
+        comp = PostgresComponent(stack_settings(private / "home", free_port()))
+        with pytest.raises(StackError, match=f"cannot enter {private}"):
+            comp.up(silent)
+    finally:
+        shutil.rmtree(private)
+
+
+def test_first_blocked_dir() -> None:
+    base = make_base()
+    try:
+        inner = base / "a" / "b"
+        inner.mkdir(parents=True)
+        (base / "a").chmod(0o710)
+        owner, group = base.stat().st_uid, (base / "a").stat().st_gid
+        stranger = 65534 if owner != 65534 else 65533
+        assert first_blocked_dir(inner, owner, [group]) is None
+        assert first_blocked_dir(inner, stranger, []) == base / "a"
+        assert first_blocked_dir(inner, stranger, [group]) is None  # via the group bit
+        assert first_blocked_dir(base / "missing", owner, [group]) == base / "missing"
+    finally:
+        shutil.rmtree(base)
+
+
+def _fake_tools(bindir: Path) -> None:
+    bindir.mkdir(parents=True)
+    for tool in ("postgres", "initdb", "pg_ctl"):
+        (bindir / tool).write_text("#!/bin/sh\necho 'postgres (PostgreSQL) 99.1'\n")
+        (bindir / tool).chmod(0o755)
+
+
+def test_find_binaries_prefers_the_newest_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
+    for version in ("9.6", "13", "16"):
+        _fake_tools(tmp_path / version / "bin")
+    (tmp_path / "17" / "bin").mkdir(parents=True)  # incomplete: ignored
+    (tmp_path / "README").write_text("not a version")
+    found = find_binaries(tmp_path)
+    assert found == pgmod.PgBinaries(tmp_path / "16" / "bin", 16)
+    assert find_binaries(tmp_path, major=13) == pgmod.PgBinaries(tmp_path / "13" / "bin", 13)
+    assert find_binaries(tmp_path, major=15) is None
+
+
+def test_find_binaries_falls_back_to_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_tools(tmp_path / "custom" / "bin")
+    monkeypatch.setenv("PATH", str(tmp_path / "custom" / "bin"))
+    found = find_binaries(tmp_path / "no-debian-dirs")
+    assert found == pgmod.PgBinaries(tmp_path / "custom" / "bin", 99)
+
+
+@pytest.fixture
+def no_postgres(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A machine without PostgreSQL: empty lib root, PATH with only our fakes."""
+    fakebin = tmp_path / "fakebin"
+    fakebin.mkdir()
+    monkeypatch.setattr(pgmod, "LIB_ROOT", tmp_path / "lib" / "postgresql")
+    monkeypatch.setattr(pgmod, "CREATECLUSTER_CONF", tmp_path / "etc" / "createcluster.conf")
+    monkeypatch.setenv("PATH", str(fakebin))
+    return fakebin
+
+
+def test_install_as_non_root_says_what_to_run(
+    no_postgres: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    comp = PostgresComponent(stack_settings(tmp_path / "home", free_port()))
+    with pytest.raises(StackError, match="sudo apt-get install postgresql"):
+        comp.install(silent)
+
+
+def _fake_apt_get(fakebin: Path, lib_root: Path, *, fail: bool = False) -> Path:
+    calls = fakebin.parent / "apt-calls"
+    failing = 'echo "E: Unable to locate package postgresql"; exit 100' if fail else ""
+    script = f"""#!/bin/sh
+echo "$* DEBIAN_FRONTEND=$DEBIAN_FRONTEND" >> {calls}
+if [ "$1" = install ]; then
+  {failing}
+  /bin/mkdir -p {lib_root}/16/bin
+  for t in postgres initdb pg_ctl; do
+    printf '#!/bin/sh\\n' > {lib_root}/16/bin/$t; /bin/chmod 755 {lib_root}/16/bin/$t
+  done
+  echo "Setting up postgresql-16 (16.9-1) ..."
+fi
+echo "Reading package lists..."
+"""
+    (fakebin / "apt-get").write_text(script)
+    (fakebin / "apt-get").chmod(0o755)
+    return calls
+
+
+def test_install_as_root_runs_apt_get_without_a_default_cluster(
+    no_postgres: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    calls = _fake_apt_get(no_postgres, pgmod.LIB_ROOT)
+    comp = PostgresComponent(stack_settings(tmp_path / "home", free_port()))
+    lines: list[str] = []
+    comp.install(lines.append)
+    assert calls.read_text().splitlines() == [
+        "update DEBIAN_FRONTEND=noninteractive",
+        "install -y --no-install-recommends -o Dpkg::Options::=--force-confdef"
+        " -o Dpkg::Options::=--force-confold postgresql DEBIAN_FRONTEND=noninteractive",
+    ]
+    assert "create_main_cluster = false" in pgmod.CREATECLUSTER_CONF.read_text()
+    assert any("Setting up postgresql-16" in line for line in lines)
+    assert lines[-1] == "PostgreSQL: installed version 16"
+    comp.install(lines.append)  # now a no-op
+    assert len(calls.read_text().splitlines()) == 2
+
+
+def test_install_keeps_an_existing_createcluster_conf_and_reports_apt_failure(
+    no_postgres: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    pgmod.CREATECLUSTER_CONF.parent.mkdir(parents=True)
+    pgmod.CREATECLUSTER_CONF.write_text("# the admin's own\n")
+    _fake_apt_get(no_postgres, pgmod.LIB_ROOT, fail=True)
+    comp = PostgresComponent(stack_settings(tmp_path / "home", free_port()))
+    with pytest.raises(
+        StackError, match=r"(?s)apt-get install postgresql failed.*Unable to locate"
+    ):
+        comp.install(silent)
+    assert pgmod.CREATECLUSTER_CONF.read_text() == "# the admin's own\n"
