@@ -43,7 +43,10 @@ class _Context:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            from quoteflow.logs import configure_logging
+
             self._settings = load_settings(self._config)
+            configure_logging(self._settings.log)
         return self._settings
 
 
@@ -180,6 +183,23 @@ def _print_topics(reports: list[Any]) -> None:
             spec.cleanup_policy, days, schemas, state,
         )
     console.print(table)
+
+
+# --- smoke -------------------------------------------------------------------
+@cli.command()
+@pass_ctx
+def smoke(obj: _Context) -> None:
+    """Check the sources and round-trip one record of every schema through Kafka."""
+    from quoteflow.smoke import run_smoke
+
+    checks = run_smoke(obj.settings, _reporter())
+    table = Table("check", "result", "time", "detail")
+    for c in checks:
+        result = "[green]ok[/green]" if c.ok else "[red]FAIL[/red]"
+        table.add_row(c.name, result, f"{c.seconds:.2f}s", c.detail)
+    console.print(table)
+    if not all(c.ok for c in checks):
+        sys.exit(1)
 
 
 def _print_status(statuses: list[Any]) -> None:

@@ -85,9 +85,9 @@ class KafkaSettings(_Section):
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
 
-    def as_librdkafka_dict(self) -> dict[str, str]:
+    def as_librdkafka_dict(self) -> dict[str, str | int | float | bool]:
         """Client config for confluent-kafka; secrets only leave SecretStr here."""
-        conf = {
+        conf: dict[str, str | int | float | bool] = {
             "bootstrap.servers": self.bootstrap_servers,
             "client.id": self.client_id,
             "security.protocol": self.security_protocol,

@@ -5,7 +5,13 @@
 * :class:`Serde` with :class:`EmbeddedSerde` (single-object encoding, no
   registry) and ``schemas.registry.RegistrySerde`` (Confluent wire format);
   :func:`make_serde` picks one from settings.
-* ``python -m schemas.compat``: BACKWARD compatibility and fingerprint lock checks.
+* ``python -m schemas.compat``: BACKWARD_TRANSITIVE compatibility and lock checks
+  (``fingerprints.lock``: fingerprint and content hash of every released version).
+* ``schemas.examples``: a realistic example record of every schema
+  (``example(name)``), for docs, tests and ``quoteflow smoke``.
+* ``schemas.debezium``: how the CDC rows represent timestamps, dates and
+  decimals the way a default Debezium PostgreSQL connector does, with
+  ``zoned_timestamp``/``parse_zoned_timestamp`` and ``as_date`` to convert.
 
 ``schemas.registry`` and ``schemas.compat`` are not imported here: they pull in
 confluent-kafka's registry client and the Apache ``avro`` package, which most

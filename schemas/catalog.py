@@ -11,12 +11,14 @@ Fingerprints are CRC-64-AVRO (Rabin) of the Parsing Canonical Form, as the Avro
 spec defines them for single-object encoding. Note that the canonical form keeps
 only what is needed to *parse* binary data (type, name, fields, symbols, items,
 values, size): docs, defaults, aliases and logical types are stripped, so two
-files differing only there share a fingerprint.
+files differing only there share a fingerprint. :attr:`SchemaVersion.sha256`
+covers everything in the file, and is what the lock uses to catch such edits.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -51,6 +53,17 @@ def fingerprint64(canonical_form: str) -> int:
     ``SchemaNormalization.parsingFingerprint64`` talk about.
     """
     return int.from_bytes(bytes.fromhex(fingerprint(canonical_form, "CRC-64-AVRO")), "little")
+
+
+def content_sha256(raw: Any) -> str:
+    """SHA-256 (hex) of a schema's JSON, normalised so formatting does not count.
+
+    Normalised as ``json.dumps(raw, sort_keys=True, separators=(",", ":"))``:
+    re-indenting a file or reordering its keys keeps the hash, while any change
+    of content (a doc, a default, a decimal's scale) changes it.
+    """
+    normalised = json.dumps(raw, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(normalised.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -90,6 +103,11 @@ class SchemaVersion:
     def fingerprint_hex(self) -> str:
         """The fingerprint as a 16-digit hex number (most significant digit first)."""
         return f"{self.fingerprint:016x}"
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of the file's normalised JSON (:func:`content_sha256`): all of it, docs too."""
+        return content_sha256(self.raw)
 
 
 class SchemaCatalog:

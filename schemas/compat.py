@@ -2,15 +2,21 @@
 
 BACKWARD, as Confluent defines it: the new version (reader) can read data
 written with the previous one (writer). That is what lets consumers upgrade
-first, and what the embedded serde relies on when it resolves old messages to
-the latest version. The verdict comes from the Apache ``avro`` package's
+first. The embedded serde reads a message written with *any* older version
+with the latest one, so what it needs is BACKWARD_TRANSITIVE (each version
+reads every older one), and that is what is checked by default; BACKWARD
+alone (each version against its predecessor only) is a flag away.
+
+The verdict comes from the Apache ``avro`` package's
 ``ReaderWriterCompatibilityChecker`` (a port of Java's SchemaCompatibility,
 which Confluent's registry uses); this module only walks the schemas to say
 *where* and *what* in words, because the checker's own report loses the pairing
 between its messages and their locations and restarts locations inside unions.
 
 The checker, like Java's, ignores logical types: changing a decimal's scale
-passes here although it changes the numbers read. Review those by hand.
+between versions passes here although it changes the numbers read. Review
+those by hand. (Editing a *released* file that way is caught by the lock,
+whose content hash covers logical types.)
 """
 
 from __future__ import annotations
@@ -34,7 +40,14 @@ from avro.compatibility import (
 
 from schemas.catalog import PACKAGE_AVRO_DIR, SchemaCatalog
 from schemas.errors import SchemaCatalogError, SchemaLockError, SerdeError
-from schemas.lock import PACKAGE_LOCK_PATH, Lock, lock_problems, read_lock, write_lock
+from schemas.lock import (
+    PACKAGE_LOCK_PATH,
+    Lock,
+    edit_description,
+    lock_problems,
+    read_lock,
+    write_lock,
+)
 
 _ROOT = "<root>"
 
@@ -52,12 +65,14 @@ def backward_incompatibilities(
     return _explain(reader, writer, "")
 
 
-def check_catalog(catalog: SchemaCatalog, *, transitive: bool = False) -> list[str]:
-    """BACKWARD problems of every schema in ``catalog``, one line each.
+def check_catalog(catalog: SchemaCatalog, *, transitive: bool = True) -> list[str]:
+    """BACKWARD_TRANSITIVE problems of every schema in ``catalog``, one line each.
 
-    Version N+1 is checked against version N. With ``transitive`` every version
-    is checked against *all* older ones (Confluent's BACKWARD_TRANSITIVE),
-    which is what reading any old message with the latest version strictly needs.
+    Every version is checked against *all* older ones (Confluent's
+    BACKWARD_TRANSITIVE), which is what reading any old message with the latest
+    version needs. With ``transitive=False`` version N+1 is checked against
+    version N only (plain BACKWARD): v3 may then drop a default that v1 data
+    needed, and the check would not notice.
     """
     problems: list[str] = []
     for name in catalog.names():
@@ -79,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         catalog = SchemaCatalog(args.schema_dir)
-        problems = check_catalog(catalog, transitive=args.transitive)
+        problems = check_catalog(catalog, transitive=not args.non_transitive)
         if args.update_lock:
             return _update_lock(catalog, problems, args.lock)
         problems += lock_problems(catalog, read_lock(args.lock))
@@ -91,8 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problems:
         return 1
     count = sum(1 for _ in catalog)
+    mode = "BACKWARD" if args.non_transitive else "BACKWARD_TRANSITIVE"
     print(
-        f"ok: {len(catalog.names())} schemas, {count} versions, BACKWARD compatible "
+        f"ok: {len(catalog.names())} schemas, {count} versions, {mode} compatible "
         f"and matching {args.lock}"
     )
     return 0
@@ -101,19 +117,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m schemas.compat",
-        description="Check that every schema version can read the previous one's data "
-        "and that released versions match fingerprints.lock.",
+        description="Check that every schema version can read the data of all older "
+        "versions and that released versions match fingerprints.lock.",
     )
     parser.add_argument(
         "--update-lock",
         action="store_true",
-        help="record the current fingerprints in the lock (refused while versions "
-        "are incompatible)",
+        help="record the current fingerprints and content hashes in the lock (refused "
+        "while versions are incompatible)",
     )
     parser.add_argument(
-        "--transitive",
+        "--non-transitive",
         action="store_true",
-        help="check each version against all older ones, not just the previous one",
+        help="check each version against the previous one only (BACKWARD), not against "
+        "all older ones (BACKWARD_TRANSITIVE, the default, which the embedded serde needs)",
     )
     parser.add_argument("--schema-dir", type=Path, default=PACKAGE_AVRO_DIR)
     parser.add_argument("--lock", type=Path, default=PACKAGE_LOCK_PATH)
@@ -128,7 +145,8 @@ def _update_lock(catalog: SchemaCatalog, problems: list[str], path: Path) -> int
         return 1
     try:
         old: Lock = read_lock(path)
-    except SchemaLockError:
+    except SchemaLockError as exc:
+        print(f"note: {exc}; recording every version afresh", file=sys.stderr)
         old = {}
     new = write_lock(catalog, path)
     for line in _lock_changes(old, new):
@@ -143,14 +161,15 @@ def _lock_changes(old: Lock, new: Lock) -> list[str]:
         before, after = old.get(name, {}), new.get(name, {})
         for key in sorted(set(before) | set(after)):
             if key not in before:
-                lines.append(f"added {name} {key} {after[key]}")
+                lines.append(f"added {name} {key} {after[key].fingerprint}")
             elif key not in after:
-                lines.append(f"removed {name} {key} (was {before[key]})")
-            elif before[key] != after[key]:
-                lines.append(
-                    f"CHANGED {name} {key} {before[key]} -> {after[key]} "
-                    "(a released version was edited in place)"
-                )
+                lines.append(f"removed {name} {key} (was {before[key].fingerprint})")
+            else:
+                what = edit_description(before[key], after[key])
+                if what is not None:
+                    lines.append(
+                        f"CHANGED {name} {key}: {what} (a released version was edited in place)"
+                    )
     return lines
 
 

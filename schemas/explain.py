@@ -104,5 +104,8 @@ def _type_label(schema: Any) -> str:
         kind = str(schema.get("type"))
         if kind in ("record", "enum", "fixed"):
             return f"{kind} {schema.get('name')}"
-        return kind
+        # Debezium's semantic types (connect.name) say which string or int is
+        # meant, e.g. "string (io.debezium.time.ZonedTimestamp)".
+        connect_name = schema.get("connect.name")
+        return f"{kind} ({connect_name})" if connect_name else kind
     return type(schema).__name__

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from quoteflow.errors import StackError
 from quoteflow.settings import Settings
 from quoteflow.stack.base import Component, ComponentStatus, Reporter, silent
+from quoteflow.stack.system import makedirs
 
 
 def default_components(settings: Settings) -> list[Component]:
@@ -41,11 +42,8 @@ class LocalStack:
 
     def up(self, report: Reporter = silent, names: Iterable[str] | None = None) -> list[str]:
         """Start what is not running; return the names started now (for a matching down)."""
-        home = self.settings.stack.home
-        if not home.exists():
-            home.mkdir(parents=True)
-            # PostgreSQL runs as its own OS user when we are root and must enter this.
-            home.chmod(0o755)
+        # PostgreSQL runs as its own OS user when we are root and must enter this.
+        makedirs(self.settings.stack.home, 0o755)
         started = []
         for component in self.select(names):
             if component.up(report):

@@ -14,15 +14,13 @@ a SCRAM verifier computed client-side.
 
 from __future__ import annotations
 
-import collections
 import math
 import os
 import pwd
 import re
 import shutil
 import stat
-import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -33,6 +31,14 @@ from psycopg import sql
 from quoteflow.errors import StackError
 from quoteflow.settings import Settings
 from quoteflow.stack.base import ComponentStatus, Reporter, log_tail_hint, port_open, silent
+from quoteflow.stack.system import (
+    apt_install,
+    can_apt_install,
+    is_root,
+    makedirs,
+    pid_alive,
+    run,
+)
 
 #: Where Debian's packages put each major version's server binaries.
 LIB_ROOT = Path("/usr/lib/postgresql")
@@ -51,6 +57,9 @@ _SOCKET_PATH_MAX = 107
 _PROBE_TIMEOUT_S = 3
 _TOOL_TIMEOUT_S = 120.0
 _INCLUDE_LINE = "include 'quoteflow.conf'"
+#: Stripped from our tools' environment: a user's PGDATA or PGPORT must not
+#: point them at another cluster.
+_PG_ENV = ("PG",)
 
 #: (database setting, DDL file, table, publication): what ``up`` creates in each database.
 _SCHEMAS = (
@@ -97,10 +106,13 @@ def _has_tools(bindir: Path) -> bool:
 def _major_of(postgres: Path) -> int | None:
     """Major version reported by a ``postgres`` binary (``postgres (PostgreSQL) 15.18 ...``)."""
     try:
-        out = subprocess.run(
-            [str(postgres), "--version"], capture_output=True, text=True, timeout=10, check=True
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
+        out = run(
+            [str(postgres), "--version"],
+            what=f"{postgres} --version",
+            timeout_s=10,
+            env_remove_prefixes=_PG_ENV,
+        )
+    except StackError:
         return None
     match = re.search(r"\b(\d+)(?:\.\d+)", out)
     return int(match.group(1)) if match else None
@@ -157,124 +169,21 @@ def first_blocked_dir(path: Path, uid: int, gids: Iterable[int]) -> Path | None:
     return None
 
 
-def _makedirs(path: Path, mode: int) -> None:
-    """Create missing directories with ``mode`` regardless of umask (0755: the server user
-    must traverse them); directories that already exist are left as they are."""
-    missing = [p for p in [*reversed(path.parents), path] if not p.exists()]
-    for directory in missing:
-        try:
-            directory.mkdir(mode=mode)
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise StackError(
-                f"cannot create {directory}: {exc.strerror}; set stack.home "
-                "(env QUOTEFLOW_STACK__HOME) to a directory you can write"
-            ) from None
-        directory.chmod(mode)
-
-
-def _clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Our environment without PG* variables, so a user's PGDATA or PGPORT cannot
-    point our tools at another cluster."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    env.update(extra or {})
-    return env
-
-
-def _last_lines(text: str, n: int = 12) -> str:
-    lines = [line for line in text.splitlines() if line.strip()][-n:]
-    return "\n  ".join(lines) if lines else "(no output)"
-
-
-def _run(
-    cmd: list[str],
-    *,
-    what: str,
-    timeout_s: float = _TOOL_TIMEOUT_S,
-    cwd: Path | None = None,
-    log_file: Path | None = None,
-) -> str:
-    """Run a short command; a failure becomes a StackError with its last output lines."""
+def _no_default_cluster(report: Reporter) -> None:
+    """Stop Debian's packages creating and starting a cluster on 5432, which nobody asked
+    for; an admin's own createcluster.conf is kept."""
+    if CREATECLUSTER_CONF.exists():
+        return
     try:
-        proc = subprocess.run(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            timeout=timeout_s,
-            cwd=cwd,
-            env=_clean_env(),
-            check=False,
+        CREATECLUSTER_CONF.parent.mkdir(parents=True, exist_ok=True)
+        CREATECLUSTER_CONF.write_text(
+            "# Written by quoteflow: its stack runs its own cluster, so Debian's\n"
+            "# packages should not create and start a default one on port 5432.\n"
+            "create_main_cluster = false\n"
         )
-    except FileNotFoundError:
-        raise StackError(f"{what}: command {cmd[0]} not found") from None
-    except subprocess.TimeoutExpired:
-        raise StackError(
-            f"{what} did not finish within {timeout_s:.0f}s{log_tail_hint(log_file)}"
-        ) from None
-    if proc.returncode != 0:
-        raise StackError(
-            f"{what} failed (exit {proc.returncode}):\n  {_last_lines(proc.stdout)}"
-            f"{log_tail_hint(log_file)}"
-        )
-    return proc.stdout
-
-
-def _run_streaming(
-    cmd: list[str], *, what: str, env: dict[str, str], on_line: Callable[[str], None]
-) -> None:
-    """Run a long command (apt-get), passing each output line on as it comes.
-
-    No timeout: apt-get waits on mirrors at its own pace and the user can
-    interrupt it; the last lines are kept for the error message.
-    """
-    tail: collections.deque[str] = collections.deque(maxlen=12)
-    try:
-        with subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            env=env,
-        ) as proc:
-            assert proc.stdout is not None  # PIPE was asked for
-            for raw in proc.stdout:
-                line = raw.rstrip()
-                if line:
-                    tail.append(line)
-                    on_line(line)
-            returncode = proc.wait()
-    except FileNotFoundError:
-        raise StackError(f"{what}: command {cmd[0]} not found") from None
-    if returncode != 0:
-        output = "\n  ".join(tail) if tail else "(no output)"
-        raise StackError(f"{what} failed (exit {returncode}):\n  {output}")
-
-
-def _ignore(_: str) -> None:
-    """apt-get update's lines are noise; its failure output is kept for the error."""
-
-
-def _pid_alive(pid: int) -> bool:
-    """True if ``pid`` is a live PostgreSQL process (not a recycled pid of something else)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # alive, owned by another user
-    try:
-        comm = Path(f"/proc/{pid}/comm").read_text().strip()
-        # A crashed postmaster that nobody reaped yet is a zombie ("Z"): not running.
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True  # no /proc: trust the signal test
-    return comm.startswith("postgres") and state != "Z"
+    except OSError as exc:
+        raise StackError(f"cannot write {CREATECLUSTER_CONF}: {exc}") from exc
+    report(f"PostgreSQL: wrote {CREATECLUSTER_CONF} (no default Debian cluster)")
 
 
 def _reason(exc: psycopg.Error) -> str:
@@ -358,60 +267,22 @@ class PostgresComponent:
     def install(self, report: Reporter) -> None:
         """Install Debian's postgresql package when no server binaries are found.
 
-        Only root can; others get the command to run. Debian would create and
-        start a default cluster on 5432, which nobody asked for, so cluster
-        creation is switched off first (when the admin has not configured it).
+        Only root can; others get the command to run. Cluster creation by the
+        package is switched off first (see :func:`_no_default_cluster`).
         """
         if find_binaries() is not None:
             return
-        if os.geteuid() != 0:
-            raise StackError(
-                "PostgreSQL server binaries not found (looked in "
-                f"{LIB_ROOT}/<version>/bin and on PATH): run `sudo apt-get install "
-                "postgresql`, or put a directory holding postgres, initdb and pg_ctl on PATH"
-            )
-        if shutil.which("apt-get") is None:
-            raise StackError(
-                f"PostgreSQL server binaries not found and apt-get is not available: install "
-                f"PostgreSQL {MIN_MAJOR} or newer with this system's package manager"
-            )
-        if not CREATECLUSTER_CONF.exists():
-            try:
-                CREATECLUSTER_CONF.parent.mkdir(parents=True, exist_ok=True)
-                CREATECLUSTER_CONF.write_text(
-                    "# Written by quoteflow: its stack runs its own cluster, so Debian's\n"
-                    "# packages should not create and start a default one on port 5432.\n"
-                    "create_main_cluster = false\n"
-                )
-            except OSError as exc:
-                raise StackError(f"cannot write {CREATECLUSTER_CONF}: {exc}") from None
-            report(f"PostgreSQL: wrote {CREATECLUSTER_CONF} (no default Debian cluster)")
-        env = _clean_env(
-            {
-                "DEBIAN_FRONTEND": "noninteractive",
-                # Keep the createcluster.conf above when the package offers its own.
-                "UCF_FORCE_CONFFOLD": "1",
-            }
+        if can_apt_install():
+            _no_default_cluster(report)
+        apt_install(
+            ["postgresql"],
+            report=lambda line: report(f"PostgreSQL: {line}"),
+            why=f"PostgreSQL server binaries not found (looked in {LIB_ROOT}/<version>/bin "
+            "and on PATH)",
+            alternative=f"or put a directory holding {', '.join(TOOLS)} of PostgreSQL "
+            f"{MIN_MAJOR} or newer on PATH",
+            env_remove_prefixes=_PG_ENV,
         )
-        report("PostgreSQL: apt-get update")
-        _run_streaming(["apt-get", "update"], what="apt-get update", env=env, on_line=_ignore)
-        report("PostgreSQL: apt-get install postgresql (takes a minute or two)")
-
-        def progress(line: str) -> None:
-            if line.startswith("Setting up "):
-                report(f"PostgreSQL: {line}")
-
-        _run_streaming(
-            [
-                "apt-get", "install", "-y", "--no-install-recommends",
-                "-o", "Dpkg::Options::=--force-confdef",
-                "-o", "Dpkg::Options::=--force-confold",
-                "postgresql",
-            ],
-            what="apt-get install postgresql",
-            env=env,
-            on_line=progress,
-        )  # fmt: skip
         found = find_binaries()
         if found is None:
             raise StackError(
@@ -524,7 +395,7 @@ class PostgresComponent:
             pid = int(lines[0])
         except (OSError, ValueError, IndexError):
             return None
-        if not _pid_alive(pid):
+        if not pid_alive(pid, comm_prefix="postgres"):
             return None
         port = int(lines[3]) if len(lines) > 3 and lines[3].strip().isdigit() else None
         return _Postmaster(pid, port)
@@ -564,7 +435,7 @@ class PostgresComponent:
 
     def _server_user(self) -> pwd.struct_passwd | None:
         """The OS user the server runs as when we are root; None when we are not."""
-        if os.geteuid() != 0:
+        if not is_root():
             return None
         try:
             return pwd.getpwnam(PG_OS_USER)
@@ -578,7 +449,14 @@ class PostgresComponent:
         """Run a server tool as the server's OS user, from a directory it can enter."""
         if self._server_user() is not None:
             cmd = ["runuser", "-u", PG_OS_USER, "--", *cmd]
-        return _run(cmd, what=what, timeout_s=timeout_s, cwd=self._root, log_file=self._log)
+        return run(
+            cmd,
+            what=what,
+            timeout_s=timeout_s,
+            cwd=self._root,
+            log_file=self._log,
+            env_remove_prefixes=_PG_ENV,
+        )
 
     def _prepare_dirs(self) -> None:
         """Create the data, socket and log locations with owners and modes the server accepts."""
@@ -590,8 +468,8 @@ class PostgresComponent:
                 "choose a shorter stack.home"
             )
         home = self._settings.stack.home
-        _makedirs(home, 0o755)
-        _makedirs(self._log.parent, 0o755)
+        makedirs(home, 0o755)
+        makedirs(self._log.parent, 0o755)
         for directory in (self._root, self._data, self._run_dir):
             directory.mkdir(mode=0o700, exist_ok=True)
             directory.chmod(0o700)

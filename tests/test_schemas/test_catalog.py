@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -10,7 +11,13 @@ from pathlib import Path
 import pytest
 from fastavro.schema import to_parsing_canonical_form
 
-from schemas.catalog import SchemaCatalog, SchemaVersion, default_catalog, fingerprint64
+from schemas.catalog import (
+    SchemaCatalog,
+    SchemaVersion,
+    content_sha256,
+    default_catalog,
+    fingerprint64,
+)
 from schemas.errors import SchemaCatalogError, SchemaNotFound, SerdeError
 
 from .evolve import AddVersion, latest_raw
@@ -105,6 +112,16 @@ def test_every_version_is_consistent(catalog: SchemaCatalog, name: str) -> None:
         assert int(version.fingerprint_hex, 16) == version.fingerprint
         assert catalog.by_fingerprint(version.fingerprint).name == name
         assert catalog.get(name, version.version) is version
+        normalised = json.dumps(version.raw, sort_keys=True, separators=(",", ":"))
+        assert version.sha256 == hashlib.sha256(normalised.encode()).hexdigest()
+
+
+def test_content_hash_ignores_formatting_but_not_content() -> None:
+    raw = latest_raw("qms_quote_key")
+    reordered = json.loads(json.dumps(dict(reversed(list(raw.items()))), indent=5))
+    assert content_sha256(reordered) == content_sha256(raw)
+    raw["fields"][0]["doc"] = "reworded"
+    assert content_sha256(raw) != content_sha256(reordered)
 
 
 def test_canonical_form_keeps_only_what_parsing_needs(catalog: SchemaCatalog) -> None:

@@ -16,6 +16,7 @@ from schemas.compat import backward_incompatibilities, check_catalog, main
 from schemas.errors import SchemaCatalogError, SchemaLockError
 from schemas.lock import (
     PACKAGE_LOCK_PATH,
+    LockEntry,
     build_lock,
     lock_problems,
     read_lock,
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.unit
 
 def test_shipped_catalogue_is_backward_compatible(catalog: SchemaCatalog) -> None:
     assert check_catalog(catalog) == []
-    assert check_catalog(catalog, transitive=True) == []
+    assert check_catalog(catalog, transitive=False) == []
 
 
 def test_shipped_lock_matches_the_catalogue(catalog: SchemaCatalog) -> None:
@@ -181,8 +182,10 @@ class TestCheckCatalog:
         del field(v3["fields"], "owner")["default"]
         add_version("dead_letter", v3)
         loaded = SchemaCatalog(catalog_dir)
-        assert check_catalog(loaded) == []
-        assert check_catalog(loaded, transitive=True) == [
+        # v3 reads v2 data, so plain BACKWARD passes; but v1 data has no owner,
+        # and the embedded serde reads v1 data with v3.
+        assert check_catalog(loaded, transitive=False) == []
+        assert check_catalog(loaded) == [
             "dead_letter: v3 cannot read data written with v1: owner: new field without a "
             "default; data written before it existed has no value for it"
         ]
@@ -201,14 +204,51 @@ class TestLock:
         assert problems[0].startswith("esp_delivery_receipt v1: edited in place")
         assert "put the change in v2.avsc" in problems[0]
 
-    def test_doc_only_edits_are_not_detected(
-        self, catalog_dir: Path, catalog: SchemaCatalog
-    ) -> None:
-        # Documented limitation: the fingerprint covers the canonical form only.
+    def test_doc_only_edits_are_detected(self, catalog_dir: Path, catalog: SchemaCatalog) -> None:
+        # The fingerprint covers the canonical form only; the content hash catches the rest.
         path = catalog_dir / "esp_delivery_receipt" / "v1.avsc"
         raw = json.loads(path.read_text(encoding="utf-8"))
         raw["doc"] = "reworded"
         path.write_text(json.dumps(raw), encoding="utf-8")
+        edited = SchemaCatalog(catalog_dir)
+        assert (
+            edited.latest("esp_delivery_receipt").fingerprint
+            == catalog.latest("esp_delivery_receipt").fingerprint
+        )
+        problems = lock_problems(edited, build_lock(catalog))
+        assert len(problems) == 1
+        assert problems[0].startswith(
+            "esp_delivery_receipt v1: edited in place (same fingerprint 36fe17e6e2b27172 but "
+            "the content changed"
+        )
+        assert "put the change in v2.avsc" in problems[0]
+
+    def test_decimal_scale_edit_is_detected(
+        self, catalog_dir: Path, catalog: SchemaCatalog
+    ) -> None:
+        # The case that matters: same bytes, different numbers (612.37 would read as 61.237).
+        path = catalog_dir / "qms_quote_envelope" / "v1.avsc"
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        field(fields(raw, "before"), "premium")["type"]["scale"] = 3
+        path.write_text(json.dumps(raw, indent=2), encoding="utf-8")
+        edited = SchemaCatalog(catalog_dir)
+        assert (
+            edited.latest("qms_quote_envelope").fingerprint
+            == catalog.latest("qms_quote_envelope").fingerprint
+        )
+        assert check_catalog(edited) == []  # the compatibility checker ignores logical types
+        problems = lock_problems(edited, build_lock(catalog))
+        assert len(problems) == 1
+        assert problems[0].startswith("qms_quote_envelope v1: edited in place (same fingerprint")
+        assert "a decimal's scale" in problems[0]
+
+    def test_formatting_only_changes_are_not_edits(
+        self, catalog_dir: Path, catalog: SchemaCatalog
+    ) -> None:
+        path = catalog_dir / "dead_letter" / "v1.avsc"
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        reordered = dict(reversed(list(raw.items())))
+        path.write_text(json.dumps(reordered, indent=7) + "\n\n", encoding="utf-8")
         assert lock_problems(SchemaCatalog(catalog_dir), build_lock(catalog)) == []
 
     def test_new_version_not_in_the_lock(
@@ -225,8 +265,8 @@ class TestLock:
 
     def test_released_version_deleted(self, catalog: SchemaCatalog) -> None:
         lock = build_lock(catalog)
-        lock["dead_letter"]["v2"] = "0123456789abcdef"
-        lock["gone"] = {"v1": "0123456789abcdef"}
+        lock["dead_letter"]["v2"] = LockEntry("0123456789abcdef", "0" * 64)
+        lock["gone"] = {"v1": LockEntry("0123456789abcdef", "1" * 64)}
         assert lock_problems(catalog, lock) == [
             "dead_letter v2: released but its file is gone; data written with it can no "
             "longer be decoded: restore it",
@@ -235,18 +275,44 @@ class TestLock:
         ]
 
     def test_versions_are_ordered_numerically(self) -> None:
-        text = render_lock({"b": {"v10": "0" * 16, "v2": "1" * 16}, "a": {"v1": "2" * 16}})
+        entry = LockEntry("0" * 16, "0" * 64)
+        text = render_lock({"b": {"v10": entry, "v2": entry}, "a": {"v1": entry}})
         assert list(json.loads(text)) == ["a", "b"]
         assert list(json.loads(text)["b"]) == ["v2", "v10"]
 
+    def test_format(self, tmp_path: Path, catalog: SchemaCatalog) -> None:
+        path = tmp_path / "fingerprints.lock"
+        lock = write_lock(catalog, path)
+        version = catalog.latest("qms_quote_key")
+        assert json.loads(path.read_text(encoding="utf-8"))["qms_quote_key"] == {
+            "v1": {"fingerprint": version.fingerprint_hex, "sha256": version.sha256}
+        }
+        assert read_lock(path) == lock
+
     @pytest.mark.parametrize(
         "content",
-        ["not json", "[]", '{"a": {"v1": "XYZ"}}', '{"a": {"one": "0123456789abcdef"}}'],
+        [
+            "not json",
+            "[]",
+            '{"a": []}',
+            '{"a": {"one": {"fingerprint": "0123456789abcdef", "sha256": "%s"}}}' % ("0" * 64),
+            '{"a": {"v1": {"fingerprint": "XYZ", "sha256": "%s"}}}' % ("0" * 64),
+            '{"a": {"v1": {"fingerprint": "0123456789abcdef", "sha256": "%s"}}}' % ("A" * 64),
+            '{"a": {"v1": {"fingerprint": "0123456789abcdef"}}}',
+            '{"a": {"v1": {"fingerprint": "0123456789abcdef", "sha256": "%s", "x": 1}}}'
+            % ("0" * 64),
+        ],
     )
     def test_malformed_lock(self, tmp_path: Path, content: str) -> None:
         path = tmp_path / "fingerprints.lock"
         path.write_text(content, encoding="utf-8")
         with pytest.raises(SchemaLockError):
+            read_lock(path)
+
+    def test_old_format_says_how_to_upgrade(self, tmp_path: Path) -> None:
+        path = tmp_path / "fingerprints.lock"
+        path.write_text('{"a": {"v1": "0123456789abcdef"}}', encoding="utf-8")
+        with pytest.raises(SchemaLockError, match=r"old format.*--update-lock"):
             read_lock(path)
 
     def test_missing_lock(self, tmp_path: Path) -> None:
@@ -272,7 +338,9 @@ class TestMain:
         assert lock.read_text(encoding="utf-8") == PACKAGE_LOCK_PATH.read_text(encoding="utf-8")
 
         assert self.run(catalog_dir, lock) == 0
-        assert capsys.readouterr().out.startswith("ok: 8 schemas, 8 versions")
+        assert capsys.readouterr().out.startswith(
+            "ok: 8 schemas, 8 versions, BACKWARD_TRANSITIVE compatible"
+        )
 
     def test_check_lists_every_problem(
         self,
@@ -327,7 +395,49 @@ class TestMain:
         raw["fields"].append({"name": "tenant", "type": "string", "default": ""})
         path.write_text(json.dumps(raw), encoding="utf-8")
         assert self.run(catalog_dir, lock, "--update-lock") == 0
-        assert "CHANGED qms_quote_key v1" in capsys.readouterr().out
+        assert "CHANGED qms_quote_key v1: released fingerprint" in capsys.readouterr().out
+
+    def test_update_reports_doc_only_edits(
+        self,
+        catalog_dir: Path,
+        tmp_path: Path,
+        catalog: SchemaCatalog,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        lock = tmp_path / "fingerprints.lock"
+        write_lock(catalog, lock)
+        path = catalog_dir / "qms_quote_key" / "v1.avsc"
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw["doc"] = "reworded"
+        path.write_text(json.dumps(raw), encoding="utf-8")
+        assert self.run(catalog_dir, lock) == 1
+        assert "qms_quote_key v1: edited in place" in capsys.readouterr().err
+        assert self.run(catalog_dir, lock, "--update-lock") == 0
+        assert "CHANGED qms_quote_key v1: same fingerprint" in capsys.readouterr().out
+
+    def test_transitive_by_default(
+        self,
+        catalog_dir: Path,
+        add_version: AddVersion,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        v2 = latest_raw("dead_letter")
+        v2["fields"].append({"name": "owner", "type": "string", "default": "unknown"})
+        add_version("dead_letter", v2)
+        v3 = json.loads(json.dumps(v2))
+        del field(v3["fields"], "owner")["default"]
+        add_version("dead_letter", v3)
+        lock = tmp_path / "fingerprints.lock"
+
+        assert self.run(catalog_dir, lock, "--update-lock") == 1
+        assert "v3 cannot read data written with v1" in capsys.readouterr().err
+
+        assert self.run(catalog_dir, lock, "--update-lock", "--non-transitive") == 0
+        capsys.readouterr()
+        assert self.run(catalog_dir, lock, "--non-transitive") == 0
+        assert ", BACKWARD compatible" in capsys.readouterr().out
+        assert self.run(catalog_dir, lock) == 1
 
     def test_broken_catalogue_exits_with_the_error(
         self, catalog_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]

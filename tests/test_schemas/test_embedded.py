@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import traceback
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from schemas import examples
 from schemas.catalog import SchemaCatalog, default_catalog
+from schemas.debezium import parse_zoned_timestamp
 from schemas.embedded import EmbeddedSerde
 from schemas.errors import (
     DecodeError,
@@ -24,13 +26,12 @@ from schemas.errors import (
 )
 from schemas.framing import SINGLE_OBJECT_HEADER_LEN, SINGLE_OBJECT_MARKER
 
-from . import samples
 from .evolve import AddVersion, field, fields, latest_raw
 
 pytestmark = pytest.mark.unit
 
 TOPIC = "quote-abandonment.triggers"
-SAMPLES = samples.all_samples()
+SAMPLES = examples.all_examples()
 SAMPLE_IDS = [f"{name}-{sample}" for name, sample, _ in SAMPLES]
 
 
@@ -65,27 +66,43 @@ def test_header_is_marker_and_little_endian_fingerprint(
 
 
 def test_logical_types_come_back_typed(embedded: EmbeddedSerde) -> None:
-    data = embedded.encode("qms_quote_envelope", samples.quote_created(), topic=TOPIC)
+    data = embedded.encode("qms_quote_envelope", examples.quote_created(), topic=TOPIC)
     after = embedded.decode("qms_quote_envelope", data, topic=TOPIC)["after"]
     assert after["premium"] == Decimal("612.37")
     assert isinstance(after["premium"], Decimal)
-    assert after["valid_until"] == samples.quote_value()["valid_until"]
-    # The instant survives; it comes back in UTC whatever offset went in.
-    assert after["updated_at"] == datetime(2024, 7, 1, 9, 15, 3, 654321, tzinfo=UTC)
-    assert after["updated_at"].utcoffset() is not None
-    assert after["updated_at"].utcoffset().total_seconds() == 0
+    assert after["valid_until"] == examples.quote_value()["valid_until"]
+    assert isinstance(after["valid_until"], date)
+    # timestamptz columns are Debezium ZonedTimestamp strings: the CEST time
+    # the example was built from was written, and comes back, in UTC.
+    assert after["updated_at"] == "2024-07-01T09:15:03.654321Z"
+    updated = parse_zoned_timestamp(after["updated_at"])
+    assert updated == datetime(2024, 7, 1, 9, 15, 3, 654321, tzinfo=UTC)
+    assert updated.tzinfo is UTC
+
+
+def test_a_datetime_for_a_zoned_timestamp_is_refused_with_its_semantic_type(
+    embedded: EmbeddedSerde,
+) -> None:
+    record = examples.quote_created()
+    record["after"]["created_at"] = datetime(2024, 7, 1, 9, 15, 3, tzinfo=UTC)
+    with pytest.raises(EncodeError) as info:
+        embedded.encode("qms_quote_envelope", record, topic=TOPIC)
+    assert (
+        "'qms.public.quotes.Value.created_at' expects string (io.debezium.time.ZonedTimestamp), "
+        "got datetime"
+    ) in str(info.value)
 
 
 def test_timestamp_millis_drops_microseconds(embedded: EmbeddedSerde) -> None:
     fired = datetime(2024, 7, 1, 9, 15, 4, 7999, tzinfo=UTC)
-    record = samples.abandonment_trigger(fired_at=fired)
+    record = examples.abandonment_trigger(fired_at=fired)
     data = embedded.encode("abandonment_trigger", record, topic=TOPIC)
     decoded = embedded.decode("abandonment_trigger", data, topic=TOPIC)
     assert decoded["fired_at"] == fired.replace(microsecond=7000)
 
 
 def test_omitted_fields_with_defaults_are_filled(embedded: EmbeddedSerde) -> None:
-    record = samples.abandonment_trigger()
+    record = examples.abandonment_trigger()
     del record["replay"]
     del record["offer"]["discount_pct"]
     data = embedded.encode("abandonment_trigger", record, topic=TOPIC)
@@ -106,7 +123,7 @@ class TestEncodingInvalidRecords:
 
     def assert_no_personal_data(self, error: BaseException) -> None:
         rendered = "".join(traceback.format_exception(error))
-        assert samples.SECRET_EMAIL not in rendered
+        assert examples.EXAMPLE_EMAIL not in rendered
         assert "Jane" not in str(error)
 
     def encode_error(self, serde: EmbeddedSerde, record: object) -> EncodeError:
@@ -119,7 +136,9 @@ class TestEncodingInvalidRecords:
         return info.value
 
     def test_wrong_type_in_a_union(self, embedded: EmbeddedSerde) -> None:
-        record = samples.abandonment_trigger(offer=samples.offer(discount_pct=samples.SECRET_EMAIL))
+        record = examples.abandonment_trigger(
+            offer=examples.offer(discount_pct=examples.EXAMPLE_EMAIL)
+        )
         error = self.encode_error(embedded, record)
         assert "quoteflow.v1.Offer.discount_pct" in str(error)
         assert "null | double" in str(error)
@@ -127,40 +146,42 @@ class TestEncodingInvalidRecords:
 
     def test_email_where_a_long_belongs(self, embedded: EmbeddedSerde) -> None:
         error = self.encode_error(
-            embedded, samples.abandonment_trigger(quote_id=samples.SECRET_EMAIL)
+            embedded, examples.abandonment_trigger(quote_id=examples.EXAMPLE_EMAIL)
         )
         assert "quoteflow.v1.AbandonmentTrigger.quote_id" in str(error)
         assert "expects long" in str(error)
 
     def test_missing_field_without_default(self, embedded: EmbeddedSerde) -> None:
-        record = samples.abandonment_trigger()
+        record = examples.abandonment_trigger()
         del record["email"]
         error = self.encode_error(embedded, record)
         assert "'email' is missing" in str(error)
 
     def test_null_in_a_required_field(self, embedded: EmbeddedSerde) -> None:
-        error = self.encode_error(embedded, samples.abandonment_trigger(email=None))
+        error = self.encode_error(embedded, examples.abandonment_trigger(email=None))
         assert "AbandonmentTrigger.email' expects string, got null or missing" in str(error)
 
     def test_field_not_in_the_schema(self, embedded: EmbeddedSerde) -> None:
-        record = {**samples.abandonment_trigger(), "emial": samples.SECRET_EMAIL}
+        record = {**examples.abandonment_trigger(), "emial": examples.EXAMPLE_EMAIL}
         error = self.encode_error(embedded, record)
         assert "fields not in the schema: emial" in str(error)
 
     def test_decimal_with_too_many_places(self, embedded: EmbeddedSerde) -> None:
-        error = self.encode_error(embedded, samples.abandonment_trigger(premium=Decimal("612.375")))
+        error = self.encode_error(
+            embedded, examples.abandonment_trigger(premium=Decimal("612.375"))
+        )
         assert "scale" in str(error)
 
     def test_float_for_money(self, embedded: EmbeddedSerde) -> None:
-        error = self.encode_error(embedded, samples.abandonment_trigger(premium=612.37))
+        error = self.encode_error(embedded, examples.abandonment_trigger(premium=612.37))
         assert "AbandonmentTrigger.premium' expects decimal(12,2), got float" in str(error)
 
     def test_not_a_mapping(self, embedded: EmbeddedSerde) -> None:
-        error = self.encode_error(embedded, [samples.SECRET_EMAIL])
+        error = self.encode_error(embedded, [examples.EXAMPLE_EMAIL])
         assert "expected a mapping" in str(error)
 
     def test_enum_symbol_that_does_not_exist(self, embedded: EmbeddedSerde) -> None:
-        record = samples.abandonment_decision(outcome="MAYBE")
+        record = examples.abandonment_decision(outcome="MAYBE")
         with pytest.raises(EncodeError, match=r"AbandonmentDecision\.outcome' expects enum"):
             embedded.encode("abandonment_decision", record, topic=TOPIC)
 
@@ -182,7 +203,7 @@ class TestDecodingBadBytes:
 
     @pytest.mark.parametrize("length", range(1, SINGLE_OBJECT_HEADER_LEN))
     def test_truncated_header(self, embedded: EmbeddedSerde, length: int) -> None:
-        data = embedded.encode("abandonment_trigger", samples.abandonment_trigger(), topic=TOPIC)
+        data = embedded.encode("abandonment_trigger", examples.abandonment_trigger(), topic=TOPIC)
         assert "truncated" in self.decode(embedded, data[:length])
 
     def test_every_truncation_of_every_sample_is_refused(self, embedded: EmbeddedSerde) -> None:
@@ -209,18 +230,18 @@ class TestDecodingBadBytes:
     def test_big_endian_fingerprint_is_not_accepted(
         self, embedded: EmbeddedSerde, catalog: SchemaCatalog
     ) -> None:
-        good = embedded.encode("qms_quote_key", samples.quote_key(), topic=TOPIC)
+        good = embedded.encode("qms_quote_key", examples.quote_key(), topic=TOPIC)
         swapped = good[:2] + good[2:10][::-1] + good[10:]
         with pytest.raises(UnknownWriterSchema):
             embedded.decode("qms_quote_key", swapped, topic=TOPIC)
 
     def test_written_with_another_schema(self, embedded: EmbeddedSerde) -> None:
-        data = embedded.encode("abandonment_decision", samples.abandonment_decision(), topic=TOPIC)
+        data = embedded.encode("abandonment_decision", examples.abandonment_decision(), topic=TOPIC)
         message = self.decode(embedded, data, "abandonment_trigger")
         assert "written with abandonment_decision v1" in message
 
     def test_trailing_bytes(self, embedded: EmbeddedSerde) -> None:
-        data = embedded.encode("qms_quote_key", samples.quote_key(), topic=TOPIC)
+        data = embedded.encode("qms_quote_key", examples.quote_key(), topic=TOPIC)
         assert "1 byte(s) left over" in self.decode(embedded, data + b"\x00", "qms_quote_key")
 
     def test_date_out_of_range(self, tmp_path: Path) -> None:
@@ -246,14 +267,14 @@ class TestEvolution:
     def test_v1_data_gets_the_v2_default(
         self, embedded: EmbeddedSerde, catalog_dir: Path, add_version: AddVersion
     ) -> None:
-        old = embedded.encode("abandonment_trigger", samples.abandonment_trigger(), topic=TOPIC)
+        old = embedded.encode("abandonment_trigger", examples.abandonment_trigger(), topic=TOPIC)
         raw = latest_raw("abandonment_trigger")
         raw["fields"].append({"name": "locale", "type": "string", "default": "en-GB"})
         add_version("abandonment_trigger", raw)
         upgraded = EmbeddedSerde(SchemaCatalog(catalog_dir))
 
         decoded = upgraded.decode("abandonment_trigger", old, topic=TOPIC)
-        assert decoded == {**samples.abandonment_trigger(), "locale": "en-GB"}
+        assert decoded == {**examples.abandonment_trigger(), "locale": "en-GB"}
 
         new = upgraded.encode("abandonment_trigger", decoded, topic=TOPIC)
         assert new[2:10] == upgraded.catalog.latest("abandonment_trigger").fingerprint_bytes
@@ -265,7 +286,7 @@ class TestEvolution:
     def test_v1_envelope_read_after_a_column_is_added(
         self, embedded: EmbeddedSerde, catalog_dir: Path, add_version: AddVersion
     ) -> None:
-        old = embedded.encode("qms_quote_envelope", samples.quote_accepted(), topic=TOPIC)
+        old = embedded.encode("qms_quote_envelope", examples.quote_accepted(), topic=TOPIC)
         raw = latest_raw("qms_quote_envelope")
         fields(raw, "before").append(
             {"name": "broker_id", "type": ["null", "long"], "default": None}
@@ -288,7 +309,7 @@ class TestEvolution:
         old_dir.mkdir(parents=True)
         (old_dir / "v1.avsc").write_text(json.dumps(with_deferred), encoding="utf-8")
         old = EmbeddedSerde(SchemaCatalog(old_dir.parent)).encode(
-            "abandonment_decision", samples.abandonment_decision(outcome="DEFERRED"), topic=TOPIC
+            "abandonment_decision", examples.abandonment_decision(outcome="DEFERRED"), topic=TOPIC
         )
 
         new_dir = catalog_dir / "abandonment_decision"
@@ -302,7 +323,7 @@ class TestEvolution:
     def test_unresolvable_versions_raise_decode_error(
         self, embedded: EmbeddedSerde, catalog_dir: Path, add_version: AddVersion
     ) -> None:
-        old = embedded.encode("dead_letter", samples.dead_letter(), topic=TOPIC)
+        old = embedded.encode("dead_letter", examples.dead_letter(), topic=TOPIC)
         raw = latest_raw("dead_letter")
         raw["fields"].append({"name": "owner", "type": "string"})  # no default
         add_version("dead_letter", raw)

@@ -12,18 +12,18 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from schemas import examples
 from schemas.catalog import SchemaCatalog, default_catalog
 from schemas.embedded import EmbeddedSerde
 from schemas.errors import DecodeError, EncodeError, RegistryError, SerdeError, UnknownWriterSchema
 from schemas.registry import RegistrySerde
 
-from . import samples
 from .evolve import AddVersion, latest_raw
 
 pytestmark = pytest.mark.unit
 
 TOPIC = "qms.public.quotes"
-SAMPLES = samples.all_samples()
+SAMPLES = examples.all_examples()
 SAMPLE_IDS = [f"{name}-{sample}" for name, sample, _ in SAMPLES]
 
 
@@ -61,9 +61,9 @@ def test_round_trip_and_wire_format(
 
 
 def test_keys_and_values_use_topic_name_subjects(registry: RegistrySerde) -> None:
-    registry.encode("qms_quote_key", samples.quote_key(), topic=TOPIC, is_key=True)
-    registry.encode("qms_quote_envelope", samples.quote_created(), topic=TOPIC)
-    registry.encode("abandonment_trigger", samples.abandonment_trigger(), topic="triggers")
+    registry.encode("qms_quote_key", examples.quote_key(), topic=TOPIC, is_key=True)
+    registry.encode("qms_quote_envelope", examples.quote_created(), topic=TOPIC)
+    registry.encode("abandonment_trigger", examples.abandonment_trigger(), topic="triggers")
     assert sorted(registry.client.get_subjects()) == [
         f"{TOPIC}-key",
         f"{TOPIC}-value",
@@ -74,47 +74,47 @@ def test_keys_and_values_use_topic_name_subjects(registry: RegistrySerde) -> Non
 def test_without_auto_register_an_unregistered_schema_is_refused(registry_url: str) -> None:
     strict = serde_for(registry_url, auto_register=False)
     with pytest.raises(RegistryError, match="not registered under subject 'triggers-value'"):
-        strict.encode("abandonment_trigger", samples.abandonment_trigger(), topic="triggers")
+        strict.encode("abandonment_trigger", examples.abandonment_trigger(), topic="triggers")
 
     # Once registered (here by an auto-registering producer) it is found.
     registering = RegistrySerde(strict.client, default_catalog())
-    registering.encode("abandonment_trigger", samples.abandonment_trigger(), topic="triggers")
-    data = strict.encode("abandonment_trigger", samples.abandonment_trigger(), topic="triggers")
+    registering.encode("abandonment_trigger", examples.abandonment_trigger(), topic="triggers")
+    data = strict.encode("abandonment_trigger", examples.abandonment_trigger(), topic="triggers")
     assert strict.decode("abandonment_trigger", data, topic="triggers")["quote_id"] == 1_000_042
 
 
 def test_old_version_data_is_resolved_to_the_latest(
     registry: RegistrySerde, catalog_dir: Path, add_version: AddVersion
 ) -> None:
-    old = registry.encode("abandonment_trigger", samples.abandonment_trigger(), topic="triggers")
+    old = registry.encode("abandonment_trigger", examples.abandonment_trigger(), topic="triggers")
     raw = latest_raw("abandonment_trigger")
     raw["fields"].append({"name": "locale", "type": ["null", "string"], "default": None})
     add_version("abandonment_trigger", raw)
     upgraded = RegistrySerde(registry.client, SchemaCatalog(catalog_dir))
 
     decoded = upgraded.decode("abandonment_trigger", old, topic="triggers")
-    assert decoded == {**samples.abandonment_trigger(), "locale": None}
+    assert decoded == {**examples.abandonment_trigger(), "locale": None}
 
     new = upgraded.encode("abandonment_trigger", {**decoded, "locale": "en-GB"}, topic="triggers")
     assert int.from_bytes(new[1:5], "big") != int.from_bytes(old[1:5], "big")
     assert upgraded.decode("abandonment_trigger", new, topic="triggers")["locale"] == "en-GB"
     # An old consumer reads the newer data too (the new field is dropped).
     assert registry.decode("abandonment_trigger", new, topic="triggers") == (
-        samples.abandonment_trigger()
+        examples.abandonment_trigger()
     )
 
 
 def test_invalid_record_error_has_no_personal_data(registry: RegistrySerde) -> None:
-    record = samples.abandonment_trigger(offer=samples.offer(discount_pct=samples.SECRET_EMAIL))
+    record = examples.abandonment_trigger(offer=examples.offer(discount_pct=examples.EXAMPLE_EMAIL))
     with pytest.raises(EncodeError) as info:
         registry.encode("abandonment_trigger", record, topic="triggers")
     assert "quoteflow.v1.Offer.discount_pct" in str(info.value)
     assert "abandonment_trigger v1" in str(info.value)
-    assert samples.SECRET_EMAIL not in "".join(traceback.format_exception(info.value))
+    assert examples.EXAMPLE_EMAIL not in "".join(traceback.format_exception(info.value))
 
 
 def test_strict_like_embedded_extra_fields_are_refused(registry: RegistrySerde) -> None:
-    record = {**samples.abandonment_trigger(), "emial": "x"}
+    record = {**examples.abandonment_trigger(), "emial": "x"}
     with pytest.raises(EncodeError, match="fields not in the schema: emial"):
         registry.encode("abandonment_trigger", record, topic="triggers")
 
@@ -123,7 +123,7 @@ class TestDecodingBadBytes:
     """Bad input raises DecodeError (or its UnknownWriterSchema subclass) with a reason."""
 
     def test_single_object_bytes(self, registry: RegistrySerde, embedded: EmbeddedSerde) -> None:
-        data = embedded.encode("abandonment_trigger", samples.abandonment_trigger(), topic=TOPIC)
+        data = embedded.encode("abandonment_trigger", examples.abandonment_trigger(), topic=TOPIC)
         with pytest.raises(DecodeError, match="single-object encoding; read it without a registry"):
             registry.decode("abandonment_trigger", data, topic=TOPIC)
 
@@ -139,12 +139,12 @@ class TestDecodingBadBytes:
             )
 
     def test_data_of_another_schema(self, registry: RegistrySerde) -> None:
-        data = registry.encode("abandonment_decision", samples.abandonment_decision(), topic=TOPIC)
+        data = registry.encode("abandonment_decision", examples.abandonment_decision(), topic=TOPIC)
         with pytest.raises(DecodeError, match="cannot be read as abandonment_trigger v1"):
             registry.decode("abandonment_trigger", data, topic=TOPIC)
 
     def test_truncated_body(self, registry: RegistrySerde) -> None:
-        data = registry.encode("dead_letter", samples.dead_letter(), topic=TOPIC)
+        data = registry.encode("dead_letter", examples.dead_letter(), topic=TOPIC)
         for cut in range(6, len(data)):
             with pytest.raises(DecodeError, match="corrupt or truncated"):
                 registry.decode("dead_letter", data[:cut], topic=TOPIC)
@@ -157,7 +157,7 @@ def test_unreachable_registry_is_a_registry_error() -> None:
     client = SchemaRegistryClient({"url": f"http://127.0.0.1:{port}", "max.retries": 0})
     serde = RegistrySerde(client, default_catalog())
     with pytest.raises(RegistryError, match="cannot reach the schema registry"):
-        serde.encode("qms_quote_key", samples.quote_key(), topic=TOPIC, is_key=True)
+        serde.encode("qms_quote_key", examples.quote_key(), topic=TOPIC, is_key=True)
     with pytest.raises(RegistryError, match="cannot reach the schema registry"):
         serde.decode("qms_quote_key", b"\x00\x00\x00\x00\x01\x02", topic=TOPIC, is_key=True)
 

@@ -8,14 +8,13 @@ import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from quoteflow.errors import ConfigError
+from schemas import examples
 from schemas.catalog import SchemaCatalog
 from schemas.embedded import EmbeddedSerde
 from schemas.errors import RegistryConfigError
 from schemas.framing import detect_format
 from schemas.registry import RegistrySerde
 from schemas.serde import Serde, make_serde
-
-from . import samples
 
 pytestmark = pytest.mark.unit
 
@@ -43,7 +42,7 @@ def test_detect_format_of_real_messages(registry_url: str, catalog: SchemaCatalo
         (make_serde(None, catalog=catalog), "single-object"),
         (make_serde(registry_url, catalog=catalog), "confluent"),
     ):
-        data = serde.encode("dead_letter", samples.dead_letter(), topic="dlq")
+        data = serde.encode("dead_letter", examples.dead_letter(), topic="dlq")
         assert detect_format(data) == expected
 
 

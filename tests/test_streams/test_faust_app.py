@@ -9,15 +9,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
+from quoteflow.errors import TopicError
 from quoteflow.settings import Settings
+from quoteflow.topics.readback import high_watermark, read_partition
 from streams.app import broker_url, create_app
 from tests.conftest import TopicFactory
 
@@ -36,31 +37,6 @@ def test_factory_defaults_to_exactly_once_and_rocksdb(settings: Settings) -> Non
     assert app.conf.processing_guarantee.value == "exactly_once"
     assert str(app.conf.store) == "rocksdb:"
     assert app.conf.web_enabled is False
-
-
-def _read_all(bootstrap: str, topic: str, want: int, timeout_s: float) -> list[tuple[bytes, bytes]]:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"check-{uuid.uuid4().hex}",
-            "isolation.level": "read_committed",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.assign([TopicPartition(topic, 0, 0)])
-    seen: list[tuple[bytes, bytes]] = []
-    deadline = time.monotonic() + timeout_s
-    try:
-        while len(seen) < want and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is None or msg.error():
-                continue
-            seen.append((msg.key(), msg.value()))
-        _, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
-    finally:
-        consumer.close()
-    seen.append((b"__high_watermark__", str(high).encode()))
-    return seen
 
 
 @pytest.fixture
@@ -100,21 +76,22 @@ def test_faust_worker_counts_into_rocksdb_table_exactly_once(
         producer.produce(source, value=word.encode())
     assert producer.flush(30) == 0
 
-    echoed = _read_all(bootstrap, sink, len(words), timeout_s=120)
-    *records, _ = echoed
-    assert len(records) == len(words), f"worker output:\n{log.read_text()[-3000:]}"
-    values = [v.decode() for _, v in records]
+    conf = settings.kafka.as_librdkafka_dict()
+    try:
+        records = read_partition(conf, sink, want=len(words), timeout_s=120)
+    except TopicError as exc:
+        pytest.fail(f"{exc}; worker output:\n{log.read_text()[-3000:]}")
+    values = [(m.value() or b"").decode() for m in records]
     assert "quote=10" in values and "offer=10" in values
 
-    changelog = _read_all(bootstrap, f"{app_id}-counts-changelog", len(words), timeout_s=60)
-    *entries, (_, changelog_high) = changelog
-    assert len(entries) == len(words)
+    changelog = f"{app_id}-counts-changelog"
+    entries = read_partition(conf, changelog, want=len(words))
     # A committed transaction leaves a commit marker, which takes an offset: the
     # log end past the last record proves the changelog was written transactionally.
     # (faust 0.15 wraps a send in the transaction only for topics its consumer has
-    # metadata for — the changelog, not this unsubscribed sink; see the closing note.)
-    assert int(changelog_high) > len(words)
-    latest = {k: v for k, v in entries}
+    # metadata for — the changelog, not this unsubscribed sink.)
+    assert high_watermark(conf, changelog) > len(words)
+    latest = {m.key(): m.value() for m in entries}
     assert latest[b'"quote"'] == b"10" and latest[b'"offer"'] == b"10"
 
     tables = list(data_dir.rglob("counts-0.db"))

@@ -25,7 +25,7 @@ from quoteflow.settings import Settings
 from quoteflow.stack.base import ComponentStatus, Reporter, port_open, wait_until
 from quoteflow.stack.kafka import config
 from quoteflow.stack.kafka.jars import ensure_jars
-from quoteflow.stack.system import apt_install, cmdline, pid_alive, run, terminate
+from quoteflow.stack.system import apt_install, cmdline, makedirs, pid_alive, run, terminate
 
 MIN_JAVA = 17  # Kafka 4.x brokers need Java 17 or newer
 STOP_GRACE_S = 30.0
@@ -184,8 +184,9 @@ class KafkaComponent:
     def _write_config(self) -> None:
         from importlib import resources
 
-        self._paths.data.mkdir(parents=True, exist_ok=True)
-        self._stack.logs_dir.mkdir(parents=True, exist_ok=True)
+        # 0755 whatever the umask: PostgreSQL (another OS user under root) shares logs_dir.
+        makedirs(self._paths.data, 0o755)
+        makedirs(self._stack.logs_dir, 0o755)
         props = config.server_properties(self._stack, self._paths.data)
         self._paths.properties.write_text(config.render(props))
         log4j = resources.files(__package__).joinpath("log4j2.properties").read_text()

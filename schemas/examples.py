@@ -1,34 +1,58 @@
-"""Realistic sample records for every schema in the catalogue.
+"""Realistic example records for every schema in the shipped catalogue.
 
-Builders return complete records (every field present, defaults spelt out), so
-a round trip must give back exactly what went in. Keyword overrides replace
-top-level fields, e.g. ``quote_value(status="ACCEPTED")``. Reused by other
-test packages that need valid change events, triggers or dead letters.
+For documentation, tests and ``quoteflow smoke`` (which sends one example of
+every schema through the broker):
 
-Timestamps are timezone-aware; timestamp-millis fields use whole milliseconds
-(Avro keeps no more). Some use a non-UTC offset on purpose: Avro stores the
-instant, and decoding gives it back in UTC.
+* :func:`example` (``example("abandonment_trigger")``) builds *the* example
+  record of a schema; :data:`EXAMPLES` maps every schema name to its builder.
+* :data:`VARIANTS` adds the other shapes worth trying (a delete, a snapshot
+  read, nulls in optional fields, a sandbox replay, ...), the first of each
+  being the one :data:`EXAMPLES` holds; :func:`all_examples` lists them all.
+* The builders below take keyword overrides that replace top-level fields,
+  e.g. ``quote_value(status="ACCEPTED")``; unknown field names raise
+  :class:`KeyError`.
+
+Every record is complete for the *latest* version of its schema: every field
+present, defaults spelt out, so an encode/decode round trip gives back exactly
+what went in (a unit test holds every example to that). Timestamps of our
+own records (triggers, decisions, receipts, dead letters) are timezone-aware
+datetimes in whole milliseconds (timestamp-millis keeps no more); some use a
+non-UTC offset on purpose: Avro stores the instant, and decoding gives it back
+in UTC, which compares equal. The timestamptz columns of the CDC rows are
+Debezium ZonedTimestamp *strings* (``"2024-07-01T09:15:03.123456Z"``), built
+from aware datetimes with :func:`schemas.debezium.zoned_timestamp` just as the
+CDC connector builds them. Money is :class:`~decimal.Decimal` with the schema's
+scale. Each call builds a fresh record, so callers may mutate what they get.
+
+The people in the examples are fictitious; e-mail addresses use the reserved
+``example.com`` domain. Importing this module does no I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
+from schemas.debezium import zoned_timestamp
+from schemas.errors import SchemaNotFound
+
+#: A record as the serde takes and returns it: field name to Python value.
 Record = dict[str, Any]
 
-#: An address that must never appear in an error message.
-SECRET_EMAIL = "jane.doe+quotes@example.com"
+#: The customer's e-mail address in the examples. Tests use it to check that
+#: error messages never echo personal data.
+EXAMPLE_EMAIL = "jane.doe+quotes@example.com"
 
-CEST = timezone(timedelta(hours=2))
+_CEST = timezone(timedelta(hours=2))
 
 
 def _merge(record: Record, overrides: dict[str, Any]) -> Record:
     unknown = set(overrides) - set(record)
     if unknown:
-        raise KeyError(f"no such field(s) in the sample: {sorted(unknown)}")
+        raise KeyError(f"no such field(s) in the example: {sorted(unknown)}")
     return {**record, **overrides}
 
 
@@ -48,13 +72,14 @@ def quote_value(**overrides: Any) -> Record:
             "quote_ref": "Q-2024-000042",
             "customer_id": 77_001,
             "product_code": "MOTOR-COMP",
-            "channel": "web",
+            "channel": "WEB",
             "premium": Decimal("612.37"),
             "currency": "GBP",
             "status": "QUOTED",
             "valid_until": date(2024, 7, 31),
-            "created_at": datetime(2024, 7, 1, 9, 15, 3, 123456, tzinfo=UTC),
-            "updated_at": datetime(2024, 7, 1, 11, 15, 3, 654321, tzinfo=CEST),
+            "created_at": zoned_timestamp(datetime(2024, 7, 1, 9, 15, 3, 123456, tzinfo=UTC)),
+            # A CEST wall-clock time on purpose: it becomes "2024-07-01T09:15:03.654321Z".
+            "updated_at": zoned_timestamp(datetime(2024, 7, 1, 11, 15, 3, 654321, tzinfo=_CEST)),
         },
         overrides,
     )
@@ -107,7 +132,10 @@ def quote_created() -> Record:
 def quote_accepted() -> Record:
     """Update QUOTED -> ACCEPTED, with transaction metadata (op u)."""
     before = quote_value()
-    after = quote_value(status="ACCEPTED", updated_at=datetime(2024, 7, 1, 9, 40, 0, 1, tzinfo=UTC))
+    after = quote_value(
+        status="ACCEPTED",
+        updated_at=zoned_timestamp(datetime(2024, 7, 1, 9, 40, 0, 1, tzinfo=UTC)),
+    )
     transaction = {"id": "5679:24024100", "total_order": 2, "data_collection_order": 1}
     return envelope("u", before, after, source(txId=5679, lsn=24_024_100), transaction)
 
@@ -143,14 +171,14 @@ def customer_value(**overrides: Any) -> Record:
             "customer_id": 77_001,
             "first_name": "Jane",
             "last_name": "Doe",
-            "email": SECRET_EMAIL,
+            "email": EXAMPLE_EMAIL,
             "phone": "+44 20 7946 0958",
             "marketing_consent": True,
-            "consent_updated_at": datetime(2023, 11, 2, 8, 0, 0, 5, tzinfo=UTC),
+            "consent_updated_at": zoned_timestamp(datetime(2023, 11, 2, 8, 0, 0, 5, tzinfo=UTC)),
             "timezone": "Europe/London",
             "segment": "young-drivers",
-            "created_at": datetime(2021, 3, 14, 15, 9, 26, 535897, tzinfo=UTC),
-            "updated_at": datetime(2024, 6, 30, 23, 59, 59, 999999, tzinfo=UTC),
+            "created_at": zoned_timestamp(datetime(2021, 3, 14, 15, 9, 26, 535897, tzinfo=UTC)),
+            "updated_at": zoned_timestamp(datetime(2024, 6, 30, 23, 59, 59, 999999, tzinfo=UTC)),
         },
         overrides,
     )
@@ -169,6 +197,16 @@ def customer_without_contact() -> Record:
     return envelope("u", customer_value(), after, source("customers", "crm"))
 
 
+def customer_snapshot_last() -> Record:
+    """The last row of an initial snapshot (op r, snapshot "last")."""
+    return envelope(
+        "r",
+        None,
+        customer_value(customer_id=77_999, first_name="Ola", last_name="Nordmann", email=None),
+        source("customers", "crm", snapshot="last", txId=None, lsn=None, sequence=None),
+    )
+
+
 # --- quoteflow topics -------------------------------------------------------
 
 
@@ -181,24 +219,24 @@ def offer(**overrides: Any) -> Record:
 
 
 def abandonment_trigger(**overrides: Any) -> Record:
-    """A trigger for quote 1000042."""
+    """The trigger for quote 1000042, an hour after it was made."""
     return _merge(
         {
             "trigger_id": "1000042:rules-2024.07.1",
             "quote_id": 1_000_042,
             "quote_ref": "Q-2024-000042",
             "customer_id": 77_001,
-            "email": SECRET_EMAIL,
+            "email": EXAMPLE_EMAIL,
             "first_name": "Jane",
             "timezone": "Europe/London",
             "product_code": "MOTOR-COMP",
-            "channel": "web",
+            "channel": "WEB",
             "premium": Decimal("612.37"),
             "currency": "GBP",
             "offer": offer(),
             "quote_created_at": datetime(2024, 7, 1, 9, 15, 3, 123000, tzinfo=UTC),
-            "deadline_at": datetime(2024, 7, 1, 11, 15, 3, 123000, tzinfo=CEST),
-            "fired_at": datetime(2024, 7, 1, 9, 15, 4, 7000, tzinfo=UTC),
+            "deadline_at": datetime(2024, 7, 1, 12, 15, 3, 123000, tzinfo=_CEST),
+            "fired_at": datetime(2024, 7, 1, 10, 15, 4, 7000, tzinfo=UTC),
             "rule_version": "rules-2024.07.1",
             "replay": False,
         },
@@ -225,7 +263,7 @@ def abandonment_decision(**overrides: Any) -> Record:
             "customer_id": 77_002,
             "outcome": "SUPPRESSED",
             "reason": "no marketing consent",
-            "decided_at": datetime(2024, 7, 1, 10, 0, 0, 250000, tzinfo=UTC),
+            "decided_at": datetime(2024, 7, 1, 10, 30, 0, 250000, tzinfo=UTC),
             "rule_version": "rules-2024.07.1",
             "replay": False,
         },
@@ -248,8 +286,8 @@ def delivery_receipt(**overrides: Any) -> Record:
             "esp_message_id": "14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0",
             "http_status": 202,
             "attempts": 1,
-            "first_attempt_at": datetime(2024, 7, 1, 9, 15, 5, 0, tzinfo=UTC),
-            "completed_at": datetime(2024, 7, 1, 9, 15, 5, 380000, tzinfo=UTC),
+            "first_attempt_at": datetime(2024, 7, 1, 10, 15, 5, 0, tzinfo=UTC),
+            "completed_at": datetime(2024, 7, 1, 10, 15, 5, 380000, tzinfo=UTC),
             "error": None,
         },
         overrides,
@@ -263,7 +301,7 @@ def failed_receipt() -> Record:
         esp_message_id=None,
         http_status=None,
         attempts=5,
-        completed_at=datetime(2024, 7, 1, 9, 20, 5, 0, tzinfo=UTC),
+        completed_at=datetime(2024, 7, 1, 10, 20, 5, 0, tzinfo=UTC),
         error="ConnectTimeout after 5 attempts",
     )
 
@@ -284,7 +322,10 @@ def dead_letter(**overrides: Any) -> Record:
             ],
             "stage": "processor",
             "error_type": "DecodeError",
-            "error_message": "value of topic 'qms.public.quotes': empty message",
+            "error_message": (
+                "value of topic 'qms.public.quotes': not Avro single-object encoding: "
+                "starts with 0001, expected c301"
+            ),
             "attempts": 1,
             "failed_at": datetime(2024, 7, 1, 9, 15, 5, 1000, tzinfo=UTC),
         },
@@ -297,29 +338,51 @@ def tombstone_dead_letter() -> Record:
     return dead_letter(key=None, value=None, headers=[])
 
 
-#: Sample builders per schema name: every schema has at least one, most several.
-SAMPLES: dict[str, tuple[Callable[[], Record], ...]] = {
-    "qms_quote_key": (quote_key,),
-    "qms_quote_envelope": (
-        quote_created,
-        quote_accepted,
-        quote_deleted,
-        quote_snapshot_read,
-        quotes_truncated,
-    ),
-    "crm_customer_key": (customer_key,),
-    "crm_customer_envelope": (customer_created, customer_without_contact),
-    "abandonment_trigger": (abandonment_trigger, replayed_trigger_without_discount),
-    "abandonment_decision": (abandonment_decision, unmatched_decision),
-    "esp_delivery_receipt": (delivery_receipt, failed_receipt),
-    "dead_letter": (dead_letter, tombstone_dead_letter),
-}
+#: Every example per schema name, the canonical one first.
+VARIANTS: Mapping[str, tuple[Callable[[], Record], ...]] = MappingProxyType(
+    {
+        "abandonment_decision": (abandonment_decision, unmatched_decision),
+        "abandonment_trigger": (abandonment_trigger, replayed_trigger_without_discount),
+        "crm_customer_envelope": (
+            customer_created,
+            customer_without_contact,
+            customer_snapshot_last,
+        ),
+        "crm_customer_key": (customer_key,),
+        "dead_letter": (dead_letter, tombstone_dead_letter),
+        "esp_delivery_receipt": (delivery_receipt, failed_receipt),
+        "qms_quote_envelope": (
+            quote_created,
+            quote_accepted,
+            quote_deleted,
+            quote_snapshot_read,
+            quotes_truncated,
+        ),
+        "qms_quote_key": (quote_key,),
+    }
+)
+
+#: The example builder of every schema name.
+EXAMPLES: Mapping[str, Callable[[], Record]] = MappingProxyType(
+    {name: builders[0] for name, builders in VARIANTS.items()}
+)
 
 
-def all_samples() -> list[tuple[str, str, Record]]:
-    """(schema name, sample name, record) for every sample."""
+def example(name: str) -> Record:
+    """A fresh example record of schema ``name``, valid for its latest version."""
+    try:
+        build = EXAMPLES[name]
+    except KeyError:
+        raise SchemaNotFound(
+            f"no example for schema {name!r}; examples exist for: {', '.join(sorted(EXAMPLES))}"
+        ) from None
+    return build()
+
+
+def all_examples() -> list[tuple[str, str, Record]]:
+    """``(schema name, builder name, record)`` for every variant of every schema."""
     return [
         (schema_name, build.__name__, build())
-        for schema_name, builders in SAMPLES.items()
+        for schema_name, builders in VARIANTS.items()
         for build in builders
     ]

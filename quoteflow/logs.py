@@ -1,0 +1,85 @@
+"""Structured logs without personal data.
+
+Every record goes through :class:`PersonalDataFilter`, which masks e-mail
+addresses wherever they appear (message or extra fields), so a careless
+``log.info("sent to %s", email)`` cannot leak a customer's address into a log
+aggregator. JSON output is one object per line for machines; console output is
+``key=value`` for people.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+from typing import Any
+
+from quoteflow.settings import LogSettings
+
+EMAIL = re.compile(
+    r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-])[A-Za-z0-9.-]*(\.[A-Za-z]{2,})"
+)
+
+#: Attributes every LogRecord has; anything else was passed with ``extra=``.
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+def mask_email(text: str) -> str:
+    """``jane.doe@example.com`` -> ``j***@e***.com``: enough to tell two apart, not to mail."""
+    return EMAIL.sub(r"\1***@\2***\3", text)
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
+
+
+class PersonalDataFilter(logging.Filter):
+    """Masks e-mail addresses in the message and in extra fields."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = mask_email(record.getMessage())
+        record.args = None
+        for key, value in _fields(record).items():
+            if isinstance(value, str):
+                setattr(record, key, mask_email(value))
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+            **_fields(record),
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+class ConsoleFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        extras = " ".join(f"{k}={v}" for k, v in _fields(record).items())
+        line = f"{record.levelname.lower():7} {record.name}: {record.getMessage()}"
+        line = f"{line} {extras}" if extras else line
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def configure_logging(settings: LogSettings) -> None:
+    """Install one stderr handler on the root logger (idempotent)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if settings.format == "json" else ConsoleFormatter())
+    handler.addFilter(PersonalDataFilter())
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "_quoteflow", False)]:
+        root.removeHandler(old)
+    handler._quoteflow = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(settings.level)

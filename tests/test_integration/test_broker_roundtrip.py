@@ -1,0 +1,253 @@
+"""Every schema through the real broker: encode, produce, consume, decode, compare.
+
+Keys follow the topic catalogue (``quoteflow.topics.catalog``): Avro with the
+topic's key schema for the CDC envelopes, a UTF-8 string otherwise. Values and
+Avro keys use the embedded serde (single-object encoding). Each test gets its
+own uuid topic, so tests never read each other's records.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+
+from quoteflow.settings import Settings
+from quoteflow.topics.catalog import CATALOGUE, TopicSpec
+from schemas import examples
+from schemas.catalog import default_catalog
+from schemas.embedded import EmbeddedSerde
+from tests.conftest import TopicFactory
+
+pytestmark = pytest.mark.integration
+
+#: Which topic (and so which key) each value schema travels on.
+SPEC_BY_VALUE: dict[str, TopicSpec] = {spec.value_schema: spec for spec in CATALOGUE}
+#: Header naming the value schema, so one topic can carry every kind of record.
+SCHEMA_HEADER = "quoteflow.schema"
+TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One record as produced: the originals and their bytes."""
+
+    schema: str
+    key: dict[str, Any] | str
+    value: dict[str, Any]
+    key_bytes: bytes
+    value_bytes: bytes
+
+
+@pytest.fixture(scope="module")
+def serde() -> EmbeddedSerde:
+    return EmbeddedSerde(default_catalog())
+
+
+def encode(serde: EmbeddedSerde, topic: str, schema: str, value: dict[str, Any], n: int) -> Sent:
+    """Key and value as ``value``'s catalogue topic has them; ``n`` makes string keys unique."""
+    spec = SPEC_BY_VALUE[schema]
+    key: dict[str, Any] | str
+    if spec.key_schema is None:
+        key = f"{schema}-{n}"
+        key_bytes = key.encode("utf-8")
+    else:
+        key = examples.example(spec.key_schema)
+        key_bytes = serde.encode(spec.key_schema, key, topic=topic, is_key=True)
+    value_bytes = serde.encode(schema, value, topic=topic)
+    return Sent(schema, key, value, key_bytes, value_bytes)
+
+
+def decode(serde: EmbeddedSerde, topic: str, message: Message) -> tuple[str, Any, dict[str, Any]]:
+    """(value schema, key, value) of a consumed message, the schema read from its header."""
+    headers = dict(message.headers() or [])
+    header = headers[SCHEMA_HEADER]
+    assert isinstance(header, bytes)
+    schema = header.decode("utf-8")
+    spec = SPEC_BY_VALUE[schema]
+    key_bytes, value_bytes = message.key(), message.value()
+    assert isinstance(key_bytes, bytes)
+    assert isinstance(value_bytes, bytes)
+    key: Any
+    if spec.key_schema is None:
+        key = key_bytes.decode("utf-8")
+    else:
+        key = serde.decode(spec.key_schema, key_bytes, topic=topic, is_key=True)
+    return schema, key, serde.decode(schema, value_bytes, topic=topic)
+
+
+def assert_same(decoded: Any, original: Any, path: str = "") -> None:
+    """Equal, and of the same Python types all the way down.
+
+    Timestamps come back in UTC: equal as instants to an original in another
+    offset, but always timezone-aware. Decimals come back as Decimal with the
+    schema's scale, dates as date (not datetime).
+    """
+    assert decoded == original, path
+    assert type(decoded) is type(original), f"{path}: {type(decoded)} != {type(original)}"
+    if isinstance(original, dict):
+        for name, value in original.items():
+            assert_same(decoded[name], value, f"{path}.{name}")
+    elif isinstance(original, list):
+        for index, (got, want) in enumerate(zip(decoded, original, strict=True)):
+            assert_same(got, want, f"{path}[{index}]")
+    elif isinstance(original, datetime):
+        assert decoded.utcoffset() == timedelta(0), path
+    elif isinstance(original, Decimal):
+        assert decoded.as_tuple().exponent == original.as_tuple().exponent, path
+    elif isinstance(original, date):
+        assert not isinstance(decoded, datetime), path
+
+
+def producer(settings: Settings, **extra: str) -> Producer:
+    return Producer(
+        {
+            **settings.kafka.as_librdkafka_dict(),
+            "acks": "all",
+            "enable.idempotence": True,
+            "linger.ms": 0,
+            **extra,
+        }
+    )
+
+
+def produce(client: Producer, topic: str, records: Sequence[Sent]) -> list[str]:
+    """Queue ``records``; the returned list fills with delivery errors as they are reported."""
+    errors: list[str] = []
+
+    def delivered(err: KafkaError | None, _msg: Message) -> None:
+        if err is not None:
+            errors.append(str(err))
+
+    for sent in records:
+        client.produce(
+            topic,
+            key=sent.key_bytes,
+            value=sent.value_bytes,
+            headers=[(SCHEMA_HEADER, sent.schema.encode("utf-8"))],
+            on_delivery=delivered,
+        )
+    return errors
+
+
+def consume(settings: Settings, topic: str, want: int, isolation: str) -> list[Message]:
+    """The first ``want`` messages of partition 0, then check nothing follows them."""
+    consumer = Consumer(
+        {
+            **settings.kafka.as_librdkafka_dict(),
+            "group.id": f"test-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "isolation.level": isolation,
+            "enable.partition.eof": True,
+            "fetch.wait.max.ms": 10,  # the end of the partition is reported at once, not in 0.5 s
+        }
+    )
+    try:
+        consumer.assign([TopicPartition(topic, 0, 0)])
+        messages: list[Message] = []
+        for message in _poll(consumer):
+            error = message.error()
+            if error is None:
+                messages.append(message)
+            elif error.code() == KafkaError._PARTITION_EOF:
+                if len(messages) >= want:
+                    break
+            else:
+                pytest.fail(f"consume from {topic} failed: {error}")
+        assert len(messages) == want, f"read {len(messages)} of {want} from {topic}"
+        return messages
+    finally:
+        consumer.close()
+
+
+def _poll(consumer: Consumer) -> Iterator[Message]:
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline:
+        message = consumer.poll(0.1)
+        if message is not None:
+            yield message
+    pytest.fail(f"timed out after {TIMEOUT_S} s waiting for messages")
+
+
+def test_the_topic_catalogue_covers_every_schema() -> None:
+    """So the tests below, which go by topic, put every schema through the broker."""
+    keys = {spec.key_schema for spec in CATALOGUE if spec.key_schema is not None}
+    assert set(SPEC_BY_VALUE) | keys == set(default_catalog().names())
+
+
+@pytest.mark.parametrize("schema", sorted(SPEC_BY_VALUE))
+def test_every_example_round_trips_through_the_broker(
+    settings: Settings, topic_factory: TopicFactory, serde: EmbeddedSerde, schema: str
+) -> None:
+    topic = topic_factory(f"test.roundtrip.{schema.replace('_', '-')}")
+    sent = [
+        encode(serde, topic, schema, build(), n)
+        for n, build in enumerate(examples.VARIANTS[schema])
+    ]
+    client = producer(settings)
+    errors = produce(client, topic, sent)
+    assert client.flush(TIMEOUT_S) == 0, "not every record was acknowledged"
+    assert errors == []
+
+    received = consume(settings, topic, len(sent), "read_committed")
+    for original, message in zip(sent, received, strict=True):
+        assert message.key() == original.key_bytes
+        assert message.value() == original.value_bytes
+        got_schema, key, value = decode(serde, topic, message)
+        assert got_schema == schema
+        assert_same(key, original.key)
+        assert_same(value, original.value)
+
+
+def test_read_committed_sees_exactly_the_committed_transactions(
+    settings: Settings, topic_factory: TopicFactory, serde: EmbeddedSerde
+) -> None:
+    topic = topic_factory("test.transactions")
+    first = [encode(serde, topic, s, examples.example(s), 0) for s in sorted(SPEC_BY_VALUE)]
+    aborted = [
+        encode(serde, topic, schema, record, 100 + n)
+        for n, (schema, _variant, record) in enumerate(examples.all_examples())
+        if schema in SPEC_BY_VALUE
+    ]
+    second = [
+        encode(serde, topic, schema, build(), 200 + n)
+        for schema in sorted(SPEC_BY_VALUE)
+        for n, build in enumerate(examples.VARIANTS[schema][1:])
+    ]
+    assert len(first) == len(SPEC_BY_VALUE)
+    assert aborted
+    assert second
+
+    client = producer(settings, **{"transactional.id": f"test-{uuid.uuid4()}"})
+    client.init_transactions(TIMEOUT_S)
+    for batch, commit in ((first, True), (aborted, False), (second, True)):
+        client.begin_transaction()
+        errors = produce(client, topic, batch)
+        if commit:
+            client.commit_transaction(TIMEOUT_S)
+        else:
+            assert client.flush(TIMEOUT_S) == 0  # the aborted records do reach the log
+            client.abort_transaction(TIMEOUT_S)
+        assert errors == []
+
+    # Reading all of `second` means reading past the aborted records, which sit before it.
+    committed = first + second
+    received = consume(settings, topic, len(committed), "read_committed")
+    for original, message in zip(committed, received, strict=True):
+        schema, key, value = decode(serde, topic, message)
+        assert schema == original.schema
+        assert_same(key, original.key)
+        assert_same(value, original.value)
+
+    # The aborted records are in the log all the same: read_uncommitted shows them.
+    uncommitted = consume(
+        settings, topic, len(first) + len(aborted) + len(second), "read_uncommitted"
+    )
+    assert [m.value() for m in uncommitted] == [s.value_bytes for s in (*first, *aborted, *second)]

@@ -1,0 +1,127 @@
+"""The command line as a user meets it: one-line errors, and a whole stack life cycle.
+
+The life-cycle test runs its own stack (private home, other ports) through the
+real ``quoteflow`` command, so it never disturbs the session's shared stack.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+def quoteflow(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "quoteflow", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        check=False,
+    )
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"QUOTEFLOW_STACK__KAFKA_PORT": "not-a-port"}, "setting stack.kafka_port"),
+        ({"QUOTEFLOW_STAK__HOME": "/tmp"}, "unknown setting section 'stak'"),
+        ({"QUOTEFLOW_CONFIG": "/nonexistent/quoteflow.toml"}, "does not exist"),
+    ],
+)
+def test_bad_configuration_is_one_line_without_traceback(
+    env: dict[str, str], fragment: str
+) -> None:
+    done = quoteflow("stack", "status", env=env)
+    assert done.returncode == 2
+    assert fragment in done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().startswith("quoteflow: error:")
+
+
+@pytest.mark.unit
+def test_unknown_component_is_a_clear_error() -> None:
+    done = quoteflow("stack", "logs", "zookeeper")
+    assert done.returncode == 1
+    assert "unknown component zookeeper (known: postgres, kafka)" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.unit
+def test_help_lists_the_subcommands() -> None:
+    done = quoteflow("--help")
+    assert done.returncode == 0
+    for command in ("stack", "topics", "smoke"):
+        assert command in done.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def private_stack_env() -> Iterator[dict[str, str]]:
+    # Under /var/tmp with mode 0755: as root, PostgreSQL runs as its own OS user
+    # and must be able to enter the stack home (pytest's tmp dirs are 0700).
+    home = Path(tempfile.mkdtemp(prefix="quoteflow-cli-", dir="/var/tmp"))
+    home.chmod(0o755)
+    env = {
+        "QUOTEFLOW_STACK__HOME": str(home),
+        "QUOTEFLOW_STACK__KAFKA_PORT": str(_free_port()),
+        "QUOTEFLOW_STACK__KAFKA_CONTROLLER_PORT": str(_free_port()),
+        "QUOTEFLOW_STACK__POSTGRES_PORT": str(_free_port()),
+        "QUOTEFLOW_TOPICS__PARTITIONS": "1",
+    }
+    try:
+        yield env
+    finally:
+        quoteflow("stack", "down", env=env)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.mark.integration
+def test_stack_life_cycle_through_the_cli(private_stack_env: dict[str, str]) -> None:
+    env = private_stack_env
+
+    def ok(*args: str) -> str:
+        done = quoteflow(*args, env=env)
+        assert done.returncode == 0, f"quoteflow {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+        return done.stdout
+
+    down = quoteflow("stack", "status", env=env)
+    assert down.returncode == 1 and "stopped" in down.stdout
+
+    first = ok("stack", "up")
+    assert "kafka healthy" in first and "127.0.0.1:" + env["QUOTEFLOW_STACK__KAFKA_PORT"] in first
+    assert "already running" in ok("stack", "up")
+    status = ok("stack", "status")
+    assert "wal_level=logical" in status and "KRaft" in status
+
+    created = ok("topics", "create")
+    assert "created crm.public.customers" in created
+    assert "all topics already existed" in ok("topics", "create")
+    assert "drift" not in ok("topics", "list")
+
+    smoke = ok("smoke")
+    assert "schema round trip" in smoke and "FAIL" not in smoke
+
+    assert "kafka.log" in ok("stack", "logs", "--path")
+    assert "stopped: kafka, postgres" in ok("stack", "down")
+    assert "nothing of ours was running" in ok("stack", "down")
+
+    again = ok("stack", "up")  # up after down: storage and cluster reused
+    assert "formatting" not in again and "creating a cluster" not in again
+    assert "all topics already existed" in ok("topics", "create")

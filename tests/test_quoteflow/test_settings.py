@@ -1,0 +1,119 @@
+"""Settings: defaults match the local stack, bad values name their key, secrets stay masked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from quoteflow.errors import ConfigError
+from quoteflow.settings import load_settings
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No QUOTEFLOW_* from the caller's shell, and no ./quoteflow.toml picked up."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("QUOTEFLOW_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_defaults_point_clients_at_the_local_stack() -> None:
+    s = load_settings()
+    assert s.kafka.bootstrap_servers == f"127.0.0.1:{s.stack.kafka_port}"
+    assert s.postgres.port == s.stack.postgres_port
+    assert s.stack.kafka_port != 9092 and s.stack.postgres_port != 5432
+    assert s.streams.data_dir == s.stack.home / "streams"
+    assert s.stack.kafka_heap_mb <= 512
+
+
+def test_env_overrides_nested_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUOTEFLOW_STACK__KAFKA_PORT", "29092")
+    monkeypatch.setenv("QUOTEFLOW_KAFKA__CLIENT_ID", "ops")
+    s = load_settings()
+    assert s.kafka.bootstrap_servers == "127.0.0.1:29092"
+    assert s.kafka.client_id == "ops"
+
+
+def test_explicit_bootstrap_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUOTEFLOW_KAFKA__BOOTSTRAP_SERVERS", "kafka:9092")
+    assert load_settings().kafka.bootstrap_servers == "kafka:9092"
+
+
+def test_toml_file_is_read_and_env_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "q.toml"
+    config.write_text('[stack]\nkafka_port = 20000\n[postgres]\nuser = "cdc"\n')
+    monkeypatch.setenv("QUOTEFLOW_POSTGRES__USER", "env-user")
+    s = load_settings(config)
+    assert s.stack.kafka_port == 20000
+    assert s.postgres.user == "env-user"
+
+
+def test_quoteflow_toml_in_working_directory_is_picked_up(tmp_path: Path) -> None:
+    (tmp_path / "quoteflow.toml").write_text("[stack]\nkafka_port = 20001\n")
+    assert load_settings().stack.kafka_port == 20001
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "expected"),
+    [
+        ("QUOTEFLOW_STACK__KAFKA_PORT", "abc", "setting stack.kafka_port"),
+        ("QUOTEFLOW_STACK__KAFKA_PORT", "70000", "less than or equal to 65535"),
+        ("QUOTEFLOW_STACK__KAFKA_HEAP_MB", "4096", "setting stack.kafka_heap_mb"),
+        ("QUOTEFLOW_KAFKA__SECURITY_PROTOCOL", "TLS", "setting kafka.security_protocol"),
+        ("QUOTEFLOW_KAFKA__BOGUS", "1", "setting kafka.bogus"),
+        ("QUOTEFLOW_KAFKAA__CLIENT_ID", "x", "unknown setting section 'kafkaa'"),
+        ("QUOTEFLOW_SCHEMA_REGISTRY__URL", "registry:8081", "must start with http"),
+        ("QUOTEFLOW_TOPICS__REPLICATION_FACTOR", "0", "setting topics.replication_factor"),
+    ],
+)
+def test_bad_values_name_the_key(
+    monkeypatch: pytest.MonkeyPatch, env: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(env, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert expected in str(info.value)
+    assert "\n" not in str(info.value)  # one line
+
+
+def test_ports_must_differ(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUOTEFLOW_STACK__POSTGRES_PORT", "19092")
+    with pytest.raises(ConfigError, match="must all differ"):
+        load_settings()
+
+
+def test_unknown_toml_key_names_file_and_key(tmp_path: Path) -> None:
+    config = tmp_path / "q.toml"
+    config.write_text("[postgres]\npasword = 'x'\n")
+    with pytest.raises(ConfigError, match=r"postgres\.pasword.*q\.toml"):
+        load_settings(config)
+
+
+def test_malformed_toml_and_missing_file(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[stack\n")
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_settings(broken)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "absent.toml")
+
+
+def test_secrets_are_masked_when_printed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUOTEFLOW_POSTGRES__PASSWORD", "s3cret-pw")
+    monkeypatch.setenv("QUOTEFLOW_KAFKA__SASL_PASSWORD", "kafka-pw")
+    s = load_settings()
+    assert "s3cret-pw" not in repr(s) and "kafka-pw" not in repr(s)
+    assert "s3cret-pw" in s.postgres.conninfo("qms")
+    assert s.kafka.as_librdkafka_dict()["sasl.password"] == "kafka-pw"
+
+
+def test_registry_basic_auth_needs_both_halves(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUOTEFLOW_SCHEMA_REGISTRY__BASIC_AUTH_USER", "u")
+    with pytest.raises(ConfigError, match="go together"):
+        load_settings()
