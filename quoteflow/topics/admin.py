@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -67,7 +68,22 @@ class TopicAdmin:
                 if isinstance(error, KafkaError) and error.code() == exists:
                     continue  # created concurrently: fine, create is idempotent
                 raise TopicError(f"cannot create topic {name}: {error}") from exc
+        self._await_visible(created)
         return created
+
+    def _await_visible(self, names: Sequence[str]) -> None:
+        """Return once the broker's metadata lists the new topics.
+
+        The controller acknowledges a creation before every broker's metadata
+        image has it; a describe right after would report the topic missing.
+        """
+        deadline = time.monotonic() + self._timeout
+        while names and time.monotonic() < deadline:
+            if set(names) <= self.existing():
+                return
+            time.sleep(0.1)
+        if names and not set(names) <= self.existing():
+            raise TopicError(f"created {', '.join(names)} but the broker does not list them yet")
 
     def describe(self, names: Sequence[str]) -> dict[str, ActualTopic]:
         """Partitions, replication factor and configs of the named topics that exist."""
