@@ -32,16 +32,26 @@ def settings() -> Settings:
 
 
 @pytest.fixture(scope="session")
-def stack(settings: Settings) -> Iterator[object]:
+def stack(settings: Settings, pytestconfig: pytest.Config) -> Iterator[object]:
+    """The real local stack; its progress is shown live (a cold start installs things)."""
+    import time
+
     from quoteflow.stack.local import LocalStack
 
+    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+    start = time.monotonic()
+
+    def report(line: str) -> None:
+        with capture.global_and_fixture_disabled():
+            print(f"\n[stack {time.monotonic() - start:6.1f}s] {line}", end="", flush=True)
+
     local = LocalStack(settings)
-    started = local.up(report=lambda line: print(f"[stack] {line}"))
+    started = local.up(report=report)
     try:
         yield local
     finally:
         if started:
-            local.down(report=lambda line: print(f"[stack] {line}"), names=started)
+            local.down(report=report, names=started)
 
 
 TopicFactory = Callable[..., str]
