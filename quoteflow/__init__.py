@@ -7,4 +7,9 @@ the ESP sink), ``streams`` (the faust processor) and ``schemas`` (Avro
 contracts and serde).
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("quoteflow")  # one source of truth: pyproject.toml
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"

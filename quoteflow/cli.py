@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -115,11 +114,15 @@ def stack_status(obj: _Context) -> None:
 
 @stack.command("logs")
 @_component_arg
-@click.option("-n", "--lines", default=40, show_default=True, help="Lines per component.")
+@click.option(
+    "-n", "--lines", default=40, show_default=True, type=click.IntRange(min=0),
+    help="Lines per component.",
+)
 @click.option("--path", "path_only", is_flag=True, help="Print the log file paths only.")
 @pass_ctx
 def stack_logs(obj: _Context, components: tuple[str, ...], lines: int, path_only: bool) -> None:
     """Show the end of each component's log."""
+    from quoteflow.stack.base import read_tail
     from quoteflow.stack.local import LocalStack
 
     for component in LocalStack(obj.settings).select(components or None):
@@ -131,9 +134,8 @@ def stack_logs(obj: _Context, components: tuple[str, ...], lines: int, path_only
         if not log.is_file():
             console.print("[dim](no log yet)[/dim]")
             continue
-        with log.open(errors="replace") as handle:
-            for line in deque(handle, maxlen=lines):
-                console.print(line.rstrip("\n"), markup=False, highlight=False)
+        for line in read_tail(log, lines):
+            console.print(line, markup=False, highlight=False)
 
 
 # --- topics ------------------------------------------------------------------

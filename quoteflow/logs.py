@@ -35,15 +35,28 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
     return {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
 
 
+def _mask(value: Any) -> Any:
+    """Mask strings anywhere inside extra fields (dicts, lists, tuples)."""
+    if isinstance(value, str):
+        return mask_email(value)
+    if isinstance(value, dict):
+        return {k: _mask(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_mask(v) for v in value)
+    return value
+
+
 class PersonalDataFilter(logging.Filter):
-    """Masks e-mail addresses in the message and in extra fields."""
+    """Masks e-mail addresses in the message, extra fields and exception text."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = mask_email(record.getMessage())
         record.args = None
         for key, value in _fields(record).items():
-            if isinstance(value, str):
-                setattr(record, key, mask_email(value))
+            setattr(record, key, _mask(value))
+        if record.exc_info and not record.exc_text:
+            # Exception messages often quote the offending value; format once, masked.
+            record.exc_text = mask_email(logging.Formatter().formatException(record.exc_info))
         return True
 
 
@@ -58,7 +71,7 @@ class JsonFormatter(logging.Formatter):
             **_fields(record),
         }
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+            entry["exc"] = record.exc_text or mask_email(self.formatException(record.exc_info))
         return json.dumps(entry, default=str)
 
 
@@ -68,7 +81,7 @@ class ConsoleFormatter(logging.Formatter):
         line = f"{record.levelname.lower():7} {record.name}: {record.getMessage()}"
         line = f"{line} {extras}" if extras else line
         if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
+            line += "\n" + (record.exc_text or mask_email(self.formatException(record.exc_info)))
         return line
 
 

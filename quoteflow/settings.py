@@ -18,11 +18,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -54,6 +63,17 @@ class StackSettings(_Section):
 
     home: Path = Field(default_factory=_default_stack_home)
     cache_dir: Path = Field(default_factory=_default_cache_dir)
+
+    @field_validator("home", "cache_dir", mode="before")
+    @classmethod
+    def _absolute(cls, value: object) -> object:
+        """Tools run with other working directories (initdb, the JVM): paths must be absolute."""
+        if isinstance(value, str | Path):
+            if not str(value).strip():
+                raise ValueError("must not be empty")
+            return Path(value).expanduser().resolve()
+        return value
+
     kafka_version: str = Field(default="4.4.0", pattern=r"^\d+\.\d+\.\d+$")
     kafka_port: int = Field(default=19092, ge=1024, le=65535)
     kafka_controller_port: int = Field(default=19093, ge=1024, le=65535)
@@ -85,6 +105,20 @@ class KafkaSettings(_Section):
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
 
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> KafkaSettings:
+        uses_sasl = self.security_protocol.startswith("SASL_")
+        if uses_sasl and (
+            self.sasl_mechanism is None or self.sasl_username is None or self.sasl_password is None
+        ):
+            raise ValueError(
+                f"security_protocol {self.security_protocol} needs sasl_mechanism,"
+                " sasl_username and sasl_password"
+            )
+        if not uses_sasl and self.sasl_mechanism is not None:
+            raise ValueError("sasl_mechanism is set but security_protocol is not SASL_*")
+        return self
+
     def as_librdkafka_dict(self) -> dict[str, str | int | float | bool]:
         """Client config for confluent-kafka; secrets only leave SecretStr here."""
         conf: dict[str, str | int | float | bool] = {
@@ -108,6 +142,7 @@ class SchemaRegistrySettings(_Section):
     basic_auth_user: str | None = None
     basic_auth_password: SecretStr | None = None
     auto_register: bool = True
+    request_timeout_s: float = Field(default=10.0, gt=0, le=300)
 
     @model_validator(mode="after")
     def _check(self) -> SchemaRegistrySettings:
@@ -273,5 +308,7 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
         first = _describe(errors[0]) + where
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise ConfigError(first + more) from None
+    except SettingsError as exc:  # e.g. a section given as a non-JSON env value
+        raise ConfigError(f"settings: {exc}") from None
     except (OSError, ValueError) as exc:  # unreadable or malformed TOML
         raise ConfigError(f"cannot read config file {path}: {exc}") from None

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,35 +55,28 @@ def run_smoke(settings: Settings, report: Reporter) -> list[Check]:
 
 
 def _check_postgres(settings: Settings, report: Reporter) -> tuple[bool, str]:
+    """The configured (possibly remote) server's CDC sources, by catalogue queries only."""
     import psycopg
+
+    from quoteflow.stack.postgres.schema import CDC_SOURCES, error_gist, source_problems
 
     pg = settings.postgres
     found = []
     problems = []
-    for database, table, publication in (
-        (pg.qms_database, "quotes", "quoteflow_qms"),
-        (pg.crm_database, "customers", "quoteflow_crm"),
-    ):
-        report(f"postgres: checking {database}.{table} at {pg.host}:{pg.port}")
+    for source in CDC_SOURCES:
+        database = source.database(pg)
+        report(f"postgres: checking {database}.{source.table} at {pg.host}:{pg.port}")
         try:
             with psycopg.connect(pg.conninfo(database)) as conn:
-                wal_level = conn.execute("SHOW wal_level").fetchone()
-                rows = conn.execute(
-                    "SELECT count(*) FROM pg_publication_tables"
-                    " WHERE pubname = %s AND tablename = %s",
-                    (publication, table),
-                ).fetchone()
+                conn.read_only = True  # BEGIN READ ONLY: a check must never write
+                problems += [f"{database}: {p}" for p in source_problems(conn, source)]
         except psycopg.Error as exc:
-            problems.append(f"{database}: {str(exc).strip().splitlines()[-1]}")
+            problems.append(f"{database}: {error_gist(exc)}")
             continue
-        if not wal_level or wal_level[0] != "logical":
-            problems.append(f"{database}: wal_level is {wal_level and wal_level[0]}, not logical")
-        if not rows or rows[0] != 1:
-            problems.append(f"{database}: table {table} is not in publication {publication}")
-        found.append(f"{database}.{table}")
+        found.append(f"{database}.{source.table}")
     if problems:
         return False, "; ".join(problems)
-    return True, "wal_level=logical; published: " + ", ".join(found)
+    return True, "wal_level=logical; published, REPLICA IDENTITY FULL: " + ", ".join(found)
 
 
 def _check_topics(settings: Settings, report: Reporter) -> tuple[bool, str]:
@@ -108,12 +100,16 @@ class _Sample:
 
 
 def _round_trip(settings: Settings, report: Reporter) -> tuple[bool, str]:
+    from schemas.errors import SerdeError
     from schemas.examples import example
     from schemas.serde import make_serde
 
     registry = settings.schema_registry
     serde = make_serde(
-        registry.url, basic_auth=registry.basic_auth(), auto_register=registry.auto_register
+        registry.url,
+        basic_auth=registry.basic_auth(),
+        auto_register=registry.auto_register,
+        timeout_s=registry.request_timeout_s,
     )
     mode = "schema registry" if registry.url else "embedded single-object"
     samples = []
@@ -128,7 +124,9 @@ def _round_trip(settings: Settings, report: Reporter) -> tuple[bool, str]:
         value_bytes = serde.encode(spec.value_schema, value, topic=spec.name)
         samples.append(_Sample(spec, key, value, key_bytes, value_bytes))
 
-    with _scratch_topic(settings) as topic:
+    from quoteflow.topics.admin import TopicAdmin
+
+    with TopicAdmin(settings).scratch(SCRATCH_PREFIX) as topic:
         report(f"kafka: producing {len(samples)} records in one transaction to {topic} ({mode})")
         _produce_transaction(settings, topic, [(s.key_bytes, s.value_bytes) for s in samples])
         received = read_partition(
@@ -140,11 +138,15 @@ def _round_trip(settings: Settings, report: Reporter) -> tuple[bool, str]:
     for sample, message in zip(samples, received, strict=True):
         spec = sample.spec
         key_bytes, value_bytes = message.key() or b"", message.value() or b""
-        value = serde.decode(spec.value_schema, value_bytes, topic=spec.name)
-        if spec.key_schema is None:
-            key = key_bytes.decode()
-        else:
-            key = serde.decode(spec.key_schema, key_bytes, topic=spec.name, is_key=True)
+        try:
+            value = serde.decode(spec.value_schema, value_bytes, topic=spec.name)
+            if spec.key_schema is None:
+                key = key_bytes.decode()
+            else:
+                key = serde.decode(spec.key_schema, key_bytes, topic=spec.name, is_key=True)
+        except SerdeError as exc:
+            mismatches.append(f"{spec.name} ({exc})")
+            continue
         if value != sample.value or key != sample.key:
             mismatches.append(spec.name)
     if mismatches:
@@ -156,25 +158,6 @@ def _round_trip(settings: Settings, report: Reporter) -> tuple[bool, str]:
     return True, (
         f"{len(samples)} topics, {len(schemas)} schemas, {total} bytes, {mode}, read_committed"
     )
-
-
-@contextmanager
-def _scratch_topic(settings: Settings) -> Iterator[str]:
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    from quoteflow.errors import TopicError
-
-    admin = AdminClient(settings.kafka.as_librdkafka_dict())
-    name = SCRATCH_PREFIX + uuid.uuid4().hex[:12]
-    rf = settings.topics.replication_factor
-    try:
-        admin.create_topics([NewTopic(name, 1, rf)])[name].result(timeout=30)
-    except Exception as exc:
-        raise TopicError(f"cannot create scratch topic {name}: {exc}") from exc
-    try:
-        yield name
-    finally:
-        admin.delete_topics([name])[name].result(timeout=30)
 
 
 def _produce_transaction(
@@ -190,8 +173,13 @@ def _produce_transaction(
     try:
         producer.init_transactions(30)
         producer.begin_transaction()
+    except KafkaException as exc:
+        raise TopicError(f"cannot start a transaction on {topic}: {exc}") from exc
+    try:
         for key, value in records:
             producer.produce(topic, key=key, value=value)
         producer.commit_transaction(30)
     except KafkaException as exc:
+        with suppress(KafkaException):
+            producer.abort_transaction(10)
         raise TopicError(f"transactional produce to {topic} failed: {exc}") from exc

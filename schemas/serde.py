@@ -58,19 +58,22 @@ def make_serde(
     basic_auth: tuple[str, str] | None = None,
     auto_register: bool = True,
     catalog: SchemaCatalog | None = None,
+    timeout_s: float = 10.0,
 ) -> Serde:
     """A :class:`RegistrySerde` when a registry URL is given, else an :class:`EmbeddedSerde`.
 
     ``registry_url`` may list several URLs separated by commas (the client fails
     over); ``mock://<name>`` gives confluent-kafka's in-memory registry, for tests.
     Credentials go in ``basic_auth``, never in the URL, so the URL can be logged.
+    ``timeout_s`` bounds every registry request: confluent-kafka's default is
+    no timeout, so a registry that stops answering would hang every encode.
     """
     catalog = default_catalog() if catalog is None else catalog
     if registry_url is None:
         if basic_auth is not None:
             raise RegistryConfigError("schema registry basic auth is set but no registry URL is")
         return EmbeddedSerde(catalog)
-    return _registry_serde(registry_url, basic_auth, auto_register, catalog)
+    return _registry_serde(registry_url, basic_auth, auto_register, catalog, timeout_s)
 
 
 def _registry_serde(
@@ -78,13 +81,14 @@ def _registry_serde(
     basic_auth: tuple[str, str] | None,
     auto_register: bool,
     catalog: SchemaCatalog,
+    timeout_s: float,
 ) -> RegistrySerde:
     from confluent_kafka.schema_registry import SchemaRegistryClient
 
     from schemas.registry import RegistrySerde
 
     _check_registry_url(registry_url)
-    conf: dict[str, Any] = {"url": registry_url}
+    conf: dict[str, Any] = {"url": registry_url, "timeout": timeout_s}
     if basic_auth is not None:
         user, password = basic_auth
         if not user or ":" in user:

@@ -7,11 +7,17 @@ build its own from the one settings model.
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import faust
 
-from quoteflow.settings import Settings
+from quoteflow.settings import KafkaSettings, Settings
+from quoteflow.topics.catalog import by_name
+
+#: The stream the processor's tables are keyed alongside; its partition count
+#: sizes faust's internal topics.
+QUOTES_TOPIC = "qms.public.quotes"
 
 
 def broker_url(bootstrap_servers: str) -> str:
@@ -20,34 +26,51 @@ def broker_url(bootstrap_servers: str) -> str:
     return ";".join(f"kafka://{h}" for h in hosts)
 
 
+def broker_credentials(kafka: KafkaSettings) -> Any:
+    """faust's credentials for the configured transport; None for PLAINTEXT.
+
+    Without this a SASL_SSL cluster would be spoken to without TLS, or not at all.
+    """
+    tls = ssl.create_default_context() if kafka.security_protocol.endswith("SSL") else None
+    if kafka.security_protocol == "SSL":
+        return faust.SSLCredentials(tls)
+    if kafka.security_protocol.startswith("SASL_"):
+        # The settings model guarantees mechanism, username and password for SASL_*.
+        password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else ""
+        return faust.SASLCredentials(
+            username=kafka.sasl_username,
+            password=password,
+            ssl_context=tls,
+            mechanism=kafka.sasl_mechanism,
+        )
+    return None
+
+
 def create_app(settings: Settings, *, app_id: str | None = None, **overrides: Any) -> faust.App:
     """A faust App with RocksDB tables (rocksdict) and the configured processing guarantee.
 
     RocksDB keeps table state on local disk across restarts, so a restarted
-    worker replays only the changelog tail instead of the whole table.
+    worker replays only the changelog tail instead of the whole table. Internal
+    topics (changelogs, repartitions) get the partition count of the pipeline's
+    own topics, so tables stay co-partitioned with the streams that feed them.
     """
     data_dir = settings.streams.data_dir
     assert data_dir is not None  # filled from stack.home by the settings model
     options: dict[str, Any] = {
         "broker": broker_url(settings.kafka.bootstrap_servers),
+        "broker_client_id": settings.kafka.client_id,
         "store": "rocksdb://",
         "processing_guarantee": settings.streams.processing_guarantee,
         "datadir": str(data_dir),
         "topic_replication_factor": settings.topics.replication_factor,
+        "topic_partitions": settings.topics.partitions or by_name(QUOTES_TOPIC).partitions,
         "web_enabled": False,
         "autodiscover": False,
         # Logging is configured by quoteflow, not by faust's worker defaults.
         "loghandlers": [],
     }
-    if settings.kafka.sasl_mechanism is not None:
-        options["broker_credentials"] = faust.SASLCredentials(
-            username=settings.kafka.sasl_username or "",
-            password=(
-                settings.kafka.sasl_password.get_secret_value()
-                if settings.kafka.sasl_password
-                else ""
-            ),
-            mechanism=settings.kafka.sasl_mechanism,
-        )
+    credentials = broker_credentials(settings.kafka)
+    if credentials is not None:
+        options["broker_credentials"] = credentials
     options.update(overrides)
     return faust.App(app_id or settings.streams.app_id, **options)

@@ -7,7 +7,6 @@ survives a test run.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -42,8 +41,12 @@ def stack(settings: Settings, pytestconfig: pytest.Config) -> Iterator[object]:
     start = time.monotonic()
 
     def report(line: str) -> None:
+        text = f"\n[stack {time.monotonic() - start:6.1f}s] {line}"
+        if capture is None:  # running with -p no:capture
+            print(text, end="", flush=True)
+            return
         with capture.global_and_fixture_disabled():
-            print(f"\n[stack {time.monotonic() - start:6.1f}s] {line}", end="", flush=True)
+            print(text, end="", flush=True)
 
     local = LocalStack(settings)
     started = local.up(report=report)
@@ -60,21 +63,17 @@ TopicFactory = Callable[..., str]
 @pytest.fixture
 def topic_factory(stack: object, settings: Settings) -> Iterator[TopicFactory]:
     """Create topics with a uuid suffix, so tests never read each other's records."""
-    from confluent_kafka.admin import AdminClient, NewTopic
+    from contextlib import ExitStack
 
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers})
-    made: list[str] = []
+    from quoteflow.topics.admin import TopicAdmin
 
-    def make(
-        prefix: str = "test", partitions: int = 1, config: dict[str, str] | None = None
-    ) -> str:
-        name = f"{prefix}.{uuid.uuid4().hex[:12]}"
-        futures = admin.create_topics([NewTopic(name, partitions, 1, config=config or {})])
-        futures[name].result(timeout=30)
-        made.append(name)
-        return name
+    admin = TopicAdmin(settings)
+    with ExitStack() as topics:
 
-    yield make
-    if made:
-        for future in admin.delete_topics(made, request_timeout=30).values():
-            future.result(timeout=30)
+        def make(
+            prefix: str = "test", partitions: int = 1, config: dict[str, str] | None = None
+        ) -> str:
+            scratch = admin.scratch(f"{prefix}.", partitions=partitions, config=config)
+            return topics.enter_context(scratch)
+
+        yield make

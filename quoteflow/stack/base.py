@@ -91,5 +91,17 @@ def log_tail_hint(log_file: Path | None, lines: int = 8) -> str:
     """The last lines of a log, to put in an error so the user needn't go looking."""
     if log_file is None or not log_file.is_file():
         return ""
-    tail = log_file.read_text(errors="replace").splitlines()[-lines:]
+    tail = read_tail(log_file, lines)
+    if not tail:
+        return f"; see {log_file} (empty)"
     return f"; see {log_file}, which ends with:\n  " + "\n  ".join(tail)
+
+
+def read_tail(path: Path, lines: int, chunk: int = 64 * 1024) -> list[str]:
+    """The last ``lines`` lines of a file, read from its end (logs grow without bound)."""
+    with path.open("rb") as handle:
+        handle.seek(0, 2)
+        size = handle.tell()
+        handle.seek(max(0, size - chunk))
+        data = handle.read()
+    return data.decode(errors="replace").splitlines()[-lines:] if lines > 0 else []

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import fcntl
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 from quoteflow.errors import StackError
 from quoteflow.settings import Settings
@@ -40,22 +42,48 @@ class LocalStack:
             )
         return [c for c in self.components if c.name in wanted]
 
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One `up` or `down` at a time per stack home (a test run beside a CLI call)."""
+        with (self.settings.stack.home / ".stack.lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def up(self, report: Reporter = silent, names: Iterable[str] | None = None) -> list[str]:
-        """Start what is not running; return the names started now (for a matching down)."""
+        """Start what is not running; return the names started now (for a matching down).
+
+        If a component fails, the ones this call started are stopped again, so a
+        failed `up` leaves the machine as it found it.
+        """
         # PostgreSQL runs as its own OS user when we are root and must enter this.
         makedirs(self.settings.stack.home, 0o755)
-        started = []
-        for component in self.select(names):
-            if component.up(report):
-                started.append(component.name)
+        started: list[str] = []
+        with self._locked():
+            try:
+                for component in self.select(names):
+                    if component.up(report):
+                        started.append(component.name)
+            except BaseException:
+                if started:
+                    report(f"start-up failed; stopping what it started: {', '.join(started)}")
+                    for component in reversed(self.select(started)):
+                        component.down(report)
+                raise
         return started
 
     def down(self, report: Reporter = silent, names: Iterable[str] | None = None) -> list[str]:
         """Stop components in reverse order; return the names that were stopped."""
+        selected = self.select(names)
+        if not self.settings.stack.home.is_dir():
+            return []  # never started here, so nothing of ours can be running
         stopped = []
-        for component in reversed(self.select(names)):
-            if component.down(report):
-                stopped.append(component.name)
+        with self._locked():
+            for component in reversed(selected):
+                if component.down(report):
+                    stopped.append(component.name)
         return stopped
 
     def status(self) -> list[ComponentStatus]:

@@ -240,11 +240,13 @@ def pid_alive(pid: int, *, comm_prefix: str | None = None) -> bool:
     return comm_prefix is None or comm.startswith(comm_prefix)
 
 
-def cmdline(pid: int) -> str:
+def cmdline(pid: int) -> list[str]:
+    """The process's arguments, exactly as passed (empty if it is gone)."""
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
-        return ""
+        return []
+    return [arg.decode(errors="replace") for arg in raw.split(b"\0") if arg]
 
 
 def terminate(pid: int, *, grace_s: float) -> None:

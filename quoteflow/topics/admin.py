@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
@@ -15,6 +18,8 @@ from quoteflow.settings import Settings
 from quoteflow.topics.catalog import ActualTopic, TopicSpec, drift, for_environment
 
 State = Literal["ok", "missing", "drift"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,34 @@ class TopicAdmin:
             time.sleep(0.1)
         if names and not set(names) <= self.existing():
             raise TopicError(f"created {', '.join(names)} but the broker does not list them yet")
+
+    @contextmanager
+    def scratch(
+        self, prefix: str, *, partitions: int = 1, config: Mapping[str, str] | None = None
+    ) -> Iterator[str]:
+        """A uniquely named throw-away topic, deleted afterwards (smoke runs, tests).
+
+        Deletion is best effort: a failure to delete must not hide the error
+        (or the result) of the work done with the topic.
+        """
+        name = f"{prefix}{uuid.uuid4().hex[:12]}"
+        rf = self.catalogue[0].replication_factor if self.catalogue else 1
+        future = self._client.create_topics(
+            [NewTopic(name, partitions, rf, config=dict(config or {}))],
+            request_timeout=self._timeout,
+        )[name]
+        try:
+            future.result()
+        except KafkaException as exc:
+            raise TopicError(f"cannot create topic {name}: {exc.args[0]}") from exc
+        self._await_visible([name])
+        try:
+            yield name
+        finally:
+            try:
+                self._client.delete_topics([name], request_timeout=self._timeout)[name].result()
+            except KafkaException as exc:
+                log.warning("could not delete scratch topic %s: %s", name, exc.args[0])
 
     def describe(self, names: Sequence[str]) -> dict[str, ActualTopic]:
         """Partitions, replication factor and configs of the named topics that exist."""

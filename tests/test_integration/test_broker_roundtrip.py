@@ -8,19 +8,19 @@ own uuid topic, so tests never read each other's records.
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import KafkaError, Message, Producer
 
 from quoteflow.settings import Settings
 from quoteflow.topics.catalog import CATALOGUE, TopicSpec
+from quoteflow.topics.readback import read_partition
 from schemas import examples
 from schemas.catalog import default_catalog
 from schemas.embedded import EmbeddedSerde
@@ -137,45 +137,6 @@ def produce(client: Producer, topic: str, records: Sequence[Sent]) -> list[str]:
     return errors
 
 
-def consume(settings: Settings, topic: str, want: int, isolation: str) -> list[Message]:
-    """The first ``want`` messages of partition 0, then check nothing follows them."""
-    consumer = Consumer(
-        {
-            **settings.kafka.as_librdkafka_dict(),
-            "group.id": f"test-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-            "isolation.level": isolation,
-            "enable.partition.eof": True,
-            "fetch.wait.max.ms": 10,  # the end of the partition is reported at once, not in 0.5 s
-        }
-    )
-    try:
-        consumer.assign([TopicPartition(topic, 0, 0)])
-        messages: list[Message] = []
-        for message in _poll(consumer):
-            error = message.error()
-            if error is None:
-                messages.append(message)
-            elif error.code() == KafkaError._PARTITION_EOF:
-                if len(messages) >= want:
-                    break
-            else:
-                pytest.fail(f"consume from {topic} failed: {error}")
-        assert len(messages) == want, f"read {len(messages)} of {want} from {topic}"
-        return messages
-    finally:
-        consumer.close()
-
-
-def _poll(consumer: Consumer) -> Iterator[Message]:
-    deadline = time.monotonic() + TIMEOUT_S
-    while time.monotonic() < deadline:
-        message = consumer.poll(0.1)
-        if message is not None:
-            yield message
-    pytest.fail(f"timed out after {TIMEOUT_S} s waiting for messages")
-
-
 def test_the_topic_catalogue_covers_every_schema() -> None:
     """So the tests below, which go by topic, put every schema through the broker."""
     keys = {spec.key_schema for spec in CATALOGUE if spec.key_schema is not None}
@@ -196,7 +157,11 @@ def test_every_example_round_trips_through_the_broker(
     assert client.flush(TIMEOUT_S) == 0, "not every record was acknowledged"
     assert errors == []
 
-    received = consume(settings, topic, len(sent), "read_committed")
+    conf = settings.kafka.as_librdkafka_dict()
+    received = read_partition(
+        conf, topic, want=len(sent), isolation="read_committed", timeout_s=TIMEOUT_S
+    )
+    assert len(received) == len(sent), "more records in the topic than were produced"
     for original, message in zip(sent, received, strict=True):
         assert message.key() == original.key_bytes
         assert message.value() == original.value_bytes
@@ -238,8 +203,12 @@ def test_read_committed_sees_exactly_the_committed_transactions(
         assert errors == []
 
     # Reading all of `second` means reading past the aborted records, which sit before it.
+    conf = settings.kafka.as_librdkafka_dict()
     committed = first + second
-    received = consume(settings, topic, len(committed), "read_committed")
+    received = read_partition(
+        conf, topic, want=len(committed), isolation="read_committed", timeout_s=TIMEOUT_S
+    )
+    assert len(received) == len(committed), "an aborted record reached read_committed"
     for original, message in zip(committed, received, strict=True):
         schema, key, value = decode(serde, topic, message)
         assert schema == original.schema
@@ -247,7 +216,8 @@ def test_read_committed_sees_exactly_the_committed_transactions(
         assert_same(value, original.value)
 
     # The aborted records are in the log all the same: read_uncommitted shows them.
-    uncommitted = consume(
-        settings, topic, len(first) + len(aborted) + len(second), "read_uncommitted"
+    everything = [*first, *aborted, *second]
+    uncommitted = read_partition(
+        conf, topic, want=len(everything), isolation="read_uncommitted", timeout_s=TIMEOUT_S
     )
-    assert [m.value() for m in uncommitted] == [s.value_bytes for s in (*first, *aborted, *second)]
+    assert [m.value() for m in uncommitted] == [s.value_bytes for s in everything]

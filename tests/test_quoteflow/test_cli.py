@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import free_ports
 
 
 def quoteflow(
@@ -66,23 +67,18 @@ def test_help_lists_the_subcommands() -> None:
         assert command in done.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def private_stack_env() -> Iterator[dict[str, str]]:
     # Under /var/tmp with mode 0755: as root, PostgreSQL runs as its own OS user
     # and must be able to enter the stack home (pytest's tmp dirs are 0700).
     home = Path(tempfile.mkdtemp(prefix="quoteflow-cli-", dir="/var/tmp"))
     home.chmod(0o755)
+    kafka_port, controller_port, postgres_port = free_ports(3)
     env = {
         "QUOTEFLOW_STACK__HOME": str(home),
-        "QUOTEFLOW_STACK__KAFKA_PORT": str(_free_port()),
-        "QUOTEFLOW_STACK__KAFKA_CONTROLLER_PORT": str(_free_port()),
-        "QUOTEFLOW_STACK__POSTGRES_PORT": str(_free_port()),
+        "QUOTEFLOW_STACK__KAFKA_PORT": str(kafka_port),
+        "QUOTEFLOW_STACK__KAFKA_CONTROLLER_PORT": str(controller_port),
+        "QUOTEFLOW_STACK__POSTGRES_PORT": str(postgres_port),
         "QUOTEFLOW_TOPICS__PARTITIONS": "1",
     }
     try:

@@ -45,3 +45,17 @@ def test_console_format_is_key_value() -> None:
     logger, out = _capture(ConsoleFormatter())
     logger.warning("slow", extra={"ms": 12})
     assert out.getvalue().strip().endswith("slow ms=12")
+
+
+def test_exceptions_and_nested_extras_are_masked() -> None:
+    logger, out = _capture(JsonFormatter())
+    try:
+        raise ValueError("bad address bob@example.org")
+    except ValueError:
+        logger.exception(
+            "failed", extra={"to": ["bob@example.org"], "ctx": {"e": "bob@example.org"}}
+        )
+    entry = json.loads(out.getvalue())
+    assert "bob@example.org" not in out.getvalue()
+    assert "b***@e***.org" in entry["exc"] and "ValueError" in entry["exc"]
+    assert entry["to"] == ["b***@e***.org"] and entry["ctx"] == {"e": "b***@e***.org"}

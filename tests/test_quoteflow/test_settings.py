@@ -70,6 +70,10 @@ def test_quoteflow_toml_in_working_directory_is_picked_up(tmp_path: Path) -> Non
         ("QUOTEFLOW_KAFKAA__CLIENT_ID", "x", "unknown setting section 'kafkaa'"),
         ("QUOTEFLOW_SCHEMA_REGISTRY__URL", "registry:8081", "must start with http"),
         ("QUOTEFLOW_TOPICS__REPLICATION_FACTOR", "0", "setting topics.replication_factor"),
+        ("QUOTEFLOW_STACK__HOME", "", "setting stack.home"),
+        ("QUOTEFLOW_KAFKA__SECURITY_PROTOCOL", "SASL_SSL", "needs sasl_mechanism"),
+        ("QUOTEFLOW_KAFKA__SASL_MECHANISM", "PLAIN", "security_protocol is not SASL_"),
+        ("QUOTEFLOW_STACK", "notjson", "error parsing value"),
     ],
 )
 def test_bad_values_name_the_key(
@@ -117,3 +121,22 @@ def test_registry_basic_auth_needs_both_halves(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("QUOTEFLOW_SCHEMA_REGISTRY__BASIC_AUTH_USER", "u")
     with pytest.raises(ConfigError, match="go together"):
         load_settings()
+
+
+def test_stack_paths_become_absolute(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """initdb and the JVM run from other directories, so a relative home must not reach them."""
+    monkeypatch.setenv("QUOTEFLOW_STACK__HOME", "rel/home")
+    monkeypatch.setenv("QUOTEFLOW_STACK__CACHE_DIR", "~/qf-cache")
+    s = load_settings()
+    assert s.stack.home == (tmp_path / "rel" / "home").resolve()
+    assert s.stack.cache_dir == Path.home() / "qf-cache"
+
+
+def test_complete_sasl_settings_reach_librdkafka(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUOTEFLOW_KAFKA__SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("QUOTEFLOW_KAFKA__SASL_MECHANISM", "SCRAM-SHA-512")
+    monkeypatch.setenv("QUOTEFLOW_KAFKA__SASL_USERNAME", "svc")
+    monkeypatch.setenv("QUOTEFLOW_KAFKA__SASL_PASSWORD", "pw")
+    conf = load_settings().kafka.as_librdkafka_dict()
+    assert conf["security.protocol"] == "SASL_SSL" and conf["sasl.mechanism"] == "SCRAM-SHA-512"
+    assert conf["sasl.username"] == "svc"

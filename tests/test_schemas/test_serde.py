@@ -67,10 +67,17 @@ def test_basic_auth_is_passed_to_the_client(monkeypatch: pytest.MonkeyPatch) -> 
         return real_new_client(conf)  # builds the real client: no network I/O yet
 
     monkeypatch.setattr(SchemaRegistryClient, "new_client", staticmethod(recording_new_client))
-    serde = make_serde("http://registry.invalid:8081", basic_auth=("svc", "s3cr3t:pw"))
+    serde = make_serde(
+        "http://registry.invalid:8081", basic_auth=("svc", "s3cr3t:pw"), timeout_s=4.5
+    )
     assert isinstance(serde, RegistrySerde)
     assert seen == [
-        {"url": "http://registry.invalid:8081", "basic.auth.user.info": "svc:s3cr3t:pw"}
+        {
+            "url": "http://registry.invalid:8081",
+            "basic.auth.user.info": "svc:s3cr3t:pw",
+            # bounded: confluent-kafka's own default would wait for ever
+            "timeout": 4.5,
+        }
     ]
 
 

@@ -1,4 +1,4 @@
-"""The local stack's PostgreSQL, against a real private cluster.
+"""The local stack's PostgreSQL: pure parts (unit) and a real private cluster (integration).
 
 One cluster per module (initdb and start take about a second), in a fresh
 directory under /var/tmp: pytest's tmp_path lives under a 0700 directory that
@@ -10,6 +10,7 @@ healthy for the next.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import socket
@@ -23,18 +24,27 @@ from typing import Any
 import psycopg
 import pytest
 
+from quoteflow import smoke
 from quoteflow.errors import StackError
 from quoteflow.settings import Settings, load_settings
-from quoteflow.stack import postgres as pgmod
 from quoteflow.stack.base import silent
 from quoteflow.stack.postgres import (
+    CDC_SOURCES,
+    CdcSource,
+    PgBinaries,
     PostgresComponent,
+    config,
+    ddl,
+    error_gist,
     find_binaries,
     first_blocked_dir,
     local_conninfo,
+    source_problems,
 )
+from quoteflow.stack.postgres import binaries as binmod
 
-pytestmark = pytest.mark.integration
+integration = pytest.mark.integration
+unit = pytest.mark.unit
 
 QUOTES_COLUMNS = [
     ("quote_id", "bigint", "NO"),
@@ -117,6 +127,7 @@ def connect(settings: Settings, database: str) -> psycopg.Connection[Any]:
 # -- the shared cluster, in order ----------------------------------------------
 
 
+@integration
 def test_up_from_nothing_is_healthy_with_logical_wal(
     component: PostgresComponent, settings: Settings
 ) -> None:
@@ -138,6 +149,7 @@ def test_up_from_nothing_is_healthy_with_logical_wal(
     assert not any(password in line for line in lines)
 
 
+@integration
 def test_up_again_returns_false(component: PostgresComponent) -> None:
     pid = component.status().pid
     lines: list[str] = []
@@ -146,6 +158,7 @@ def test_up_again_returns_false(component: PostgresComponent) -> None:
     assert component.status().pid == pid
 
 
+@integration
 def test_server_settings_for_cdc(settings: Settings) -> None:
     with connect(settings, settings.postgres.qms_database) as conn:
         got = dict(
@@ -173,6 +186,7 @@ def test_server_settings_for_cdc(settings: Settings) -> None:
     assert role == (True, False)
 
 
+@integration
 @pytest.mark.parametrize(
     ("db_setting", "table", "publication", "expected"),
     [
@@ -206,6 +220,7 @@ def test_tables_match_the_contract(
     assert published == [(table,)]
 
 
+@integration
 def test_quote_constraints_and_updated_at_trigger(settings: Settings) -> None:
     with connect(settings, settings.postgres.qms_database) as conn:
         with pytest.raises(psycopg.errors.CheckViolation):
@@ -233,6 +248,7 @@ def test_quote_constraints_and_updated_at_trigger(settings: Settings) -> None:
         assert kept == (created,)
 
 
+@integration
 def test_logical_slot_sees_an_insert_into_quotes(settings: Settings) -> None:
     slot = f"qf_test_{uuid.uuid4().hex[:12]}"
     with connect(settings, settings.postgres.qms_database) as conn:
@@ -255,6 +271,7 @@ def test_logical_slot_sees_an_insert_into_quotes(settings: Settings) -> None:
     assert any(f"Q-SLOT-{slot}".encode() in message for message in inserts)
 
 
+@integration
 def test_a_changed_password_is_applied_by_up(
     component: PostgresComponent, settings: Settings
 ) -> None:
@@ -272,6 +289,50 @@ def test_a_changed_password_is_applied_by_up(
     assert component.status().healthy
 
 
+@integration
+@pytest.mark.parametrize("source", CDC_SOURCES, ids=lambda source: source.table)
+def test_source_problems_are_reported_and_repaired_by_up(
+    component: PostgresComponent, settings: Settings, source: CdcSource
+) -> None:
+    database = source.database(settings.postgres)
+    table = source.qualified_table
+    with connect(settings, database) as conn:
+        assert source_problems(conn, source) == []
+        conn.execute(f"ALTER PUBLICATION {source.publication} DROP TABLE {table}")
+        conn.execute(f"ALTER TABLE {table} REPLICA IDENTITY DEFAULT")
+        problems = source_problems(conn, source)
+    assert problems == [
+        f"table {table} has REPLICA IDENTITY DEFAULT, not FULL"
+        " (updates and deletes would lack the old row)",
+        f"table {table} is not in publication {source.publication}",
+    ]
+    # smoke reads the configured server (here the same one) and says the same.
+    ok, detail = smoke._check_postgres(settings, silent)
+    assert not ok
+    assert f"{database}: table {table} is not in publication {source.publication}" in detail
+    status = component.status()
+    assert status.healthy  # it answers; the detail says what is wrong
+    assert f"CDC: {database}: table {table} has REPLICA IDENTITY DEFAULT" in status.detail
+    lines: list[str] = []
+    assert component.up(lines.append) is False
+    assert "PostgreSQL: running but not fully set up; repairing" in lines
+    with connect(settings, database) as conn:
+        assert source_problems(conn, source) == []
+    assert "CDC" not in component.status().detail
+    assert smoke._check_postgres(settings, silent)[0]
+
+
+@integration
+def test_source_problems_for_a_missing_table_and_publication(settings: Settings) -> None:
+    source = dataclasses.replace(CDC_SOURCES[0], table="no_such_table", publication="no_such_pub")
+    with connect(settings, source.database(settings.postgres)) as conn:
+        assert source_problems(conn, source) == [
+            "table public.no_such_table does not exist",
+            "publication no_such_pub does not exist",
+        ]
+
+
+@integration
 def test_port_taken_by_another_program_is_refused(base: Path) -> None:
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
@@ -286,6 +347,7 @@ def test_port_taken_by_another_program_is_refused(base: Path) -> None:
         assert "in use by another program" in status.detail
 
 
+@integration
 def test_down_then_up_keeps_data(component: PostgresComponent, settings: Settings) -> None:
     ref = f"Q-SURVIVOR-{uuid.uuid4().hex[:8]}"
     with connect(settings, settings.postgres.qms_database) as conn:
@@ -303,9 +365,10 @@ def test_down_then_up_keeps_data(component: PostgresComponent, settings: Setting
     assert component.status().healthy
 
 
-# -- other homes, no server needed ----------------------------------------------
+# -- no server needed ----------------------------------------------
 
 
+@unit
 def test_down_and_status_on_a_never_started_home(base: Path) -> None:
     home = base / "never"
     comp = PostgresComponent(stack_settings(home, free_port()))
@@ -314,6 +377,7 @@ def test_down_and_status_on_a_never_started_home(base: Path) -> None:
     assert not home.exists()  # probing creates nothing
 
 
+@integration  # up() looks for (and as root would install) the real server binaries
 @pytest.mark.skipif(os.geteuid() != 0, reason="the server's OS user differs only under root")
 def test_home_the_server_user_cannot_enter_is_refused() -> None:
     private = Path(tempfile.mkdtemp(prefix="qf-pg-private-", dir="/var/tmp"))  # mode 0700
@@ -325,6 +389,42 @@ def test_home_the_server_user_cannot_enter_is_refused() -> None:
         shutil.rmtree(private)
 
 
+@unit
+@pytest.mark.parametrize("source", CDC_SOURCES, ids=lambda source: source.table)
+def test_ddl_files_create_what_the_cdc_contract_names(source: CdcSource) -> None:
+    text = ddl(source.ddl_file)
+    table = source.qualified_table
+    assert f"CREATE TABLE IF NOT EXISTS {table} (" in text
+    assert f"ALTER TABLE {table} REPLICA IDENTITY FULL;" in text
+    assert f"CREATE PUBLICATION {source.publication} FOR TABLE {table};" in text
+    assert f"ALTER PUBLICATION {source.publication} ADD TABLE {table};" in text
+
+
+@unit
+def test_cdc_sources_read_their_database_from_the_settings() -> None:
+    pg = load_settings(postgres={"qms_database": "legacy_qms", "crm_database": "legacy_crm"})
+    assert [s.database(pg.postgres) for s in CDC_SOURCES] == ["legacy_qms", "legacy_crm"]
+
+
+@unit
+def test_error_gist_is_the_last_line_or_the_type() -> None:
+    multi = psycopg.OperationalError('connection failed\n  FATAL:  role "x" does not exist\n')
+    assert error_gist(multi) == 'FATAL:  role "x" does not exist'
+    assert error_gist(psycopg.OperationalError("")) == "OperationalError"
+
+
+@unit
+def test_server_conf_and_include_line(tmp_path: Path) -> None:
+    text = config.render_server_conf(5555, tmp_path / "it's")
+    assert "wal_level = logical\n" in text
+    assert "port = 5555\n" in text
+    assert f"unix_socket_directories = '{tmp_path}/it''s'\n" in text
+    addition = config.include_addition("shared_buffers = 1MB")
+    assert addition.startswith("\n# Added by quoteflow")
+    assert config.include_addition("shared_buffers = 1MB" + addition) == ""
+
+
+@unit
 def test_first_blocked_dir() -> None:
     base = make_base()
     try:
@@ -348,6 +448,7 @@ def _fake_tools(bindir: Path) -> None:
         (bindir / tool).chmod(0o755)
 
 
+@unit
 def test_find_binaries_prefers_the_newest_version(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -357,16 +458,17 @@ def test_find_binaries_prefers_the_newest_version(
     (tmp_path / "17" / "bin").mkdir(parents=True)  # incomplete: ignored
     (tmp_path / "README").write_text("not a version")
     found = find_binaries(tmp_path)
-    assert found == pgmod.PgBinaries(tmp_path / "16" / "bin", 16)
-    assert find_binaries(tmp_path, major=13) == pgmod.PgBinaries(tmp_path / "13" / "bin", 13)
+    assert found == PgBinaries(tmp_path / "16" / "bin", 16)
+    assert find_binaries(tmp_path, major=13) == PgBinaries(tmp_path / "13" / "bin", 13)
     assert find_binaries(tmp_path, major=15) is None
 
 
+@unit
 def test_find_binaries_falls_back_to_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _fake_tools(tmp_path / "custom" / "bin")
     monkeypatch.setenv("PATH", str(tmp_path / "custom" / "bin"))
     found = find_binaries(tmp_path / "no-debian-dirs")
-    assert found == pgmod.PgBinaries(tmp_path / "custom" / "bin", 99)
+    assert found == PgBinaries(tmp_path / "custom" / "bin", 99)
 
 
 @pytest.fixture
@@ -374,12 +476,13 @@ def no_postgres(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A machine without PostgreSQL: empty lib root, PATH with only our fakes."""
     fakebin = tmp_path / "fakebin"
     fakebin.mkdir()
-    monkeypatch.setattr(pgmod, "LIB_ROOT", tmp_path / "lib" / "postgresql")
-    monkeypatch.setattr(pgmod, "CREATECLUSTER_CONF", tmp_path / "etc" / "createcluster.conf")
+    monkeypatch.setattr(binmod, "LIB_ROOT", tmp_path / "lib" / "postgresql")
+    monkeypatch.setattr(binmod, "CREATECLUSTER_CONF", tmp_path / "etc" / "createcluster.conf")
     monkeypatch.setenv("PATH", str(fakebin))
     return fakebin
 
 
+@unit
 def test_install_as_non_root_says_what_to_run(
     no_postgres: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -409,11 +512,12 @@ echo "Reading package lists..."
     return calls
 
 
+@unit
 def test_install_as_root_runs_apt_get_without_a_default_cluster(
     no_postgres: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(os, "geteuid", lambda: 0)
-    calls = _fake_apt_get(no_postgres, pgmod.LIB_ROOT)
+    calls = _fake_apt_get(no_postgres, binmod.LIB_ROOT)
     comp = PostgresComponent(stack_settings(tmp_path / "home", free_port()))
     lines: list[str] = []
     comp.install(lines.append)
@@ -422,23 +526,30 @@ def test_install_as_root_runs_apt_get_without_a_default_cluster(
         "install -y --no-install-recommends -o Dpkg::Options::=--force-confdef"
         " -o Dpkg::Options::=--force-confold postgresql DEBIAN_FRONTEND=noninteractive",
     ]
-    assert "create_main_cluster = false" in pgmod.CREATECLUSTER_CONF.read_text()
+    assert "create_main_cluster = false" in binmod.CREATECLUSTER_CONF.read_text()
+    # A host-wide side effect: said, with the file and the reason.
+    wrote = [line for line in lines if f"wrote {binmod.CREATECLUSTER_CONF}" in line]
+    assert len(wrote) == 1
+    assert "host-wide" in wrote[0] and "default cluster on port 5432" in wrote[0]
     assert any("Setting up postgresql-16" in line for line in lines)
     assert lines[-1] == "PostgreSQL: installed version 16"
     comp.install(lines.append)  # now a no-op
     assert len(calls.read_text().splitlines()) == 2
 
 
+@unit
 def test_install_keeps_an_existing_createcluster_conf_and_reports_apt_failure(
     no_postgres: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(os, "geteuid", lambda: 0)
-    pgmod.CREATECLUSTER_CONF.parent.mkdir(parents=True)
-    pgmod.CREATECLUSTER_CONF.write_text("# the admin's own\n")
-    _fake_apt_get(no_postgres, pgmod.LIB_ROOT, fail=True)
+    binmod.CREATECLUSTER_CONF.parent.mkdir(parents=True)
+    binmod.CREATECLUSTER_CONF.write_text("# the admin's own\n")
+    _fake_apt_get(no_postgres, binmod.LIB_ROOT, fail=True)
     comp = PostgresComponent(stack_settings(tmp_path / "home", free_port()))
+    lines: list[str] = []
     with pytest.raises(
         StackError, match=r"(?s)apt-get install postgresql failed.*Unable to locate"
     ):
-        comp.install(silent)
-    assert pgmod.CREATECLUSTER_CONF.read_text() == "# the admin's own\n"
+        comp.install(lines.append)
+    assert not any("createcluster.conf" in line for line in lines)  # not written: not said
+    assert binmod.CREATECLUSTER_CONF.read_text() == "# the admin's own\n"

@@ -17,7 +17,7 @@ import pytest
 from confluent_kafka import Producer
 
 from quoteflow.errors import TopicError
-from quoteflow.settings import Settings
+from quoteflow.settings import Settings, load_settings
 from quoteflow.topics.readback import high_watermark, read_partition
 from streams.app import broker_url, create_app
 from tests.conftest import TopicFactory
@@ -32,11 +32,30 @@ def test_broker_url_joins_hosts() -> None:
 
 
 @pytest.mark.unit
-def test_factory_defaults_to_exactly_once_and_rocksdb(settings: Settings) -> None:
-    app = create_app(settings, app_id="unit-probe")
+def test_factory_defaults_to_exactly_once_and_rocksdb(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Settings of our own, not the developer's environment or ./quoteflow.toml.
+    for name in list(os.environ):
+        if name.startswith("QUOTEFLOW_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+    defaults = load_settings()
+    app = create_app(defaults, app_id="unit-probe")
     assert app.conf.processing_guarantee.value == "exactly_once"
     assert str(app.conf.store) == "rocksdb:"
     assert app.conf.web_enabled is False
+    assert app.conf.datadir == defaults.stack.home / "streams"
+    assert [str(url) for url in app.conf.broker] == [f"kafka://{defaults.kafka.bootstrap_servers}"]
+
+    monkeypatch.setenv("QUOTEFLOW_STREAMS__PROCESSING_GUARANTEE", "at_least_once")
+    monkeypatch.setenv("QUOTEFLOW_STREAMS__DATA_DIR", str(tmp_path / "faust"))
+    monkeypatch.setenv("QUOTEFLOW_KAFKA__BOOTSTRAP_SERVERS", "k1:9092,k2:9093")
+    app = create_app(load_settings(), app_id="unit-probe")
+    assert app.conf.processing_guarantee.value == "at_least_once"
+    assert app.conf.datadir == tmp_path / "faust"
+    assert [str(url) for url in app.conf.broker] == ["kafka://k1:9092", "kafka://k2:9093"]
 
 
 @pytest.fixture

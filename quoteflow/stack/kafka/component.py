@@ -53,8 +53,8 @@ class _Paths:
 
 
 def _java_major(java: str) -> int:
-    out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
-    match = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
+    out = run([java, "-version"], what=f"{java} -version", timeout_s=30)
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', out)
     if not match:
         return 0
     major = int(match.group(1))
@@ -63,8 +63,11 @@ def _java_major(java: str) -> int:
 
 def find_java() -> str | None:
     home = os.environ.get("JAVA_HOME")
-    if home and (Path(home) / "bin" / "java").is_file():
-        return str(Path(home) / "bin" / "java")
+    if home:
+        java = Path(home) / "bin" / "java"
+        if not os.access(java, os.X_OK):
+            raise StackError(f"JAVA_HOME={home} has no executable bin/java; fix or unset it")
+        return str(java)
     return shutil.which("java")
 
 
@@ -117,7 +120,6 @@ class KafkaComponent:
             run(
                 [
                     java, f"-Dlog4j2.configurationFile={self._paths.log4j}",
-                    f"-Dkafka.logs.dir={self._stack.logs_dir}",
                     "-cp", classpath, "kafka.tools.StorageTool", "format",
                     # "=" form: an id may start with "-", which argparse4j reads as a flag
                     f"--cluster-id={cluster_id}", "--config", str(self._paths.properties),
@@ -198,11 +200,9 @@ class KafkaComponent:
             java, "-Xms128m", f"-Xmx{heap}m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
             "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self._paths.log4j}",
-            f"-Dkafka.logs.dir={self._stack.logs_dir}",
             "-cp", classpath, "kafka.Kafka", str(self._paths.properties),
         ]
-        out = self._stack.logs_dir / "kafka.out"
-        with out.open("ab") as sink:
+        with self.log_file().open("ab") as sink:
             proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink, start_new_session=True
             )
@@ -217,6 +217,7 @@ class KafkaComponent:
             pid = int(record["pid"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
+        # An exact argument, not a substring: /tmp/x must not claim /var/tmp/x's broker.
         if pid_alive(pid) and str(self._paths.properties) in cmdline(pid):
             return pid
         return None

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from quoteflow.errors import StackError
 from quoteflow.stack.base import Reporter
-from quoteflow.stack.system import apt_install, run
+from quoteflow.stack.system import apt_install, makedirs, run
 
 MARKER = ".complete"
 
@@ -32,7 +32,7 @@ def ensure_jars(cache_dir: Path, kafka_version: str, report: Reporter) -> Path:
     if shutil.which("mvn") is None:
         apt_install(["maven"], report=report, why="Maven (mvn) is needed to fetch Kafka's jars")
     report(f"resolving Apache Kafka {kafka_version} jars with mvn into {target}")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    makedirs(target.parent, 0o755, hint="set stack.cache_dir (env QUOTEFLOW_STACK__CACHE_DIR)")
     staging = Path(tempfile.mkdtemp(prefix="libs-", dir=target.parent))
     try:
         with resources.as_file(resources.files(__package__).joinpath("pom.xml")) as pom:
@@ -50,8 +50,10 @@ def ensure_jars(cache_dir: Path, kafka_version: str, report: Reporter) -> Path:
         if not any(staging.glob(f"kafka_2.13-{kafka_version}.jar")):
             raise StackError(f"mvn finished but kafka_2.13-{kafka_version}.jar is missing")
         (staging / MARKER).write_text(kafka_version + "\n")
+        if (target / MARKER).is_file():
+            return target  # another `stack up` finished the same download first
         if target.exists():
-            shutil.rmtree(target)
+            shutil.rmtree(target)  # an interrupted earlier attempt
         staging.rename(target)
     finally:
         if staging.exists():

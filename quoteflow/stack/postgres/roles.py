@@ -1,0 +1,70 @@
+"""What only the cluster's superuser can do: the pipeline role and its databases.
+
+Done over the private unix socket (trusted: only the server's OS user and root
+can enter its directory). Passwords never appear in SQL text or logs: the role's
+password is sent as a SCRAM verifier computed client-side.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from quoteflow.errors import StackError
+from quoteflow.settings import PostgresSettings
+from quoteflow.stack.base import Reporter, log_tail_hint
+from quoteflow.stack.postgres.cluster import SUPERUSER
+from quoteflow.stack.postgres.schema import CDC_SOURCES, error_gist
+
+
+def ensure_role_and_databases(
+    pg: PostgresSettings, socket_dir: Path, port: int, *, log: Path, report: Reporter
+) -> None:
+    """Create (or update the password of) the pipeline role; create missing databases."""
+    try:
+        with psycopg.connect(
+            host=str(socket_dir),
+            port=port,
+            user=SUPERUSER,
+            dbname="postgres",
+            connect_timeout=pg.connect_timeout_s,
+            autocommit=True,
+        ) as conn:
+            # A SCRAM verifier, not the password: the statement text can end up in
+            # the server log (e.g. when it fails), the verifier is safe there.
+            verifier = conn.pgconn.encrypt_password(
+                pg.password.get_secret_value().encode(), pg.user.encode(), b"scram-sha-256"
+            ).decode()
+            exists = conn.execute(
+                "SELECT 1 FROM pg_roles WHERE rolname = %s", (pg.user,)
+            ).fetchone()
+            statement = (
+                sql.SQL("ALTER ROLE {} WITH LOGIN REPLICATION PASSWORD {}")
+                if exists
+                else sql.SQL("CREATE ROLE {} WITH LOGIN REPLICATION PASSWORD {}")
+            )
+            if not exists:
+                report(f"PostgreSQL: creating role {pg.user}")
+            conn.execute(statement.format(sql.Identifier(pg.user), sql.Literal(verifier)))
+            wanted = list(dict.fromkeys(source.database(pg) for source in CDC_SOURCES))
+            present = {
+                row[0]
+                for row in conn.execute(
+                    "SELECT datname FROM pg_database WHERE datname = ANY(%s)", (wanted,)
+                )
+            }
+            for database in wanted:
+                if database not in present:
+                    report(f"PostgreSQL: creating database {database}")
+                    conn.execute(
+                        sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                            sql.Identifier(database), sql.Identifier(pg.user)
+                        )
+                    )
+    except psycopg.Error as exc:
+        raise StackError(
+            f"could not set up role {pg.user} and databases over the socket in "
+            f"{socket_dir}: {error_gist(exc)}{log_tail_hint(log)}"
+        ) from exc

@@ -1,0 +1,136 @@
+"""The CDC source contract: which table in which database, published how.
+
+Defined once and used by everyone who needs it: ``stack up`` applies the DDL
+files to the local stack; its health check and ``quoteflow smoke`` (against the
+configured, possibly remote, server) ask :func:`source_problems` whether a
+source is ready for logical decoding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import Any, Literal
+
+import psycopg
+
+from quoteflow.errors import StackError
+from quoteflow.settings import PostgresSettings, Settings
+from quoteflow.stack.base import Reporter, silent
+
+#: pg_class.relreplident, for the problem report.
+_REPLICA_IDENTITY = {"d": "DEFAULT", "n": "NOTHING", "f": "FULL", "i": "INDEX"}
+
+
+@dataclass(frozen=True)
+class CdcSource:
+    """One captured table: the database it is in (a setting), its DDL and publication."""
+
+    database_setting: Literal["qms_database", "crm_database"]
+    ddl_file: str
+    table: str
+    publication: str
+    schema: str = "public"
+
+    def database(self, pg: PostgresSettings) -> str:
+        """The database name the settings give this source."""
+        name: str = getattr(pg, self.database_setting)
+        return name
+
+    @property
+    def qualified_table(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+
+#: What ``stack up`` creates in each database and what the CDC connector captures.
+CDC_SOURCES = (
+    CdcSource("qms_database", "qms.sql", "quotes", "quoteflow_qms"),
+    CdcSource("crm_database", "crm.sql", "customers", "quoteflow_crm"),
+)
+
+#: Catalogue lookups only: never touches the table's rows, so it is gentle on a
+#: legacy server and safe in a read-only transaction.
+_PROBE_SQL = """
+SELECT current_setting('wal_level'),
+       EXISTS (SELECT 1 FROM pg_publication WHERE pubname = %(publication)s),
+       EXISTS (SELECT 1 FROM pg_publication_tables WHERE pubname = %(publication)s
+               AND schemaname = %(schema)s AND tablename = %(table)s),
+       (SELECT c.relreplident FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = %(schema)s AND c.relname = %(table)s AND c.relkind IN ('r', 'p'))
+"""
+
+
+def source_problems(conn: psycopg.Connection[Any], source: CdcSource) -> list[str]:
+    """Why ``source`` cannot be captured on ``conn``'s database ([] when it can).
+
+    Checks ``wal_level = logical``, that the table exists and is in its
+    publication, and REPLICA IDENTITY FULL (updates and deletes carry the old
+    row). One read-only catalogue query; psycopg errors are the caller's.
+    """
+    params = {"publication": source.publication, "schema": source.schema, "table": source.table}
+    row = conn.execute(_PROBE_SQL, params).fetchone()
+    if row is None:  # a SELECT without FROM always returns its row
+        raise AssertionError("catalogue probe returned no row")
+    wal_level, publication_exists, published, identity = row
+    table = source.qualified_table
+    problems = []
+    if wal_level != "logical":
+        problems.append(f"wal_level is {wal_level}, not logical")
+    if identity is None:
+        problems.append(f"table {table} does not exist")
+    elif identity != "f":
+        problems.append(
+            f"table {table} has REPLICA IDENTITY {_REPLICA_IDENTITY.get(identity, identity)},"
+            " not FULL (updates and deletes would lack the old row)"
+        )
+    if not publication_exists:
+        problems.append(f"publication {source.publication} does not exist")
+    elif identity is not None and not published:
+        problems.append(f"table {table} is not in publication {source.publication}")
+    return problems
+
+
+def error_gist(exc: psycopg.Error) -> str:
+    """A psycopg error's gist: its last line (libpq puts the server's FATAL there)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
+
+
+def ddl(name: str) -> str:
+    """The text of one of the packaged DDL files (``qms.sql``, ``crm.sql``)."""
+    return (files("quoteflow.stack") / "sql" / name).read_text(encoding="utf-8")
+
+
+def local_conninfo(settings: Settings, database: str) -> str:
+    """Conninfo for the local stack's ``database`` as the pipeline role, over TCP.
+
+    The local stack is always 127.0.0.1:<stack.postgres_port>, even when
+    ``postgres.host`` points the pipeline at a real legacy server: stack
+    commands must never run DDL there.
+    """
+    local = settings.postgres.model_copy(
+        update={"host": "127.0.0.1", "port": settings.stack.postgres_port}
+    )
+    return local.conninfo(database)
+
+
+def apply_schema(settings: Settings, report: Reporter = silent) -> None:
+    """Create (or complete) the QMS and CRM tables and publications in the local stack.
+
+    Runs as the pipeline role so it owns the tables, which CREATE PUBLICATION
+    requires. Each file runs in one transaction under an advisory lock, so two
+    concurrent callers cannot trip over each other and a failure leaves nothing
+    half-applied. Idempotent.
+    """
+    for source in CDC_SOURCES:
+        database = source.database(settings.postgres)
+        report(f"PostgreSQL: applying {source.ddl_file} to database {database}")
+        try:
+            with psycopg.connect(local_conninfo(settings, database)) as conn:
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext('quoteflow.stack.schema'))")
+                conn.execute(ddl(source.ddl_file).encode())
+        except psycopg.Error as exc:
+            raise StackError(
+                f"could not create table {source.table} in database {database} as role "
+                f"{settings.postgres.user}: {error_gist(exc)}"
+            ) from exc

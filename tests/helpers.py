@@ -1,0 +1,33 @@
+"""Small helpers shared by several test modules (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+
+from quoteflow.settings import StackSettings
+
+#: The default stack's ports: a private stack must not take them while the default one is down.
+_DEFAULT_STACK_PORTS = frozenset(
+    StackSettings.model_fields[name].default
+    for name in ("kafka_port", "kafka_controller_port", "postgres_port")
+)
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` different TCP ports on 127.0.0.1 that nothing was bound to a moment ago.
+
+    All the sockets are held at once while the numbers are collected, so the
+    kernel cannot hand out one port twice (asking n times, one socket at a
+    time, can). The ports are free again on return; another process could
+    still take one before the caller binds it, as with any such helper.
+    """
+    ports: list[int] = []
+    with contextlib.ExitStack() as held:
+        while len(ports) < n:
+            sock = held.enter_context(socket.socket())
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+            if port not in _DEFAULT_STACK_PORTS:
+                ports.append(port)
+    return ports
