@@ -75,6 +75,19 @@ def stack() -> None:
 _component_arg = click.argument("components", nargs=-1)
 
 
+@stack.command("install")
+@_component_arg
+@pass_ctx
+def stack_install(obj: _Context, components: tuple[str, ...]) -> None:
+    """Install what the stack needs (PostgreSQL, Java, Maven, Kafka's jars) without starting it."""
+    from quoteflow.stack.local import LocalStack
+
+    report = _reporter()
+    for component in LocalStack(obj.settings).select(components or None):
+        component.install(report)
+        report(f"{component.name}: installed")
+
+
 @stack.command("up")
 @_component_arg
 @pass_ctx

@@ -100,6 +100,7 @@ def test_stack_life_cycle_through_the_cli(private_stack_env: dict[str, str]) -> 
     down = quoteflow("stack", "status", env=env)
     assert down.returncode == 1 and "stopped" in down.stdout
 
+    assert "kafka: installed" in ok("stack", "install")
     first = ok("stack", "up")
     assert "kafka healthy" in first and "127.0.0.1:" + env["QUOTEFLOW_STACK__KAFKA_PORT"] in first
     assert "already running" in ok("stack", "up")

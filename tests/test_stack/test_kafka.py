@@ -233,10 +233,9 @@ def test_up_refuses_a_port_held_by_a_process_we_did_not_start(
 ) -> None:
     port = getattr(private_kafka._stack, setting)
     with _listen(port):
-        if setting == "kafka_port":
-            status = private_kafka.status()
-            assert (status.running, status.healthy) == (False, False)
-            assert status.detail == "port in use by a process quoteflow did not start"
+        status = private_kafka.status()
+        assert (status.running, status.healthy) == (False, False)
+        assert status.detail == f"port {port} in use by a process quoteflow did not start"
         with pytest.raises(StackError, match=rf"stack\.{setting}\b") as caught:
             private_kafka.up(silent)
     assert f"port {port} is in use" in str(caught.value)

@@ -156,8 +156,13 @@ class KafkaComponent:
     def status(self) -> ComponentStatus:
         pid = self._our_pid()
         if pid is None:
-            busy = port_open("127.0.0.1", self._stack.kafka_port)
-            detail = "port in use by a process quoteflow did not start" if busy else "stopped"
+            ports = (self._stack.kafka_port, self._stack.kafka_controller_port)
+            busy = [str(p) for p in ports if port_open("127.0.0.1", p)]
+            detail = (
+                f"port {', '.join(busy)} in use by a process quoteflow did not start"
+                if busy
+                else "stopped"
+            )
             return ComponentStatus(self.name, self._bootstrap, False, False, detail)
         healthy = self._healthy()
         detail = f"Apache Kafka {self._stack.kafka_version}, KRaft"
