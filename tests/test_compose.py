@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib
 import itertools
 import json
-import os
 import re
 import shlex
 import tomllib
@@ -28,7 +27,6 @@ import yaml
 
 from quoteflow.errors import ConfigError
 from quoteflow.settings import (
-    CONFIG_ENV,
     ENV_PREFIX,
     PostgresSettings,
     Settings,
@@ -89,17 +87,6 @@ def compose() -> dict[str, Any]:
     assert isinstance(data, dict), "docker-compose.yml is not a mapping"
     assert isinstance(data.get("services"), dict), "docker-compose.yml has no services"
     return data
-
-
-@pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
-    """No QUOTEFLOW_* variable and no ./quoteflow.toml: only the model's own defaults."""
-    for name in list(os.environ):
-        if name.startswith(ENV_PREFIX):
-            monkeypatch.delenv(name)
-    monkeypatch.delenv(CONFIG_ENV, raising=False)
-    monkeypatch.chdir(tmp_path)
-    return monkeypatch
 
 
 @pytest.fixture

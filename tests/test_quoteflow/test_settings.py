@@ -9,18 +9,7 @@ import pytest
 from quoteflow.errors import ConfigError
 from quoteflow.settings import load_settings
 
-pytestmark = pytest.mark.unit
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No QUOTEFLOW_* from the caller's shell, and no ./quoteflow.toml picked up."""
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("QUOTEFLOW_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("clean_env")]
 
 
 def test_defaults_point_clients_at_the_local_stack() -> None:

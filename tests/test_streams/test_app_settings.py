@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import faust
 import pytest
 
@@ -12,15 +9,7 @@ from quoteflow.settings import load_settings
 from quoteflow.topics.catalog import by_name
 from streams.app import QUOTES_TOPIC, broker_credentials, create_app
 
-pytestmark = pytest.mark.unit
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.startswith("QUOTEFLOW_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("clean_env")]
 
 
 def test_plaintext_needs_no_credentials() -> None:

@@ -33,13 +33,10 @@ def test_broker_url_joins_hosts() -> None:
 
 @pytest.mark.unit
 def test_factory_defaults_to_exactly_once_and_rocksdb(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # Settings of our own, not the developer's environment or ./quoteflow.toml.
-    for name in list(os.environ):
-        if name.startswith("QUOTEFLOW_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+    monkeypatch = clean_env
 
     defaults = load_settings()
     app = create_app(defaults, app_id="unit-probe")
