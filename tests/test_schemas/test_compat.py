@@ -7,7 +7,9 @@ compatibility or a released version is edited in place.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -388,12 +390,12 @@ class TestMain:
         catalog: SchemaCatalog,
         capsys: pytest.CaptureFixture[str],
     ) -> None:
-        lock = tmp_path / "fingerprints.lock"
-        write_lock(catalog, lock)
-        path = catalog_dir / "qms_quote_key" / "v1.avsc"
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        raw["fields"].append({"name": "tenant", "type": "string", "default": ""})
-        path.write_text(json.dumps(raw), encoding="utf-8")
+        lock = _lock_then_edit_key_v1(
+            catalog,
+            catalog_dir,
+            tmp_path,
+            lambda raw: raw["fields"].append({"name": "tenant", "type": "string", "default": ""}),
+        )
         assert self.run(catalog_dir, lock, "--update-lock") == 0
         assert "CHANGED qms_quote_key v1: released fingerprint" in capsys.readouterr().out
 
@@ -404,12 +406,9 @@ class TestMain:
         catalog: SchemaCatalog,
         capsys: pytest.CaptureFixture[str],
     ) -> None:
-        lock = tmp_path / "fingerprints.lock"
-        write_lock(catalog, lock)
-        path = catalog_dir / "qms_quote_key" / "v1.avsc"
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        raw["doc"] = "reworded"
-        path.write_text(json.dumps(raw), encoding="utf-8")
+        lock = _lock_then_edit_key_v1(
+            catalog, catalog_dir, tmp_path, lambda raw: raw.update(doc="reworded")
+        )
         assert self.run(catalog_dir, lock) == 1
         assert "qms_quote_key v1: edited in place" in capsys.readouterr().err
         assert self.run(catalog_dir, lock, "--update-lock") == 0
@@ -445,3 +444,16 @@ class TestMain:
         (catalog_dir / "dead_letter" / "v1.avsc").write_text("{", encoding="utf-8")
         assert self.run(catalog_dir, tmp_path / "lock") == 1
         assert "dead_letter/v1.avsc: not valid JSON" in capsys.readouterr().err
+
+
+def _lock_then_edit_key_v1(
+    catalog: SchemaCatalog, catalog_dir: Path, tmp_path: Path, edit: Callable[[Any], object]
+) -> Path:
+    """Lock the released catalogue, then edit qms_quote_key v1 in place; return the lock."""
+    lock = tmp_path / "fingerprints.lock"
+    write_lock(catalog, lock)
+    path = catalog_dir / "qms_quote_key" / "v1.avsc"
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    edit(raw)
+    path.write_text(json.dumps(raw), encoding="utf-8")
+    return lock
