@@ -264,3 +264,16 @@ def terminate(pid: int, *, grace_s: float) -> None:
                 return
             time.sleep(0.2)
     raise StackError(f"process {pid} did not stop even after SIGKILL")
+
+
+def apt_knows(package: str) -> bool:
+    """Whether apt has a candidate version of ``package`` (from its current lists)."""
+    if shutil.which("apt-cache") is None:
+        return False
+    try:
+        out = run(["apt-cache", "policy", package], what="apt-cache policy", timeout_s=60)
+    except StackError:
+        return False
+    return any(
+        line.strip().startswith("Candidate:") and "(none)" not in line for line in out.splitlines()
+    )

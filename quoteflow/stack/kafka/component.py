@@ -1,20 +1,12 @@
 """Supervise the local Kafka broker: a JVM we start, watch and stop ourselves.
 
-A pid file records the process ``up`` started together with the path of its
-server.properties; ``down`` and ``status`` trust a pid only when that process
-still runs with our properties file, so a recycled pid or someone else's broker
-is never signalled.
+The process is :class:`~quoteflow.stack.process.Supervised`, marked by the path
+of its own server.properties, so a recycled pid or someone else's broker is
+never signalled.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import re
-import shutil
-import subprocess
-import time
 import uuid
 from base64 import urlsafe_b64encode
 from dataclasses import dataclass
@@ -23,9 +15,11 @@ from pathlib import Path
 from quoteflow.errors import StackError
 from quoteflow.settings import Settings
 from quoteflow.stack.base import ComponentStatus, Reporter, port_open, wait_until
+from quoteflow.stack.java import require_java
 from quoteflow.stack.kafka import config
 from quoteflow.stack.kafka.jars import ensure_jars
-from quoteflow.stack.system import apt_install, cmdline, makedirs, pid_alive, run, terminate
+from quoteflow.stack.process import Supervised
+from quoteflow.stack.system import makedirs, pid_alive, run
 
 MIN_JAVA = 17  # Kafka 4.x brokers need Java 17 or newer
 STOP_GRACE_S = 30.0
@@ -52,25 +46,6 @@ class _Paths:
         return self.root / "kafka.pid"
 
 
-def _java_major(java: str) -> int:
-    out = run([java, "-version"], what=f"{java} -version", timeout_s=30)
-    match = re.search(r'version "(\d+)(?:\.(\d+))?', out)
-    if not match:
-        return 0
-    major = int(match.group(1))
-    return int(match.group(2) or 0) if major == 1 else major
-
-
-def find_java() -> str | None:
-    home = os.environ.get("JAVA_HOME")
-    if home:
-        java = Path(home) / "bin" / "java"
-        if not os.access(java, os.X_OK):
-            raise StackError(f"JAVA_HOME={home} has no executable bin/java; fix or unset it")
-        return str(java)
-    return shutil.which("java")
-
-
 def new_cluster_id() -> str:
     """Kafka's cluster id format: a UUID as unpadded URL-safe base64 (22 chars)."""
     return urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
@@ -85,9 +60,7 @@ class KafkaComponent:
         self._stack = settings.stack
         self._paths = _Paths(settings.stack.home / "kafka")
         self._bootstrap = f"127.0.0.1:{settings.stack.kafka_port}"
-        # The broker outlives this object when started from the CLI; when it is
-        # stopped from the same process we reap it through this handle.
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._process = Supervised(self._paths.pid_file, marker=str(self._paths.properties))
 
     # -- Component protocol -------------------------------------------------
     def install(self, report: Reporter) -> None:
@@ -141,17 +114,9 @@ class KafkaComponent:
 
     def down(self, report: Reporter) -> bool:
         pid = self._our_pid()
-        if pid is None:
-            self._paths.pid_file.unlink(missing_ok=True)
-            return False
-        report(f"stopping kafka (pid {pid})")
-        terminate(pid, grace_s=STOP_GRACE_S)
-        if self._proc is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._proc.wait(timeout=10)  # collect the exit status of our own child
-            self._proc = None
-        self._paths.pid_file.unlink(missing_ok=True)
-        return True
+        if pid is not None:
+            report(f"stopping kafka (pid {pid})")
+        return self._process.stop(grace_s=STOP_GRACE_S) is not None
 
     def status(self) -> ComponentStatus:
         pid = self._our_pid()
@@ -175,18 +140,14 @@ class KafkaComponent:
 
     # -- internals ----------------------------------------------------------
     def _java(self, report: Reporter) -> str:
-        java = find_java()
-        if java is None:
-            apt_install(["default-jre-headless"], report=report, why="Java is needed to run Kafka")
-            java = find_java()
-        if java is None:
-            raise StackError("java not found after installing it; set JAVA_HOME")
-        if _java_major(java) < MIN_JAVA:
-            raise StackError(
-                f"{java} is older than Java {MIN_JAVA}, which Kafka 4 needs;"
-                " point JAVA_HOME at a newer JDK"
-            )
-        return java
+        return require_java(
+            MIN_JAVA,
+            needed_by=f"Kafka {self._stack.kafka_version}",
+            report=report,
+            packages=["default-jre-headless"],
+            advice="install one (e.g. `sudo apt-get install default-jre-headless`)"
+            " or point JAVA_HOME at it",
+        ).path
 
     def _write_config(self) -> None:
         from importlib import resources
@@ -207,25 +168,10 @@ class KafkaComponent:
             f"-Dlog4j2.configurationFile={self._paths.log4j}",
             "-cp", classpath, "kafka.Kafka", str(self._paths.properties),
         ]
-        with self.log_file().open("ab") as sink:
-            proc = subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink, start_new_session=True
-            )
-        self._proc = proc
-        record = {"pid": proc.pid, "properties": str(self._paths.properties), "at": time.time()}
-        self._paths.pid_file.write_text(json.dumps(record))
-        return proc.pid
+        return self._process.spawn(cmd, log_file=self.log_file())
 
     def _our_pid(self) -> int | None:
-        try:
-            record = json.loads(self._paths.pid_file.read_text())
-            pid = int(record["pid"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-        # An exact argument, not a substring: /tmp/x must not claim /var/tmp/x's broker.
-        if pid_alive(pid) and str(self._paths.properties) in cmdline(pid):
-            return pid
-        return None
+        return self._process.pid()
 
     def _healthy(self) -> bool:
         from confluent_kafka.admin import AdminClient

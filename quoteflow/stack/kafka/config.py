@@ -11,6 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from quoteflow.settings import StackSettings
+from quoteflow.stack.java import render_properties as render
+
+__all__ = ["NODE_ID", "render", "server_properties"]
 
 NODE_ID = 1
 
@@ -45,9 +48,3 @@ def server_properties(stack: StackSettings, data_dir: Path) -> dict[str, str]:
         "group.initial.rebalance.delay.ms": "0",
         "log.retention.check.interval.ms": "60000",
     }
-
-
-def render(properties: dict[str, str]) -> str:
-    lines = ["# Written by `quoteflow stack up`; edits are overwritten at the next start."]
-    lines += [f"{key}={value}" for key, value in properties.items()]
-    return "\n".join(lines) + "\n"
