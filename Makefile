@@ -1,6 +1,6 @@
 # quoteflow — the two commands a newcomer needs: `make demo` and `make test`.
-# Both install what they need (a virtualenv with the Python deps here; Kafka's jars
-# and PostgreSQL are installed by `quoteflow stack up`, which the tests call too).
+# Both install what they need (a virtualenv with the Python deps here; PostgreSQL, Kafka's
+# jars and the Schema Registry are installed by `quoteflow stack up`, which the tests call too).
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -20,10 +20,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
-## The main job: bring the local stack up, create the topics, run a smoke round trip.
+## The main job: bring the local stack up, create the topics, register the schemas,
+## run a smoke round trip.
 demo: install
 	$(BIN)/quoteflow stack up
 	$(BIN)/quoteflow topics create
+	$(BIN)/quoteflow schemas register
 	$(BIN)/quoteflow smoke
 
 ## Everything CI runs: lint, types, unit and integration tests against the real stack.

@@ -69,7 +69,7 @@ def cli(ctx: click.Context, config: Path | None) -> None:
 # --- stack -------------------------------------------------------------------
 @cli.group()
 def stack() -> None:
-    """The local stack: Apache Kafka (KRaft) and PostgreSQL, installed and run here."""
+    """The local stack: PostgreSQL, Apache Kafka (KRaft) and the Schema Registry, run here."""
 
 
 _component_arg = click.argument("components", nargs=-1)
@@ -79,7 +79,7 @@ _component_arg = click.argument("components", nargs=-1)
 @_component_arg
 @pass_ctx
 def stack_install(obj: _Context, components: tuple[str, ...]) -> None:
-    """Install what the stack needs (PostgreSQL, Java, Maven, Kafka's jars) without starting it."""
+    """Install what the stack needs (PostgreSQL, Java, Maven, Kafka, registry); start nothing."""
     from quoteflow.stack.local import LocalStack
 
     report = _reporter()
@@ -198,6 +198,71 @@ def _print_topics(reports: list[Any]) -> None:
             spec.cleanup_policy, days, schemas, state,
         )
     console.print(table)
+
+
+# --- schemas -----------------------------------------------------------------
+@cli.group()
+def schemas() -> None:
+    """The repository's Avro schemas in the Schema Registry (TopicNameStrategy subjects)."""
+
+
+@schemas.command("register")
+@pass_ctx
+def schemas_register(obj: _Context) -> None:
+    """Register every schema version under its subject, with BACKWARD_TRANSITIVE (idempotent).
+
+    Producers never register schemas themselves (schema_registry.auto_register
+    is off by default): this command, run by a person or CI, is the way in.
+    """
+    from quoteflow.subjects.admin import SubjectAdmin
+
+    with SubjectAdmin(obj.settings) as admin:
+        console.print(f"schema registry: {admin.url}")
+        results = admin.register(_reporter())
+    _print_subjects([r.after for r in results])
+    changed = sum(1 for r in results if r.changed)
+    console.print(
+        f"{changed} subject(s) changed, {len(results) - changed} already up to date"
+        if changed
+        else "every subject was already registered"
+    )
+    if any(r.refused or r.after.state != "ok" for r in results):
+        sys.exit(1)
+
+
+@schemas.command("check")
+@pass_ctx
+def schemas_check(obj: _Context) -> None:
+    """Compare the registry's latest version of each subject with the repository's.
+
+    Exit 1 on drift: a subject missing or behind, a version the repository does
+    not have, or a compatibility level other than BACKWARD_TRANSITIVE.
+    """
+    from quoteflow.subjects.admin import SubjectAdmin
+
+    with SubjectAdmin(obj.settings) as admin:
+        console.print(f"schema registry: {admin.url}")
+        comparisons = admin.compare()
+    _print_subjects(comparisons)
+    if any(c.state != "ok" for c in comparisons):
+        sys.exit(1)
+
+
+def _print_subjects(comparisons: list[Any]) -> None:
+    """One row per subject (never truncated), then each problem on a line of its own."""
+    table = Table("subject", "schema", "registry", "state")
+    table.columns[0].no_wrap = True
+    table.columns[1].overflow = "fold"
+    colour = {"ok": "green", "missing": "yellow", "behind": "yellow", "drift": "red"}
+    for c in comparisons:
+        table.add_row(
+            c.subject.name, c.repository[-1].label, c.describe_registry(),
+            f"[{colour[c.state]}]{c.state}[/{colour[c.state]}]",
+        )  # fmt: skip
+    console.print(table)
+    for c in comparisons:
+        for problem in c.problems():
+            console.print(f"{c.subject.name}: {problem}", markup=False, highlight=False)
 
 
 # --- smoke -------------------------------------------------------------------

@@ -85,6 +85,10 @@ class ConsoleFormatter(logging.Formatter):
         return line
 
 
+#: Libraries whose INFO is per-request chatter.
+NOISY_LOGGERS = ("httpx", "httpx2", "httpcore", "urllib3")
+
+
 def configure_logging(settings: LogSettings) -> None:
     """Install one stderr handler on the root logger (idempotent)."""
     handler = logging.StreamHandler(sys.stderr)
@@ -96,3 +100,7 @@ def configure_logging(settings: LogSettings) -> None:
     handler._quoteflow = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(settings.level)
+    # HTTP clients log a line per request at INFO (the registry client's every
+    # lookup); at our INFO that drowns what quoteflow says. DEBUG still shows them.
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

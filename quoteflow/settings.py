@@ -40,6 +40,8 @@ from quoteflow.errors import ConfigError
 ENV_PREFIX = "QUOTEFLOW_"
 CONFIG_ENV = "QUOTEFLOW_CONFIG"
 DEFAULT_CONFIG_FILE = Path("quoteflow.toml")
+#: Where a Confluent-compatible registry API lives on Apicurio Registry (the local stack's).
+APICURIO_CCOMPAT_PATH = "/apis/ccompat/v7"
 
 def _default_stack_home() -> Path:
     """Root runs the stack in /var/lib (PostgreSQL's user must reach it); others in XDG state."""
@@ -79,16 +81,46 @@ class StackSettings(_Section):
     kafka_controller_port: int = Field(default=19093, ge=1024, le=65535)
     kafka_heap_mb: int = Field(default=512, ge=128, le=512)
     postgres_port: int = Field(default=55432, ge=1024, le=65535)
+    #: Apicurio Registry, pinned: its SQL storage upgrades the database schema on start,
+    #: so every machine of a team must run the same version against the same database.
+    registry_version: Literal["3.3.3"] = "3.3.3"
+    registry_port: int = Field(default=18081, ge=1024, le=65535)
+    #: Quarkus' management interface (health checks); bound to loopback like the API.
+    registry_management_port: int = Field(default=18082, ge=1024, le=65535)
+    registry_heap_mb: int = Field(default=256, ge=128, le=1024)
+    #: The database in the stack's PostgreSQL that holds the registry's schemas and ids.
+    registry_database: str = Field(default="registry", pattern=r"^[a-z_][a-z0-9_]*$")
+    #: A JDK or JRE for the registry (it needs Java 21+); unset: JAVA_HOME, PATH, /usr/lib/jvm.
+    registry_java_home: Path | None = None
     start_timeout_s: float = Field(default=90.0, gt=0)
+
+    @field_validator("registry_java_home", mode="before")
+    @classmethod
+    def _absolute_java_home(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None  # an empty env variable means "not set"
+        if isinstance(value, str | Path):
+            return Path(value).expanduser().resolve()
+        return value
 
     @model_validator(mode="after")
     def _distinct_ports(self) -> StackSettings:
-        ports = [self.kafka_port, self.kafka_controller_port, self.postgres_port]
+        names = (
+            "kafka_port",
+            "kafka_controller_port",
+            "postgres_port",
+            "registry_port",
+            "registry_management_port",
+        )
+        ports = [getattr(self, name) for name in names]
         if len(set(ports)) != len(ports):
-            raise ValueError(
-                "kafka_port, kafka_controller_port and postgres_port must all differ"
-            )
+            raise ValueError(f"{', '.join(names[:-1])} and {names[-1]} must all differ")
         return self
+
+    @property
+    def registry_url(self) -> str:
+        """The local registry's Confluent-compatible API, as clients are configured with it."""
+        return f"http://127.0.0.1:{self.registry_port}{APICURIO_CCOMPAT_PATH}"
 
     @property
     def logs_dir(self) -> Path:
@@ -136,13 +168,29 @@ class KafkaSettings(_Section):
 
 
 class SchemaRegistrySettings(_Section):
-    """Confluent-compatible Schema Registry. Without a URL, the embedded serde is used."""
+    """How records are framed: Confluent wire format through a registry, or embedded.
 
-    url: str | None = None
+    ``mode = "registry"`` (the default) writes what Debezium, Kafka Connect and
+    every Kafka tool read; with no ``url`` it is the local stack's registry.
+    ``mode = "embedded"`` is for deployments without a registry (Avro
+    single-object encoding against the shipped schemas); it is chosen
+    explicitly, never fallen back to, so a missing registry is an error rather
+    than a silent change of wire format.
+    """
+
+    mode: Literal["registry", "embedded"] = "registry"
+    url: str | None = None  # empty: the local stack's registry
     basic_auth_user: str | None = None
     basic_auth_password: SecretStr | None = None
-    auto_register: bool = True
+    #: Off: a schema reaches the registry only through `quoteflow schemas register`
+    #: (or CI), never as a side effect of a producer writing its first record.
+    auto_register: bool = False
     request_timeout_s: float = Field(default=10.0, gt=0, le=300)
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _empty_url_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _check(self) -> SchemaRegistrySettings:
@@ -150,7 +198,20 @@ class SchemaRegistrySettings(_Section):
             raise ValueError("url must start with http:// or https://")
         if (self.basic_auth_user is None) != (self.basic_auth_password is None):
             raise ValueError("basic_auth_user and basic_auth_password go together")
+        if self.mode == "embedded" and (self.url is not None or self.basic_auth_user is not None):
+            raise ValueError("url and basic auth are registry settings, but mode is embedded")
         return self
+
+    @property
+    def registry_url(self) -> str | None:
+        """The URL clients use, or None in embedded mode."""
+        return self.url if self.mode == "registry" else None
+
+    def describe(self) -> str:
+        """The wire format in words, for reports (URLs carry no credentials: see serde)."""
+        if self.mode == "embedded":
+            return "Avro single-object encoding (embedded schemas, no registry)"
+        return f"Confluent wire format (schema registry {self.url})"
 
     def basic_auth(self) -> tuple[str, str] | None:
         if self.basic_auth_user is None or self.basic_auth_password is None:
@@ -237,6 +298,9 @@ class Settings(BaseSettings):
         if self.postgres.port is None:
             pg = self.postgres.model_copy(update={"port": self.stack.postgres_port})
             object.__setattr__(self, "postgres", pg)
+        if self.schema_registry.mode == "registry" and self.schema_registry.url is None:
+            registry = self.schema_registry.model_copy(update={"url": self.stack.registry_url})
+            object.__setattr__(self, "schema_registry", registry)
         if self.streams.data_dir is None:
             streams = self.streams.model_copy(update={"data_dir": self.stack.home / "streams"})
             object.__setattr__(self, "streams", streams)

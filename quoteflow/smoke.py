@@ -1,7 +1,8 @@
 """A smoke round trip through the real components, without touching pipeline data.
 
 Checks that the CDC sources are set up for logical decoding (read-only queries),
-that every catalogue topic exists as declared, then sends one example record of
+that every catalogue topic exists as declared, that the Schema Registry holds
+every subject as the repository has it, then sends one example record of
 every topic's key and value schema through the broker and back — in a Kafka
 transaction, read with ``read_committed`` — on a scratch topic that is deleted
 afterwards. Records are encoded for their real topic (so a Schema Registry sees
@@ -15,13 +16,16 @@ import time
 import uuid
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from quoteflow.errors import QuoteflowError
 from quoteflow.settings import Settings
 from quoteflow.stack.base import Reporter
 from quoteflow.topics.catalog import CATALOGUE, TopicSpec
 from quoteflow.topics.readback import read_partition
+
+if TYPE_CHECKING:
+    from schemas.serde import Serde
 
 SCRATCH_PREFIX = "quoteflow.smoke."
 
@@ -42,6 +46,7 @@ def run_smoke(settings: Settings, report: Reporter) -> list[Check]:
     for name, step in (
         ("postgres: CDC sources", _check_postgres),
         ("kafka: catalogue topics", _check_topics),
+        ("registry: subjects", _check_subjects),
         ("kafka: schema round trip", _round_trip),
     ):
         start = time.monotonic()
@@ -90,6 +95,22 @@ def _check_topics(settings: Settings, report: Reporter) -> tuple[bool, str]:
     return True, f"{len(reports)} topics as declared"
 
 
+def _check_subjects(settings: Settings, report: Reporter) -> tuple[bool, str]:
+    """Every subject registered as in the repository (what producers will look up)."""
+    registry = settings.schema_registry
+    if registry.url is None:
+        return True, "embedded mode: no registry to check"
+    from quoteflow.subjects.admin import SubjectAdmin
+
+    report(f"registry: comparing subjects with {registry.url}")
+    with SubjectAdmin(settings) as admin:
+        comparisons = admin.compare()
+    bad = [f"{c.subject.name} {c.state}" for c in comparisons if c.state != "ok"]
+    if bad:
+        return False, "; ".join(bad) + " (run `quoteflow schemas register`)"
+    return True, f"{len(comparisons)} subjects as in the repository, BACKWARD_TRANSITIVE"
+
+
 @dataclass(frozen=True)
 class _Sample:
     spec: TopicSpec
@@ -100,18 +121,19 @@ class _Sample:
 
 
 def _round_trip(settings: Settings, report: Reporter) -> tuple[bool, str]:
+    from schemas.serde import serde_from_settings
+
+    serde = serde_from_settings(settings.schema_registry)
+    try:
+        return _round_trip_with(settings, serde, report)
+    finally:
+        serde.close()
+
+
+def _round_trip_with(settings: Settings, serde: Serde, report: Reporter) -> tuple[bool, str]:
     from schemas.errors import SerdeError
     from schemas.examples import example
-    from schemas.serde import make_serde
 
-    registry = settings.schema_registry
-    serde = make_serde(
-        registry.url,
-        basic_auth=registry.basic_auth(),
-        auto_register=registry.auto_register,
-        timeout_s=registry.request_timeout_s,
-    )
-    mode = "schema registry" if registry.url else "embedded single-object"
     samples = []
     for spec in CATALOGUE:
         value = example(spec.value_schema)
@@ -126,8 +148,12 @@ def _round_trip(settings: Settings, report: Reporter) -> tuple[bool, str]:
 
     from quoteflow.topics.admin import TopicAdmin
 
+    wire_format = _wire_format(samples)
     with TopicAdmin(settings).scratch(SCRATCH_PREFIX) as topic:
-        report(f"kafka: producing {len(samples)} records in one transaction to {topic} ({mode})")
+        report(
+            f"kafka: producing {len(samples)} records in one transaction to {topic}"
+            f" ({wire_format})"
+        )
         _produce_transaction(settings, topic, [(s.key_bytes, s.value_bytes) for s in samples])
         received = read_partition(
             settings.kafka.as_librdkafka_dict(), topic, want=len(samples)
@@ -156,8 +182,25 @@ def _round_trip(settings: Settings, report: Reporter) -> tuple[bool, str]:
         s.spec.key_schema for s in samples if s.spec.key_schema
     }
     return True, (
-        f"{len(samples)} topics, {len(schemas)} schemas, {total} bytes, {mode}, read_committed"
+        f"{len(samples)} topics, {len(schemas)} schemas, {total} bytes, {wire_format},"
+        " read_committed"
     )
+
+
+def _wire_format(samples: list[_Sample]) -> str:
+    """The framing the Avro records really have, read off their bytes (not the settings)."""
+    from schemas.framing import confluent_schema_id, detect_format
+
+    avro = [s.value_bytes for s in samples] + [
+        s.key_bytes for s in samples if s.spec.key_schema is not None
+    ]
+    formats = {detect_format(data) for data in avro}
+    if formats == {"confluent"}:
+        ids = sorted({confluent_schema_id(data) for data in avro})
+        return f"Confluent wire format, schema ids {', '.join(map(str, ids))}"
+    if formats == {"single-object"}:
+        return "Avro single-object encoding"
+    raise QuoteflowError(f"the serde wrote mixed or unknown framings: {sorted(formats)}")
 
 
 def _produce_transaction(

@@ -109,6 +109,16 @@ class SchemaVersion:
         """SHA-256 of the file's normalised JSON (:func:`content_sha256`): all of it, docs too."""
         return content_sha256(self.raw)
 
+    @property
+    def registry_text(self) -> str:
+        """The schema as sent to a Schema Registry, spelt the same way by everyone.
+
+        A producer without auto-registration finds its schema id by looking the
+        text up under the subject; `quoteflow schemas register` stores this same
+        text, so the lookup never depends on how a registry normalises JSON.
+        """
+        return json.dumps(self.raw)
+
 
 class SchemaCatalog:
     """Every version of every schema under one directory, loaded once.

@@ -63,6 +63,9 @@ class EmbeddedSerde:
         """The catalogue writer schemas are looked up in."""
         return self._catalog
 
+    def close(self) -> None:
+        """Nothing to release: no connection (the Serde contract has it for the registry's)."""
+
     def encode(
         self, schema_name: str, record: Mapping[str, Any], *, topic: str, is_key: bool = False
     ) -> bytes:

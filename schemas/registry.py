@@ -20,7 +20,6 @@ resolved to the version this build knows.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -80,6 +79,10 @@ class RegistrySerde:
     def catalog(self) -> SchemaCatalog:
         """The catalogue reader and writer schemas come from."""
         return self._catalog
+
+    def close(self) -> None:
+        """Close the registry client's HTTP connections (a long-lived process never needs to)."""
+        self._client.close()
 
     def encode(
         self, schema_name: str, record: Mapping[str, Any], *, topic: str, is_key: bool = False
@@ -161,7 +164,7 @@ class RegistrySerde:
         if serializer is None:
             serializer = AvroSerializer(
                 self._client,
-                json.dumps(version.raw),
+                version.registry_text,
                 conf={
                     "auto.register.schemas": self._auto_register,
                     "subject.name.strategy": topic_subject_name_strategy,
@@ -177,7 +180,7 @@ class RegistrySerde:
         if deserializer is None:
             deserializer = AvroDeserializer(
                 self._client,
-                json.dumps(reader.raw),
+                reader.registry_text,
                 conf={"subject.name.strategy": topic_subject_name_strategy},
             )
             self._deserializers[key] = deserializer
@@ -195,7 +198,7 @@ class RegistrySerde:
         if exc.http_status_code == _HTTP_NOT_FOUND and not self._auto_register:
             return (
                 f"{version.label} is not registered under subject {subject!r} and "
-                "auto-registration is off; register it first"
+                "auto-registration is off; register it first (`quoteflow schemas register`)"
             )
         return (
             f"schema registry request for subject {subject!r} failed: "

@@ -3,10 +3,11 @@
 Two implementations, one contract, so connectors and the processor never know
 which is in use:
 
-* :class:`schemas.embedded.EmbeddedSerde`: Avro single-object encoding against
-  the shipped catalogue; no registry. The local default.
 * :class:`schemas.registry.RegistrySerde`: Confluent wire format through a
-  Schema Registry, for interoperability with Debezium and Kafka Connect.
+  Schema Registry, what Debezium, Kafka Connect and Kafka tools read. The
+  default, against the local stack's registry.
+* :class:`schemas.embedded.EmbeddedSerde`: Avro single-object encoding against
+  the shipped catalogue, for deployments without a registry (chosen explicitly).
 
 ``schemas.registry`` is imported only when a registry is configured: importing
 confluent-kafka's registry client costs about 0.3 s, which CLI commands and
@@ -25,9 +26,12 @@ from schemas.errors import RegistryConfigError
 from schemas.framing import Format, detect_format
 
 if TYPE_CHECKING:
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+
+    from quoteflow.settings import SchemaRegistrySettings
     from schemas.registry import RegistrySerde
 
-__all__ = ["Format", "Serde", "detect_format", "make_serde"]
+__all__ = ["Format", "Serde", "detect_format", "make_serde", "serde_from_settings"]
 
 
 class Serde(Protocol):
@@ -49,6 +53,10 @@ class Serde(Protocol):
         self, schema_name: str, data: bytes, *, topic: str, is_key: bool = False
     ) -> dict[str, Any]:
         """Decode ``data`` into the current version of ``schema_name``."""
+        ...
+
+    def close(self) -> None:
+        """Release connections (the registry client's); the serde is unusable afterwards."""
         ...
 
 
@@ -83,9 +91,17 @@ def _registry_serde(
     catalog: SchemaCatalog,
     timeout_s: float,
 ) -> RegistrySerde:
-    from confluent_kafka.schema_registry import SchemaRegistryClient
-
     from schemas.registry import RegistrySerde
+
+    client = registry_client(registry_url, basic_auth=basic_auth, timeout_s=timeout_s)
+    return RegistrySerde(client, catalog, auto_register=auto_register)
+
+
+def registry_client(
+    registry_url: str, *, basic_auth: tuple[str, str] | None = None, timeout_s: float = 10.0
+) -> SchemaRegistryClient:
+    """confluent-kafka's registry client, with settings checked and a request timeout."""
+    from confluent_kafka.schema_registry import SchemaRegistryClient
 
     _check_registry_url(registry_url)
     conf: dict[str, Any] = {"url": registry_url, "timeout": timeout_s}
@@ -97,12 +113,11 @@ def _registry_serde(
             )
         conf["basic.auth.user.info"] = f"{user}:{password}"
     try:
-        client = SchemaRegistryClient.new_client(conf)
+        return SchemaRegistryClient.new_client(conf)
     except (ValueError, TypeError) as exc:
         raise RegistryConfigError(
             f"schema registry client rejected its settings for {registry_url}: {exc}"
         ) from exc
-    return RegistrySerde(client, catalog, auto_register=auto_register)
 
 
 def _check_registry_url(registry_url: str) -> None:
@@ -120,3 +135,16 @@ def _check_registry_url(registry_url: str) -> None:
                 f"schema registry URL for host {parts.hostname} carries credentials; "
                 "pass them as basic auth instead so the URL can be logged"
             )
+
+
+def serde_from_settings(
+    registry: SchemaRegistrySettings, *, catalog: SchemaCatalog | None = None
+) -> Serde:
+    """The serde every quoteflow process uses: the one ``schema_registry`` settings choose."""
+    return make_serde(
+        registry.registry_url,
+        basic_auth=registry.basic_auth(),
+        auto_register=registry.auto_register,
+        catalog=catalog,
+        timeout_s=registry.request_timeout_s,
+    )

@@ -63,6 +63,11 @@ def stack(settings: Settings, pytestconfig: pytest.Config) -> Iterator[object]:
     local = LocalStack(settings)
     started = local.up(report=report)
     try:
+        # What CI does in a real deployment: producers never register schemas themselves.
+        from quoteflow.subjects.admin import SubjectAdmin
+
+        with SubjectAdmin(settings) as admin:
+            admin.register(report)
         yield local
     finally:
         if started:

@@ -10,7 +10,13 @@ from quoteflow.settings import StackSettings
 #: The default stack's ports: a private stack must not take them while the default one is down.
 _DEFAULT_STACK_PORTS = frozenset(
     StackSettings.model_fields[name].default
-    for name in ("kafka_port", "kafka_controller_port", "postgres_port")
+    for name in (
+        "kafka_port",
+        "kafka_controller_port",
+        "postgres_port",
+        "registry_port",
+        "registry_management_port",
+    )
 )
 
 

@@ -2,7 +2,8 @@
 
 No Docker engine is needed: the files are parsed, not run. Every expected value
 comes from the code it must match (the defaults of ``quoteflow.settings``, the
-broker properties of ``quoteflow.stack.kafka.config``, ``pyproject.toml``, the
+broker properties of ``quoteflow.stack.kafka.config``, the registry's storage
+properties of ``quoteflow.stack.registry.config``, ``pyproject.toml``, the
 ``quoteflow`` command line), so changing a default without the compose file, or
 the compose file without the code, fails here with a message naming both sides.
 """
@@ -27,6 +28,7 @@ import yaml
 
 from quoteflow.errors import ConfigError
 from quoteflow.settings import (
+    APICURIO_CCOMPAT_PATH,
     ENV_PREFIX,
     PostgresSettings,
     Settings,
@@ -34,6 +36,7 @@ from quoteflow.settings import (
     load_settings,
 )
 from quoteflow.stack.kafka.config import server_properties
+from quoteflow.stack.registry.config import PASSWORD_ENV, storage_properties
 
 pytestmark = pytest.mark.unit
 
@@ -45,13 +48,24 @@ PYPROJECT = ROOT / "pyproject.toml"
 README = ROOT / "README.md"
 
 #: The services the README's Docker Compose section tells users to run.
-README_SERVICES = ("kafka", "schema-registry", "postgres", "topics")
+README_SERVICES = ("kafka", "registry", "postgres", "topics", "schemas")
+#: The registry's image: the native stack's registry (stack.registry_version) in a container.
+REGISTRY_IMAGE = "apicurio/apicurio-registry"
+#: The ports Apicurio's image listens on: the API (quarkus.http.port) and the
+#: management interface with /health (Quarkus's default quarkus.management.port).
+REGISTRY_HTTP_PORT = 8080
+REGISTRY_MANAGEMENT_PORT = 9000
+#: The port the postgres image's server listens on inside the compose network.
+POSTGRES_CONTAINER_PORT = 5432
+#: Variable that carries apicurio.datasource.url (storage_properties leaves out
+#: the address, which differs between the native stack and compose).
+DATASOURCE_URL_ENV = "APICURIO_DATASOURCE_URL"
 #: What every pipeline container must be told to reach the other containers.
 PIPELINE_ENV = {
     "QUOTEFLOW_KAFKA__BOOTSTRAP_SERVERS": "kafka:9092",
     "QUOTEFLOW_POSTGRES__HOST": "postgres",
-    "QUOTEFLOW_POSTGRES__PORT": "5432",
-    "QUOTEFLOW_SCHEMA_REGISTRY__URL": "http://schema-registry:8081",
+    "QUOTEFLOW_POSTGRES__PORT": str(POSTGRES_CONTAINER_PORT),
+    "QUOTEFLOW_SCHEMA_REGISTRY__URL": f"http://registry:{REGISTRY_HTTP_PORT}{APICURIO_CCOMPAT_PATH}",
     "QUOTEFLOW_STACK__HOME": "/var/lib/quoteflow",
 }
 #: Broker properties that are addresses: the container's differ from the native stack's.
@@ -322,7 +336,7 @@ def test_readme_compose_commands_name_defined_services(compose: dict[str, Any]) 
         )
 
 
-@pytest.mark.parametrize("name", ["kafka", "schema-registry", "postgres"])
+@pytest.mark.parametrize("name", ["kafka", "registry", "postgres"])
 def test_infrastructure_has_healthchecks(compose: dict[str, Any], name: str) -> None:
     _healthcheck_test(_service(compose, name))
 
@@ -428,22 +442,167 @@ def test_kafka_single_broker_transactions(compose: dict[str, Any]) -> None:
 
 
 # --- schema registry ---------------------------------------------------------
-def test_schema_registry_reaches_kafka_and_is_reached(compose: dict[str, Any]) -> None:
-    registry = _service(compose, "schema-registry")
-    repository, _, tag = registry["image"].rpartition(":")
-    assert repository == "confluentinc/cp-schema-registry"
-    assert int(tag.split(".")[0]) >= 8, f"cp-schema-registry {tag}: 8.0 or newer for Kafka 4"
-    env = _environment(registry)
-    bootstrap = env["SCHEMA_REGISTRY_KAFKASTORE_BOOTSTRAP_SERVERS"].split("://")[-1]
-    props = _kafka_properties(_environment(_service(compose, "kafka")))
-    advertised = {f"{h}:{p}" for h, p in _listeners(props["advertised.listeners"]).values()}
-    assert bootstrap in advertised, f"schema registry bootstraps from {bootstrap}"
-    listen_port = urlsplit(env["SCHEMA_REGISTRY_LISTENERS"]).port
+def _quarkus_env(key: str) -> str:
+    """The environment variable Quarkus reads a property from: upper case, every other
+    character ``_`` (``apicurio.datasource.jdbc.initial-size`` ->
+    ``APICURIO_DATASOURCE_JDBC_INITIAL_SIZE``)."""
+    return re.sub(r"[^A-Za-z0-9]", "_", key).upper()
+
+
+def _depends_on(service: Mapping[str, Any]) -> dict[str, str]:
+    """{service: condition} from either of depends_on's two forms."""
+    raw = service.get("depends_on") or {}
+    if isinstance(raw, list):
+        return {str(name): "service_started" for name in raw}
+    return {
+        str(name): str((spec or {}).get("condition", "service_started"))
+        for name, spec in raw.items()
+    }
+
+
+def test_registry_image_is_the_stack_version(compose: dict[str, Any], defaults: Settings) -> None:
+    version = defaults.stack.registry_version
+    assert version == StackSettings.model_fields["registry_version"].default
+    image = _service(compose, "registry")["image"]
+    assert image == f"{REGISTRY_IMAGE}:{version}", (
+        f"registry image {image!r} differs from the local stack's registry "
+        f"(StackSettings.registry_version = {version!r})"
+    )
+
+
+def test_registry_port_is_the_settings_port(compose: dict[str, Any], defaults: Settings) -> None:
+    registry = _service(compose, "registry")
+    port = defaults.stack.registry_port
+    assert port == StackSettings.model_fields["registry_port"].default
+    published = _published(registry)
+    assert published == [("127.0.0.1", port, REGISTRY_HTTP_PORT)], (
+        f"registry publishes {published}; expected only 127.0.0.1:{port} (stack.registry_port) "
+        f"to the API's container port {REGISTRY_HTTP_PORT} (the management interface, "
+        f"{REGISTRY_MANAGEMENT_PORT}, unpublished)"
+    )
+    # Host clients with default settings find it there: the URL they are given.
+    url = urlsplit(defaults.schema_registry.url or "")
+    assert (url.hostname, url.port, url.path) == ("127.0.0.1", port, APICURIO_CCOMPAT_PATH), (
+        f"schema_registry.url defaults to {url.geturl()}, not the port compose publishes"
+    )
+
+
+def test_registry_listens_on_all_interfaces_on_default_ports(compose: dict[str, Any]) -> None:
+    """In a container, loopback would be unreachable from the other containers and the host.
+
+    Said explicitly: the native stack's registry_properties() binds both to 127.0.0.1.
+    """
+    env = _environment(_service(compose, "registry"))
+    for key in ("QUARKUS_HTTP_HOST", "QUARKUS_MANAGEMENT_HOST"):
+        assert env.get(key) == "0.0.0.0", (
+            f"registry: {key}={env.get(key)}, but inside a container it must listen on 0.0.0.0"
+        )
+    for key in ("QUARKUS_HTTP_PORT", "QUARKUS_MANAGEMENT_PORT"):
+        assert key not in env, (
+            f"registry sets {key}; this file assumes the image's ports "
+            f"{REGISTRY_HTTP_PORT} (API) and {REGISTRY_MANAGEMENT_PORT} (health)"
+        )
+
+
+def test_registry_storage_is_the_stack_storage(compose: dict[str, Any], defaults: Settings) -> None:
+    """storage_properties() of the native stack, plus the compose datasource and password."""
+    env = _environment(_service(compose, "registry"))
+    apicurio = {key: value for key, value in env.items() if key.startswith("APICURIO_")}
+    expected = {_quarkus_env(k): v for k, v in storage_properties(defaults).items()}
+    assert DATASOURCE_URL_ENV not in expected and PASSWORD_ENV not in expected
+    wanted = {*expected, DATASOURCE_URL_ENV, PASSWORD_ENV}
+    missing, extra = sorted(wanted - set(apicurio)), sorted(set(apicurio) - wanted)
+    assert not missing and not extra, (
+        f"registry environment vs storage_properties() of quoteflow/stack/registry/config.py: "
+        f"missing {missing}, not in config.py {extra}"
+    )
+    differ = {k: (apicurio[k], v) for k, v in expected.items() if apicurio[k] != v}
+    assert not differ, f"registry storage differs from config.py as (compose, config.py): {differ}"
+    password = defaults.postgres.password.get_secret_value()
+    assert password == PostgresSettings.model_fields["password"].default.get_secret_value()
+    assert apicurio[PASSWORD_ENV] == password, (
+        f"registry: {PASSWORD_ENV} differs from the postgres.password default"
+    )
+
+
+def test_registry_datasource_is_the_postgres_service(
+    compose: dict[str, Any], defaults: Settings
+) -> None:
+    env = _environment(_service(compose, "registry"))
+    url = env.get(DATASOURCE_URL_ENV, "")
+    assert url.startswith("jdbc:"), f"registry: {DATASOURCE_URL_ENV}={url!r} is no JDBC URL"
+    parts = urlsplit(url[len("jdbc:") :])
+    database = defaults.stack.registry_database
+    assert database == StackSettings.model_fields["registry_database"].default
+    expected = ("postgresql", "postgres", POSTGRES_CONTAINER_PORT, f"/{database}")
+    actual = (parts.scheme, parts.hostname, parts.port, parts.path)
+    assert actual == expected, (
+        f"registry: {DATASOURCE_URL_ENV}={url} as (scheme, host, port, path) is {actual}; "
+        f"the postgres service and stack.registry_database make {expected}"
+    )
+    # Where the postgres service's server listens (its published port's target).
+    container_ports = {target for _, _, target in _published(_service(compose, "postgres"))}
+    assert POSTGRES_CONTAINER_PORT in container_ports, (
+        f"postgres publishes container ports {container_ports}, the registry uses "
+        f"{POSTGRES_CONTAINER_PORT}"
+    )
+    conditions = _depends_on(_service(compose, "registry"))
+    assert conditions.get("postgres") == "service_healthy", (
+        f"registry depends on {conditions}: it must wait for postgres (and its init script)"
+    )
+
+
+def test_registry_healthcheck_asks_readiness(compose: dict[str, Any]) -> None:
+    check = _healthcheck_test(_service(compose, "registry"))
+    assert f"/dev/tcp/127.0.0.1/{REGISTRY_MANAGEMENT_PORT}" in check, (
+        f"registry health check {check!r} does not ask the management port "
+        f"{REGISTRY_MANAGEMENT_PORT}"
+    )
+    assert "GET /health/ready " in check, f"registry health check {check!r}: not /health/ready"
+    assert re.search(r'\[ "\$\$status" = 200 \]', check), (
+        f"registry health check {check!r} does not require status 200"
+    )
+    assert not re.search(r"\b(curl|wget)\b", check), (
+        f"registry health check {check!r} needs a tool the image may not have"
+    )
+
+
+def test_pipeline_services_reach_the_registry(compose: dict[str, Any]) -> None:
+    registry = _service(compose, "registry")
+    hostname = registry.get("hostname", "registry")
+    assert hostname == "registry", f"registry's hostname is {hostname!r}"
+    container_ports = {target for _, _, target in _published(registry)}
     for name, service in _pipeline_services(compose).items():
         url = urlsplit(_pipeline_env(name, service)["QUOTEFLOW_SCHEMA_REGISTRY__URL"])
-        assert (url.hostname, url.port) == ("schema-registry", listen_port), (
-            f"service {name!r} looks for the registry at {url.geturl()}"
+        assert url.path == APICURIO_CCOMPAT_PATH, (
+            f"service {name!r} uses the registry API at {url.path!r}, the local stack at "
+            f"{APICURIO_CCOMPAT_PATH!r} (APICURIO_CCOMPAT_PATH)"
         )
+        assert (url.hostname, url.port) == ("registry", REGISTRY_HTTP_PORT), (
+            f"service {name!r} looks for the registry at {url.hostname}:{url.port}; it "
+            f"listens at registry:{REGISTRY_HTTP_PORT}"
+        )
+        assert url.port in container_ports, f"registry does not publish {url.port}"
+
+
+def test_schemas_are_registered_before_smoke(compose: dict[str, Any]) -> None:
+    schemas = _service(compose, "schemas")
+    assert "schemas" in _pipeline_services(compose), "schemas is not built from the Dockerfile"
+    assert _command(schemas) == ["schemas", "register"], (
+        f"schemas runs `quoteflow {' '.join(_command(schemas))}`, not `quoteflow schemas register`"
+    )
+    assert not schemas.get("profiles"), "schemas is run by hand, as the README says: no profile"
+    assert _depends_on(schemas).get("registry") == "service_healthy", (
+        f"schemas depends on {_depends_on(schemas)}, not on a healthy registry"
+    )
+    smoke = _depends_on(_service(compose, "smoke"))
+    expected = {
+        "postgres": "service_healthy",
+        "registry": "service_healthy",
+        "topics": "service_completed_successfully",
+        "schemas": "service_completed_successfully",
+    }
+    assert smoke == expected, f"smoke depends on {smoke}; expected {expected}"
 
 
 # --- postgres ----------------------------------------------------------------
@@ -522,6 +681,16 @@ def test_postgres_init_creates_both_databases_from_the_stack_ddl(
         assert re.search(rf"^\s*apply_schema\s+{database}\s+{re.escape(ddl)}\s*$", script, re.M), (
             f"the init script does not create database {database!r} from {ddl}"
         )
+    # The registry's database: empty (Apicurio creates its tables), owned by the pipeline
+    # role (POSTGRES_USER, which test_postgres_port_and_credentials checks).
+    registry_database = defaults.stack.registry_database
+    assert re.search(rf"^\s*create_database\s+{registry_database}\s*$", script, re.M), (
+        f"the init script does not create the registry's database {registry_database!r} "
+        "(stack.registry_database)"
+    )
+    assert 'CREATE DATABASE \\"$$database\\" OWNER \\"$$POSTGRES_USER\\"' in script, (
+        "the init script's create_database does not make the pipeline role the owner"
+    )
 
 
 # --- pipeline services -------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The local stack as one unit: PostgreSQL first (CDC sources), then Kafka."""
+"""The local stack as one unit: PostgreSQL first (CDC sources, registry storage), then
+Kafka, then the schema registry."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from quoteflow.stack.system import makedirs
 def default_components(settings: Settings) -> list[Component]:
     from quoteflow.stack.kafka import KafkaComponent
     from quoteflow.stack.postgres import PostgresComponent
+    from quoteflow.stack.registry import RegistryComponent
 
-    return [PostgresComponent(settings), KafkaComponent(settings)]
+    return [PostgresComponent(settings), KafkaComponent(settings), RegistryComponent(settings)]
 
 
 class LocalStack:

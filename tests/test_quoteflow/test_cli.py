@@ -55,7 +55,7 @@ def test_bad_configuration_is_one_line_without_traceback(
 def test_unknown_component_is_a_clear_error() -> None:
     done = quoteflow("stack", "logs", "zookeeper")
     assert done.returncode == 1
-    assert "unknown component zookeeper (known: postgres, kafka)" in done.stderr
+    assert "unknown component zookeeper (known: postgres, kafka, registry)" in done.stderr
     assert "Traceback" not in done.stderr
 
 
@@ -63,7 +63,7 @@ def test_unknown_component_is_a_clear_error() -> None:
 def test_help_lists_the_subcommands() -> None:
     done = quoteflow("--help")
     assert done.returncode == 0
-    for command in ("stack", "topics", "smoke"):
+    for command in ("stack", "topics", "schemas", "smoke"):
         assert command in done.stdout
 
 
@@ -73,12 +73,14 @@ def private_stack_env() -> Iterator[dict[str, str]]:
     # and must be able to enter the stack home (pytest's tmp dirs are 0700).
     home = Path(tempfile.mkdtemp(prefix="quoteflow-cli-", dir="/var/tmp"))
     home.chmod(0o755)
-    kafka_port, controller_port, postgres_port = free_ports(3)
+    kafka_port, controller_port, postgres_port, registry_port, management_port = free_ports(5)
     env = {
         "QUOTEFLOW_STACK__HOME": str(home),
         "QUOTEFLOW_STACK__KAFKA_PORT": str(kafka_port),
         "QUOTEFLOW_STACK__KAFKA_CONTROLLER_PORT": str(controller_port),
         "QUOTEFLOW_STACK__POSTGRES_PORT": str(postgres_port),
+        "QUOTEFLOW_STACK__REGISTRY_PORT": str(registry_port),
+        "QUOTEFLOW_STACK__REGISTRY_MANAGEMENT_PORT": str(management_port),
         "QUOTEFLOW_TOPICS__PARTITIONS": "1",
     }
     try:
@@ -93,32 +95,46 @@ def test_stack_life_cycle_through_the_cli(private_stack_env: dict[str, str]) -> 
     env = private_stack_env
 
     def ok(*args: str) -> str:
+        """stdout with whitespace collapsed: rich wraps lines at 80 columns when piped."""
         done = quoteflow(*args, env=env)
         assert done.returncode == 0, f"quoteflow {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
-        return done.stdout
+        return " ".join(done.stdout.split())
 
     down = quoteflow("stack", "status", env=env)
     assert down.returncode == 1 and "stopped" in down.stdout
 
-    assert "kafka: installed" in ok("stack", "install")
+    installed = ok("stack", "install")
+    assert "kafka: installed" in installed and "registry: installed" in installed
     first = ok("stack", "up")
     assert "kafka healthy" in first and "127.0.0.1:" + env["QUOTEFLOW_STACK__KAFKA_PORT"] in first
+    registry_url = f"http://127.0.0.1:{env['QUOTEFLOW_STACK__REGISTRY_PORT']}/apis/ccompat/v7"
+    assert f"registry healthy at {registry_url}" in first
     assert "already running" in ok("stack", "up")
     status = ok("stack", "status")
     assert "wal_level=logical" in status and "KRaft" in status
+    assert "global compatibility BACKWARD" in status
 
     created = ok("topics", "create")
     assert "created crm.public.customers" in created
     assert "all topics already existed" in ok("topics", "create")
     assert "drift" not in ok("topics", "list")
 
+    # A fresh registry holds nothing: check fails, register fills it, check passes.
+    assert quoteflow("schemas", "check", env=env).returncode == 1
+    assert "registered qms_quote_envelope v1" in ok("schemas", "register")
+    assert "every subject was already registered" in ok("schemas", "register")
+    ok("schemas", "check")
+
     smoke = ok("smoke")
     assert "schema round trip" in smoke and "FAIL" not in smoke
+    assert "Confluent wire format" in smoke
 
-    assert "kafka.log" in ok("stack", "logs", "--path")
-    assert "stopped: kafka, postgres" in ok("stack", "down")
+    logs = ok("stack", "logs", "--path")
+    assert "kafka.log" in logs and "registry.log" in logs
+    assert "stopped: registry, kafka, postgres" in ok("stack", "down")
     assert "nothing of ours was running" in ok("stack", "down")
 
     again = ok("stack", "up")  # up after down: storage and cluster reused
     assert "formatting" not in again and "creating a cluster" not in again
     assert "all topics already existed" in ok("topics", "create")
+    ok("schemas", "check")  # the registry's subjects and ids survived the restart

@@ -20,7 +20,7 @@ from quoteflow.settings import Settings
 from quoteflow.stack.base import ComponentStatus, Reporter, log_tail_hint, port_open
 from quoteflow.stack.postgres.binaries import binaries_for, install_binaries
 from quoteflow.stack.postgres.cluster import Cluster, Postmaster
-from quoteflow.stack.postgres.roles import ensure_role_and_databases
+from quoteflow.stack.postgres.roles import ensure_role_and_databases, stack_databases
 from quoteflow.stack.postgres.schema import (
     CDC_SOURCES,
     apply_schema,
@@ -146,7 +146,12 @@ class PostgresComponent:
         """Role and databases as superuser over the private socket, then the DDL as the role."""
         cluster = self._cluster
         ensure_role_and_databases(
-            self._settings.postgres, cluster.socket_dir, self._port, log=cluster.log, report=report
+            self._settings.postgres,
+            stack_databases(self._settings),
+            cluster.socket_dir,
+            self._port,
+            log=cluster.log,
+            report=report,
         )
         apply_schema(self._settings, report)
 
@@ -154,7 +159,7 @@ class PostgresComponent:
         """``SELECT 1`` over TCP as the pipeline role, plus what ``status`` shows, plus
         :func:`source_problems` for each CDC source (catalogue queries only)."""
         pg = self._settings.postgres
-        wanted = list(dict.fromkeys(s.database(pg) for s in CDC_SOURCES))
+        wanted = stack_databases(self._settings)
         try:
             with self._connect("postgres") as conn:
                 row = conn.execute(

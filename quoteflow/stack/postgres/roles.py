@@ -1,5 +1,8 @@
 """What only the cluster's superuser can do: the pipeline role and its databases.
 
+The databases are the CDC sources' (QMS, CRM) and the stack's own (the schema
+registry's storage): see :func:`stack_databases`.
+
 Done over the private unix socket (trusted: only the server's OS user and root
 can enter its directory). Passwords never appear in SQL text or logs: the role's
 password is sent as a SCRAM verifier computed client-side.
@@ -7,22 +10,35 @@ password is sent as a SCRAM verifier computed client-side.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
 from quoteflow.errors import StackError
-from quoteflow.settings import PostgresSettings
+from quoteflow.settings import PostgresSettings, Settings
 from quoteflow.stack.base import Reporter, log_tail_hint
 from quoteflow.stack.postgres.cluster import SUPERUSER
 from quoteflow.stack.postgres.schema import CDC_SOURCES, error_gist
 
 
+def stack_databases(settings: Settings) -> list[str]:
+    """Every database the local stack's cluster holds, owned by the pipeline role."""
+    sources = [source.database(settings.postgres) for source in CDC_SOURCES]
+    return list(dict.fromkeys([*sources, settings.stack.registry_database]))
+
+
 def ensure_role_and_databases(
-    pg: PostgresSettings, socket_dir: Path, port: int, *, log: Path, report: Reporter
+    pg: PostgresSettings,
+    databases: Sequence[str],
+    socket_dir: Path,
+    port: int,
+    *,
+    log: Path,
+    report: Reporter,
 ) -> None:
-    """Create (or update the password of) the pipeline role; create missing databases."""
+    """Create (or update the password of) the pipeline role; create missing ``databases``."""
     try:
         with psycopg.connect(
             host=str(socket_dir),
@@ -48,7 +64,7 @@ def ensure_role_and_databases(
             if not exists:
                 report(f"PostgreSQL: creating role {pg.user}")
             conn.execute(statement.format(sql.Identifier(pg.user), sql.Literal(verifier)))
-            wanted = list(dict.fromkeys(source.database(pg) for source in CDC_SOURCES))
+            wanted = list(databases)
             present = {
                 row[0]
                 for row in conn.execute(
