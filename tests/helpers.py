@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import socket
 
-from quoteflow.settings import StackSettings
+from quoteflow.settings import Settings, StackSettings
 
 #: The default stack's ports: a private stack must not take them while the default one is down.
 _DEFAULT_STACK_PORTS = frozenset(
@@ -37,3 +37,22 @@ def free_ports(n: int) -> list[int]:
             if port not in _DEFAULT_STACK_PORTS:
                 ports.append(port)
     return ports
+
+
+def delete_subjects(settings: Settings, topic: str) -> None:
+    """Remove a test topic's subjects from the registry for good (soft, then permanent)."""
+    from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+    from schemas.serde import registry_client
+
+    url = settings.schema_registry.url
+    assert url is not None
+    client = registry_client(url)
+    try:
+        for subject in client.get_subjects():
+            if subject.startswith(f"{topic}-"):
+                for permanent in (False, True):
+                    with contextlib.suppress(SchemaRegistryError):
+                        client.delete_subject(subject, permanent=permanent)
+    finally:
+        client.close()

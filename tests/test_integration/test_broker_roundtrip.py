@@ -1,15 +1,19 @@
 """Every schema through the real broker: encode, produce, consume, decode, compare.
 
 Keys follow the topic catalogue (``quoteflow.topics.catalog``): Avro with the
-topic's key schema for the CDC envelopes, a UTF-8 string otherwise. Values and
-Avro keys use the embedded serde (single-object encoding). Each test gets its
-own uuid topic, so tests never read each other's records.
+topic's key schema for the CDC envelopes, a UTF-8 string otherwise. Every test
+runs with both serdes: the registry's (Confluent wire format, through the
+stack's real Schema Registry, with the subjects the session registered and
+auto-registration off, as in production) and the embedded one (single-object
+encoding). Records are encoded for their catalogue topic, whose subject the
+registry knows, and produced to a uuid topic per test, so tests never read each
+other's records.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -23,7 +27,8 @@ from quoteflow.topics.catalog import CATALOGUE, TopicSpec
 from quoteflow.topics.readback import read_partition
 from schemas import examples
 from schemas.catalog import default_catalog
-from schemas.embedded import EmbeddedSerde
+from schemas.framing import Format, detect_format
+from schemas.serde import Serde, make_serde, serde_from_settings
 from tests.conftest import TopicFactory
 
 pytestmark = pytest.mark.integration
@@ -46,26 +51,49 @@ class Sent:
     value_bytes: bytes
 
 
-@pytest.fixture(scope="module")
-def serde() -> EmbeddedSerde:
-    return EmbeddedSerde(default_catalog())
+#: The framing each serde must put on the wire.
+FRAMING: dict[str, Format] = {"registry": "confluent", "embedded": "single-object"}
 
 
-def encode(serde: EmbeddedSerde, topic: str, schema: str, value: dict[str, Any], n: int) -> Sent:
-    """Key and value as ``value``'s catalogue topic has them; ``n`` makes string keys unique."""
+@pytest.fixture(scope="module", params=sorted(FRAMING))
+def serde(request: pytest.FixtureRequest, stack: object, settings: Settings) -> Iterator[Serde]:
+    """The configured registry serde (the stack's registry), or the embedded one."""
+    built = (
+        serde_from_settings(settings.schema_registry)
+        if request.param == "registry"
+        else make_serde(None)
+    )
+    assert settings.schema_registry.auto_register is False
+    try:
+        yield built
+    finally:
+        built.close()
+
+
+@pytest.fixture
+def framing(serde: Serde, request: pytest.FixtureRequest) -> Format:
+    return FRAMING[request.node.callspec.params["serde"]]
+
+
+def encode(serde: Serde, topic: str, schema: str, value: dict[str, Any], n: int) -> Sent:
+    """Key and value as ``value``'s catalogue topic has them; ``n`` makes string keys unique.
+
+    Encoded for the catalogue topic (its registry subject), whatever ``topic``
+    the test then produces to.
+    """
     spec = SPEC_BY_VALUE[schema]
     key: dict[str, Any] | str
     if spec.key_schema is None:
-        key = f"{schema}-{n}"
+        key = f"{schema}-{n}-{topic}"
         key_bytes = key.encode("utf-8")
     else:
         key = examples.example(spec.key_schema)
-        key_bytes = serde.encode(spec.key_schema, key, topic=topic, is_key=True)
-    value_bytes = serde.encode(schema, value, topic=topic)
+        key_bytes = serde.encode(spec.key_schema, key, topic=spec.name, is_key=True)
+    value_bytes = serde.encode(schema, value, topic=spec.name)
     return Sent(schema, key, value, key_bytes, value_bytes)
 
 
-def decode(serde: EmbeddedSerde, topic: str, message: Message) -> tuple[str, Any, dict[str, Any]]:
+def decode(serde: Serde, message: Message) -> tuple[str, Any, dict[str, Any]]:
     """(value schema, key, value) of a consumed message, the schema read from its header."""
     headers = dict(message.headers() or [])
     header = headers[SCHEMA_HEADER]
@@ -79,8 +107,8 @@ def decode(serde: EmbeddedSerde, topic: str, message: Message) -> tuple[str, Any
     if spec.key_schema is None:
         key = key_bytes.decode("utf-8")
     else:
-        key = serde.decode(spec.key_schema, key_bytes, topic=topic, is_key=True)
-    return schema, key, serde.decode(schema, value_bytes, topic=topic)
+        key = serde.decode(spec.key_schema, key_bytes, topic=spec.name, is_key=True)
+    return schema, key, serde.decode(schema, value_bytes, topic=spec.name)
 
 
 def assert_same(decoded: Any, original: Any, path: str = "") -> None:
@@ -145,7 +173,7 @@ def test_the_topic_catalogue_covers_every_schema() -> None:
 
 @pytest.mark.parametrize("schema", sorted(SPEC_BY_VALUE))
 def test_every_example_round_trips_through_the_broker(
-    settings: Settings, topic_factory: TopicFactory, serde: EmbeddedSerde, schema: str
+    settings: Settings, topic_factory: TopicFactory, serde: Serde, framing: Format, schema: str
 ) -> None:
     topic = topic_factory(f"test.roundtrip.{schema.replace('_', '-')}")
     sent = [
@@ -165,14 +193,15 @@ def test_every_example_round_trips_through_the_broker(
     for original, message in zip(sent, received, strict=True):
         assert message.key() == original.key_bytes
         assert message.value() == original.value_bytes
-        got_schema, key, value = decode(serde, topic, message)
+        assert detect_format(original.value_bytes) == framing
+        got_schema, key, value = decode(serde, message)
         assert got_schema == schema
         assert_same(key, original.key)
         assert_same(value, original.value)
 
 
 def test_read_committed_sees_exactly_the_committed_transactions(
-    settings: Settings, topic_factory: TopicFactory, serde: EmbeddedSerde
+    settings: Settings, topic_factory: TopicFactory, serde: Serde
 ) -> None:
     topic = topic_factory("test.transactions")
     first = [encode(serde, topic, s, examples.example(s), 0) for s in sorted(SPEC_BY_VALUE)]
@@ -210,7 +239,7 @@ def test_read_committed_sees_exactly_the_committed_transactions(
     )
     assert len(received) == len(committed), "an aborted record reached read_committed"
     for original, message in zip(committed, received, strict=True):
-        schema, key, value = decode(serde, topic, message)
+        schema, key, value = decode(serde, message)
         assert schema == original.schema
         assert_same(key, original.key)
         assert_same(value, original.value)
