@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -65,6 +65,14 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
             return True
     except OSError:
         return False
+
+
+def stopped_detail(ports: Iterable[int]) -> str:
+    """What ``status`` says of a component of ours that is not running: is a port taken?"""
+    busy = [str(port) for port in ports if port_open("127.0.0.1", port)]
+    if busy:
+        return f"port {', '.join(busy)} in use by a process quoteflow did not start"
+    return "stopped"
 
 
 def wait_until(

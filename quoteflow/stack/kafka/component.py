@@ -14,7 +14,13 @@ from pathlib import Path
 
 from quoteflow.errors import StackError
 from quoteflow.settings import Settings
-from quoteflow.stack.base import ComponentStatus, Reporter, port_open, wait_until
+from quoteflow.stack.base import (
+    ComponentStatus,
+    Reporter,
+    port_open,
+    stopped_detail,
+    wait_until,
+)
 from quoteflow.stack.java import require_java
 from quoteflow.stack.kafka import config
 from quoteflow.stack.kafka.jars import ensure_jars
@@ -122,12 +128,7 @@ class KafkaComponent:
         pid = self._our_pid()
         if pid is None:
             ports = (self._stack.kafka_port, self._stack.kafka_controller_port)
-            busy = [str(p) for p in ports if port_open("127.0.0.1", p)]
-            detail = (
-                f"port {', '.join(busy)} in use by a process quoteflow did not start"
-                if busy
-                else "stopped"
-            )
+            detail = stopped_detail(ports)
             return ComponentStatus(self.name, self._bootstrap, False, False, detail)
         healthy = self._healthy()
         detail = f"Apache Kafka {self._stack.kafka_version}, KRaft"

@@ -28,7 +28,13 @@ import requests
 
 from quoteflow.errors import StackError
 from quoteflow.settings import Settings
-from quoteflow.stack.base import ComponentStatus, Reporter, port_open, wait_until
+from quoteflow.stack.base import (
+    ComponentStatus,
+    Reporter,
+    port_open,
+    stopped_detail,
+    wait_until,
+)
 from quoteflow.stack.java import Java, require_java
 from quoteflow.stack.process import Supervised
 from quoteflow.stack.registry import config
@@ -111,12 +117,7 @@ class RegistryComponent:
     def status(self) -> ComponentStatus:
         pid = self._process.pid()
         if pid is None:
-            busy = [str(p) for p in self._ports() if port_open("127.0.0.1", p)]
-            detail = (
-                f"port {', '.join(busy)} in use by a process quoteflow did not start"
-                if busy
-                else "stopped"
-            )
+            detail = stopped_detail(self._ports())
             return ComponentStatus(self.name, self._url, False, False, detail)
         probe = self._probe()
         return ComponentStatus(self.name, self._url, True, probe.healthy, probe.detail, pid)
