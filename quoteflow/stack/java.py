@@ -110,14 +110,24 @@ def _scanned(root: Path) -> list[str]:
         ]
     except OSError:
         return []
-    return sorted(found, key=java_major, reverse=True)
+    return sorted(found, key=_major_or_zero, reverse=True)
+
+
+def _major_or_zero(java: str) -> int:
+    """A runtime nobody asked for that cannot say its version (another arch, a broken
+    install) must not stop the search for one that can: it counts as version 0."""
+    try:
+        return java_major(java)
+    except StackError:
+        return 0
 
 
 def find_java(min_major: int, found: Iterable[tuple[str, str]]) -> tuple[Java | None, list[Java]]:
     """The first runtime of ``found`` at least ``min_major``, and every runtime looked at."""
     seen: list[Java] = []
     for path, source in found:
-        java = Java(path, java_major(path), source)
+        explicit = source.startswith("setting ") or source == "JAVA_HOME"
+        java = Java(path, java_major(path) if explicit else _major_or_zero(path), source)
         seen.append(java)
         if java.major >= min_major:
             return java, seen

@@ -18,6 +18,9 @@ from pathlib import Path
 
 from quoteflow.stack.system import child_env, cmdline, pid_alive, terminate
 
+#: The largest pid Linux can hand out (pid_max's ceiling, 2**22).
+PID_MAX = 4_194_304
+
 
 class Supervised:
     """One long-running process of ours, identified by ``pid_file`` and ``marker``."""
@@ -34,8 +37,10 @@ class Supervised:
         try:
             record = json.loads(self.pid_file.read_text())
             pid = int(record["pid"])
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, OverflowError):
             return None
+        if not 0 < pid <= PID_MAX:
+            return None  # garbage: the kernel never hands out such a pid
         # An exact argument, not a substring: /tmp/x must not claim /var/tmp/x's server.
         if pid_alive(pid) and self.marker in cmdline(pid):
             return pid

@@ -111,7 +111,9 @@ class Comparison:
         if latest[1] is None:
             return "drift"
         if latest[1].version < self.repository[-1].version:
-            return "behind"
+            # Behind, unless a newer version is registered already and an older one
+            # sits on top of it: registering cannot fix that, a person must.
+            return "behind" if self.to_register() else "drift"
         return "ok" if self.compatibility == COMPATIBILITY else "drift"
 
     def problems(self) -> list[str]:
@@ -126,6 +128,11 @@ class Comparison:
             problems.append(
                 f"the registry's latest version {entry.version} (id {entry.schema_id}) is no"
                 f" version of {current.name} in this repository: registered from elsewhere?"
+            )
+        elif latest[1].version < current.version and not self.to_register():
+            problems.append(
+                f"the registry's latest is v{latest[1].version} (id {latest[0].schema_id}),"
+                " registered again on top of a newer version: a person must decide"
             )
         elif latest[1].version < current.version:
             problems.append(

@@ -63,6 +63,9 @@ def test_quoteflow_toml_in_working_directory_is_picked_up(tmp_path: Path) -> Non
         ("QUOTEFLOW_KAFKA__SECURITY_PROTOCOL", "SASL_SSL", "needs sasl_mechanism"),
         ("QUOTEFLOW_KAFKA__SASL_MECHANISM", "PLAIN", "security_protocol is not SASL_"),
         ("QUOTEFLOW_STACK", "notjson", "error parsing value"),
+        ("QUOTEFLOW_STACK__REGISTRY_DATABASE", "Registry-DB", "setting stack.registry_database"),
+        ("QUOTEFLOW_STACK__REGISTRY_VERSION", "3.0.0", "setting stack.registry_version"),
+        ("QUOTEFLOW_STACK__REGISTRY_PORT", "80", "setting stack.registry_port"),
     ],
 )
 def test_bad_values_name_the_key(
@@ -129,3 +132,145 @@ def test_complete_sasl_settings_reach_librdkafka(monkeypatch: pytest.MonkeyPatch
     conf = load_settings().kafka.as_librdkafka_dict()
     assert conf["security.protocol"] == "SASL_SSL" and conf["sasl.mechanism"] == "SCRAM-SHA-512"
     assert conf["sasl.username"] == "svc"
+
+
+# -- schema registry and the local registry ------------------------------------------
+# The registry is the default wire format, so its URL must follow the stack's port
+# setting without a second one to keep in step, and embedded mode must be chosen
+# cleanly: never half-configured with a registry URL it would silently ignore.
+
+
+def test_registry_mode_is_the_default_and_points_at_the_local_registry() -> None:
+    s = load_settings()
+    registry = s.schema_registry
+    expected = f"http://127.0.0.1:{s.stack.registry_port}/apis/ccompat/v7"
+    assert registry.mode == "registry"
+    assert registry.url == s.stack.registry_url == expected
+    assert registry.registry_url == expected
+    assert registry.auto_register is False
+    assert expected in registry.describe()
+    ports = (s.stack.registry_port, s.stack.registry_management_port)
+    assert 8081 not in ports and 8080 not in ports  # not the usual ports of other registries
+
+
+def test_changing_the_registry_port_moves_the_default_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUOTEFLOW_STACK__REGISTRY_PORT", "28081")
+    s = load_settings()
+    assert s.stack.registry_port == 28081
+    assert s.schema_registry.url == "http://127.0.0.1:28081/apis/ccompat/v7"
+
+
+def test_an_explicit_registry_url_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUOTEFLOW_STACK__REGISTRY_PORT", "28081")
+    monkeypatch.setenv("QUOTEFLOW_SCHEMA_REGISTRY__URL", "https://registry.example.com:8081")
+    s = load_settings()
+    assert s.schema_registry.url == "https://registry.example.com:8081"
+    assert s.schema_registry.registry_url == "https://registry.example.com:8081"
+
+
+def test_an_empty_registry_url_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUOTEFLOW_SCHEMA_REGISTRY__URL", "")
+    s = load_settings()
+    assert s.schema_registry.url == s.stack.registry_url
+
+
+def test_an_empty_registry_url_in_toml_means_unset(tmp_path: Path) -> None:
+    config = tmp_path / "q.toml"
+    config.write_text('[schema_registry]\nurl = "  "\n')
+    s = load_settings(config)
+    assert s.schema_registry.url == s.stack.registry_url
+
+
+def test_embedded_mode_has_no_registry_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUOTEFLOW_SCHEMA_REGISTRY__MODE", "embedded")
+    registry = load_settings().schema_registry
+    assert registry.mode == "embedded"
+    assert registry.url is None
+    assert registry.registry_url is None
+    assert "single-object" in registry.describe()
+
+
+def test_embedded_mode_accepts_an_empty_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An exported-but-empty variable (CI templates) is not a URL."""
+    monkeypatch.setenv("QUOTEFLOW_SCHEMA_REGISTRY__MODE", "embedded")
+    monkeypatch.setenv("QUOTEFLOW_SCHEMA_REGISTRY__URL", "")
+    assert load_settings().schema_registry.registry_url is None
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"QUOTEFLOW_SCHEMA_REGISTRY__URL": "http://registry:8081"},
+        {
+            "QUOTEFLOW_SCHEMA_REGISTRY__BASIC_AUTH_USER": "u",
+            "QUOTEFLOW_SCHEMA_REGISTRY__BASIC_AUTH_PASSWORD": "p",
+        },
+    ],
+)
+def test_embedded_mode_with_registry_settings_is_an_error(
+    monkeypatch: pytest.MonkeyPatch, extra: dict[str, str]
+) -> None:
+    monkeypatch.setenv("QUOTEFLOW_SCHEMA_REGISTRY__MODE", "embedded")
+    for name, value in extra.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert message.startswith("setting schema_registry ")
+    assert "mode is embedded" in message
+    assert "\n" not in message
+
+
+def test_an_unknown_registry_mode_names_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUOTEFLOW_SCHEMA_REGISTRY__MODE", "apicurio")
+    with pytest.raises(ConfigError, match=r"setting schema_registry\.mode"):
+        load_settings()
+
+
+def test_auto_register_can_be_turned_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUOTEFLOW_SCHEMA_REGISTRY__AUTO_REGISTER", "true")
+    assert load_settings().schema_registry.auto_register is True
+
+
+@pytest.mark.parametrize(
+    ("env", "value"),
+    [
+        ("QUOTEFLOW_STACK__REGISTRY_PORT", "19092"),  # the Kafka port
+        ("QUOTEFLOW_STACK__REGISTRY_PORT", "55432"),  # the PostgreSQL port
+        ("QUOTEFLOW_STACK__REGISTRY_MANAGEMENT_PORT", "18081"),  # the registry's own API
+        ("QUOTEFLOW_STACK__KAFKA_CONTROLLER_PORT", "18082"),  # the management port
+    ],
+)
+def test_registry_ports_must_differ_from_every_other_port(
+    monkeypatch: pytest.MonkeyPatch, env: str, value: str
+) -> None:
+    monkeypatch.setenv(env, value)
+    with pytest.raises(ConfigError, match="must all differ") as info:
+        load_settings()
+    assert "registry_management_port" in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["64", "4096"])
+def test_registry_heap_out_of_range_names_the_key(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("QUOTEFLOW_STACK__REGISTRY_HEAP_MB", value)
+    with pytest.raises(ConfigError, match=r"setting stack\.registry_heap_mb \(env "):
+        load_settings()
+
+
+def test_an_empty_registry_java_home_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUOTEFLOW_STACK__REGISTRY_JAVA_HOME", "")
+    assert load_settings().stack.registry_java_home is None
+
+
+def test_the_registry_java_home_is_unset_by_default() -> None:
+    assert load_settings().stack.registry_java_home is None
+
+
+def test_a_relative_registry_java_home_becomes_absolute(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The JVM is started from the registry's own folder: a relative home would miss."""
+    monkeypatch.setenv("QUOTEFLOW_STACK__REGISTRY_JAVA_HOME", "jdks/temurin-21")
+    assert load_settings().stack.registry_java_home == (tmp_path / "jdks" / "temurin-21").resolve()

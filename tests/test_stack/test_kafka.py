@@ -124,7 +124,7 @@ def test_ensure_jars_without_mvn_and_not_root_says_to_install_maven(
     assert not jar_dir(tmp_path / "cache", "4.4.0").exists()
 
 
-# -- pid file ---------------------------------------------------------------------
+# -- pid file (its generic logic is tested in test_process.py) -----------------------
 
 
 @pytest.fixture
@@ -133,35 +133,12 @@ def component(tmp_path: Path) -> KafkaComponent:
     return KafkaComponent(load_settings(stack={"home": tmp_path / "home"}))
 
 
-@pytest.fixture
-def sleeper() -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(["sleep", "30"])
-    try:
-        yield proc
-    finally:
-        proc.kill()
-        proc.wait()
-
-
 def _write_pid_file(component: KafkaComponent, pid: int) -> None:
     """The pid file as `up` writes it."""
     paths = component._paths
     paths.root.mkdir(parents=True, exist_ok=True)
     record = {"pid": pid, "properties": str(paths.properties), "at": 0}
     paths.pid_file.write_text(json.dumps(record))
-
-
-@pytest.mark.unit
-def test_a_live_process_without_our_properties_is_not_ours(
-    component: KafkaComponent, sleeper: subprocess.Popen[bytes]
-) -> None:
-    """A recycled pid (here: a sleep) must never be taken for the broker and signalled."""
-    _write_pid_file(component, sleeper.pid)
-    assert system.pid_alive(sleeper.pid)
-    assert component._our_pid() is None
-    assert component.status().running is False
-    assert component.down(silent) is False
-    assert sleeper.poll() is None  # not signalled
 
 
 @pytest.mark.unit
@@ -177,14 +154,6 @@ def test_a_live_process_running_our_properties_is_ours_until_it_exits(
     finally:
         proc.kill()
         proc.wait()
-    assert component._our_pid() is None
-
-
-@pytest.mark.unit
-@pytest.mark.parametrize("content", ["", "not json", "{}", '{"pid": "x"}', "[1]", "12"])
-def test_a_garbage_pid_file_names_no_process(component: KafkaComponent, content: str) -> None:
-    component._paths.root.mkdir(parents=True)
-    component._paths.pid_file.write_text(content)
     assert component._our_pid() is None
 
 
