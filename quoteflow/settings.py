@@ -179,7 +179,8 @@ class SchemaRegistrySettings(_Section):
     """
 
     mode: Literal["registry", "embedded"] = "registry"
-    url: str | None = None  # empty: the local stack's registry
+    #: Empty: the local stack's registry (filled in by Settings); always None when embedded.
+    url: str | None = None
     basic_auth_user: str | None = None
     basic_auth_password: SecretStr | None = None
     #: Off: a schema reaches the registry only through `quoteflow schemas register`
@@ -201,17 +202,6 @@ class SchemaRegistrySettings(_Section):
         if self.mode == "embedded" and (self.url is not None or self.basic_auth_user is not None):
             raise ValueError("url and basic auth are registry settings, but mode is embedded")
         return self
-
-    @property
-    def registry_url(self) -> str | None:
-        """The URL clients use, or None in embedded mode."""
-        return self.url if self.mode == "registry" else None
-
-    def describe(self) -> str:
-        """The wire format in words, for reports (URLs carry no credentials: see serde)."""
-        if self.mode == "embedded":
-            return "Avro single-object encoding (embedded schemas, no registry)"
-        return f"Confluent wire format (schema registry {self.url})"
 
     def basic_auth(self) -> tuple[str, str] | None:
         if self.basic_auth_user is None or self.basic_auth_password is None:

@@ -142,7 +142,7 @@ def serde_from_settings(
 ) -> Serde:
     """The serde every quoteflow process uses: the one ``schema_registry`` settings choose."""
     return make_serde(
-        registry.registry_url,
+        registry.url,
         basic_auth=registry.basic_auth(),
         auto_register=registry.auto_register,
         catalog=catalog,

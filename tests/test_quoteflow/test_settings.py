@@ -146,9 +146,7 @@ def test_registry_mode_is_the_default_and_points_at_the_local_registry() -> None
     expected = f"http://127.0.0.1:{s.stack.registry_port}/apis/ccompat/v7"
     assert registry.mode == "registry"
     assert registry.url == s.stack.registry_url == expected
-    assert registry.registry_url == expected
     assert registry.auto_register is False
-    assert expected in registry.describe()
     ports = (s.stack.registry_port, s.stack.registry_management_port)
     assert 8081 not in ports and 8080 not in ports  # not the usual ports of other registries
 
@@ -165,7 +163,6 @@ def test_an_explicit_registry_url_is_kept(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("QUOTEFLOW_SCHEMA_REGISTRY__URL", "https://registry.example.com:8081")
     s = load_settings()
     assert s.schema_registry.url == "https://registry.example.com:8081"
-    assert s.schema_registry.registry_url == "https://registry.example.com:8081"
 
 
 def test_an_empty_registry_url_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -186,15 +183,13 @@ def test_embedded_mode_has_no_registry_url(monkeypatch: pytest.MonkeyPatch) -> N
     registry = load_settings().schema_registry
     assert registry.mode == "embedded"
     assert registry.url is None
-    assert registry.registry_url is None
-    assert "single-object" in registry.describe()
 
 
 def test_embedded_mode_accepts_an_empty_url(monkeypatch: pytest.MonkeyPatch) -> None:
     """An exported-but-empty variable (CI templates) is not a URL."""
     monkeypatch.setenv("QUOTEFLOW_SCHEMA_REGISTRY__MODE", "embedded")
     monkeypatch.setenv("QUOTEFLOW_SCHEMA_REGISTRY__URL", "")
-    assert load_settings().schema_registry.registry_url is None
+    assert load_settings().schema_registry.url is None
 
 
 @pytest.mark.parametrize(
