@@ -253,6 +253,26 @@ class StreamsSettings(_Section):
     processing_guarantee: Literal["exactly_once", "at_least_once"] = "exactly_once"
 
 
+CdcSourceName = Literal["qms", "crm"]
+
+
+class CdcSettings(_Section):
+    """The CDC connector (``quoteflow cdc``): which sources, and how it paces itself."""
+
+    #: Sources by server name, the topic prefix (qms -> qms.public.quotes, crm -> crm...).
+    sources: tuple[CdcSourceName, ...] = ("qms", "crm")
+    #: Replication slots are named <slot_prefix>_<source>; one slot per source, held by one process.
+    slot_prefix: str = Field(default="quoteflow", pattern=r"^[a-z_][a-z0-9_]{0,40}$")
+    #: How often the confirmed position is sent to the server (and keepalives answered at once).
+    status_interval_s: float = Field(default=1.0, gt=0, le=60)
+    #: Events awaiting Kafka's acknowledgement before reading pauses: bounds memory and duplicates.
+    max_in_flight: int = Field(default=50_000, ge=1)
+    #: librdkafka batching: the latency a change may wait for company in a batch.
+    linger_ms: int = Field(default=5, ge=0, le=1000)
+    #: On SIGTERM, how long to wait for Kafka to acknowledge what was sent.
+    shutdown_timeout_s: float = Field(default=30.0, gt=0)
+
+
 class LogSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["json", "console"] = "console"
@@ -275,6 +295,7 @@ class Settings(BaseSettings):
     postgres: PostgresSettings = Field(default_factory=PostgresSettings)
     topics: TopicsSettings = Field(default_factory=TopicsSettings)
     streams: StreamsSettings = Field(default_factory=StreamsSettings)
+    cdc: CdcSettings = Field(default_factory=CdcSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
     @model_validator(mode="after")

@@ -30,6 +30,9 @@ class CdcSource:
     ddl_file: str
     table: str
     publication: str
+    #: Debezium's topic.prefix (logical server name): topics are <server_name>.<schema>.<table>
+    #: whatever the database is called, and ``quoteflow cdc`` names sources by it.
+    server_name: str
     schema: str = "public"
 
     def database(self, pg: PostgresSettings) -> str:
@@ -41,11 +44,15 @@ class CdcSource:
     def qualified_table(self) -> str:
         return f"{self.schema}.{self.table}"
 
+    @property
+    def topic(self) -> str:
+        return f"{self.server_name}.{self.schema}.{self.table}"
+
 
 #: What ``stack up`` creates in each database and what the CDC connector captures.
 CDC_SOURCES = (
-    CdcSource("qms_database", "qms.sql", "quotes", "quoteflow_qms"),
-    CdcSource("crm_database", "crm.sql", "customers", "quoteflow_crm"),
+    CdcSource("qms_database", "qms.sql", "quotes", "quoteflow_qms", "qms"),
+    CdcSource("crm_database", "crm.sql", "customers", "quoteflow_crm", "crm"),
 )
 
 #: Catalogue lookups only: never touches the table's rows, so it is gentle on a

@@ -1,0 +1,15 @@
+"""The PostgreSQL CDC source: logical decoding (pgoutput) streamed into Kafka.
+
+Pure parts, unit-tested without a server:
+
+- ``pgoutput``: the replication framing and pgoutput protocol v1 messages;
+- ``values``: column text to the values Debezium's connector writes;
+- ``events``: changes to Debezium-layout events (tombstones, key changes);
+- ``progress``: which LSN may be confirmed, given Kafka's acknowledgements.
+
+I/O, integration-tested against the stack's PostgreSQL and Kafka:
+
+- ``setup``: checks, publication and slot;
+- ``replication``: the COPY BOTH stream over psycopg's libpq layer;
+- ``stream``: :class:`ChangeStream`, one source database's loop.
+"""

@@ -1,0 +1,311 @@
+"""One source database's change stream: replication slot -> events -> Kafka -> confirmed LSN.
+
+The loop reads pgoutput messages as the server pushes them, turns each change
+into Debezium-layout events (:mod:`connectors.cdc.events`), encodes them with
+the configured serde and hands them to an idempotent producer (``acks=all``).
+Delivery callbacks report each acknowledgement to :class:`~connectors.cdc.progress.Progress`,
+and the slot is told only what it allows — so a kill -9 at any moment loses
+nothing: the server resends every transaction after the last confirmed one,
+with the same LSNs, and consumers can drop what they already have.
+
+Backpressure: when ``cdc.max_in_flight`` events await acknowledgement, reading
+pauses, which bounds both memory and the duplicates a crash can cause.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from confluent_kafka import KafkaError, Message, Producer
+
+from connectors.cdc import pgoutput as pg
+from connectors.cdc.events import (
+    Capture,
+    Event,
+    Position,
+    RowDecoder,
+    RowError,
+    delete_events,
+    insert_events,
+    source_block,
+    truncate_events,
+    update_events,
+)
+from connectors.cdc.progress import Progress, Txn
+from connectors.cdc.replication import ReplicationConnection
+from connectors.cdc.setup import Prepared, prepare
+from connectors.errors import CdcError
+from quoteflow import __version__
+from quoteflow.settings import Settings
+from quoteflow.stack.postgres.schema import CdcSource, error_gist
+from quoteflow.topics.catalog import CATALOGUE
+from schemas.errors import SerdeError
+from schemas.serde import Serde
+
+log = logging.getLogger("quoteflow.cdc")
+
+_READ_TIMEOUT_S = 0.1
+
+
+@dataclass
+class Stats:
+    """What one stream has done, for logs and tests."""
+
+    transactions: int = 0
+    changes: int = 0
+    events: int = 0
+    acked: int = 0
+    skipped_truncates: int = 0
+    confirmed_lsn: int = 0
+    last_commit_ms: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+def capture_for(source: CdcSource, database: str) -> Callable[[tuple[str, ...]], Capture]:
+    """``source``'s Capture, built once its primary key is known (topic from the catalogue)."""
+    spec = next((s for s in CATALOGUE if s.name == source.topic), None)
+    if spec is None or spec.key_schema is None:
+        raise CdcError(f"topic {source.topic} is not an Avro-keyed topic of the catalogue")
+    key_schema = spec.key_schema
+
+    def build(primary_key: tuple[str, ...]) -> Capture:
+        return Capture(
+            schema=source.schema,
+            table=source.table,
+            topic=spec.name,
+            key_schema=key_schema,
+            value_schema=spec.value_schema,
+            primary_key=primary_key,
+            server_name=source.server_name,
+            database=database,
+            compacted="compact" in spec.cleanup_policy,
+        )
+
+    return build
+
+
+class ChangeStream:
+    """Streams one CDC source until ``stop`` is set (or a fatal error)."""
+
+    def __init__(self, settings: Settings, source: CdcSource, serde: Serde) -> None:
+        self._settings = settings
+        self._source = source
+        self._serde = serde
+        self._database = source.database(settings.postgres)
+        self.slot = f"{settings.cdc.slot_prefix}_{source.server_name}"
+        self.stats = Stats()
+        self._fatal: str | None = None
+
+    # -- set-up -----------------------------------------------------------------
+    def prepare(self) -> Prepared:
+        conninfo = self._settings.postgres.conninfo(self._database)
+        try:
+            with psycopg.connect(conninfo, autocommit=True) as conn:
+                return prepare(
+                    conn,
+                    self._source,
+                    database=self._database,
+                    slot=self.slot,
+                    capture_for=capture_for(self._source, self._database),
+                )
+        except psycopg.Error as exc:
+            raise CdcError(f"database {self._database}: {error_gist(exc)}") from exc
+
+    def _producer(self) -> Producer:
+        conf: dict[str, Any] = {
+            **self._settings.kafka.as_librdkafka_dict(),
+            "client.id": f"quoteflow-cdc-{self._source.server_name}",
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": self._settings.cdc.linger_ms,
+            "compression.type": "lz4",
+        }
+        return Producer(conf)
+
+    # -- the loop ---------------------------------------------------------------
+    def run(self, stop: threading.Event, ready: threading.Event | None = None) -> Stats:
+        prepared = self.prepare()
+        capture = prepared.capture
+        log.info(
+            "cdc source ready",
+            extra={
+                "source": self._source.server_name, "slot": self.slot,
+                "created_slot": prepared.created_slot,
+                "resume_lsn": pg.format_lsn(prepared.confirmed_lsn), "topic": capture.topic,
+            },
+        )  # fmt: skip
+        producer = self._producer()
+        conn = ReplicationConnection(self._settings.postgres.conninfo(self._database))
+        progress = Progress(prepared.confirmed_lsn)
+        self.stats.confirmed_lsn = prepared.confirmed_lsn
+        try:
+            conn.start(prepared.slot, prepared.publication)
+            if ready is not None:
+                ready.set()
+            self._loop(stop, conn, producer, progress, capture)
+        finally:
+            self._drain(producer, progress)
+            try:
+                self._confirm(conn, progress)
+            except CdcError:
+                log.warning("could not send the final status update", exc_info=True)
+            conn.close()
+        if self._fatal is not None:
+            raise CdcError(self._fatal)
+        return self.stats
+
+    def _loop(
+        self,
+        stop: threading.Event,
+        conn: ReplicationConnection,
+        producer: Producer,
+        progress: Progress,
+        capture: Capture,
+    ) -> None:
+        cdc = self._settings.cdc
+        decoders: dict[int, RowDecoder | None] = {}
+        txn: Txn | None = None
+        begin: pg.Begin | None = None
+        last_commit_lsn = 0
+        last_status = time.monotonic()
+        while not stop.is_set() and self._fatal is None:
+            producer.poll(0)
+            if progress.pending >= cdc.max_in_flight:
+                producer.poll(0.05)  # let acknowledgements catch up before reading more
+            else:
+                data = conn.read(_READ_TIMEOUT_S)
+                if data is not None:
+                    frame = pg.parse_copy_message(data)
+                    if isinstance(frame, pg.Keepalive):
+                        progress.server_at(frame.end)
+                        if frame.reply_requested:
+                            last_status = 0.0  # answer now, with no more than is confirmed
+                    else:
+                        message = pg.parse_message(frame.payload)
+                        if isinstance(message, pg.Begin):
+                            txn, begin = progress.begin(), message
+                        elif isinstance(message, pg.Commit):
+                            if txn is None:
+                                raise CdcError("commit without begin in the replication stream")
+                            progress.commit(txn, message.end_lsn)
+                            last_commit_lsn = message.commit_lsn
+                            self.stats.transactions += 1
+                            self.stats.last_commit_ms = message.commit_us // 1000
+                            txn = begin = None
+                        elif isinstance(message, pg.Relation):
+                            decoders[message.oid] = self._decoder(message, capture)
+                        elif isinstance(message, pg.Insert | pg.Update | pg.Delete | pg.Truncate):
+                            if txn is None or begin is None:
+                                raise CdcError("a change outside a transaction in the stream")
+                            position = Position(
+                                frame.start, last_commit_lsn, begin.xid, begin.commit_us // 1000
+                            )
+                            events = self._events(message, decoders, capture, position)
+                            self.stats.changes += 1
+                            for event in events:
+                                self._produce(producer, progress, txn, event, capture)
+            if time.monotonic() - last_status >= cdc.status_interval_s:
+                self._confirm(conn, progress)
+                last_status = time.monotonic()
+
+    def _decoder(self, relation: pg.Relation, capture: Capture) -> RowDecoder | None:
+        if relation.qualified_name != capture.qualified_name:
+            log.warning(
+                "publication carries a table this source does not capture; ignored",
+                extra={"table": relation.qualified_name, "source": self._source.server_name},
+            )
+            return None
+        try:
+            return RowDecoder(relation, capture)
+        except RowError as exc:
+            raise CdcError(str(exc)) from exc
+
+    def _events(
+        self,
+        message: pg.Insert | pg.Update | pg.Delete | pg.Truncate,
+        decoders: dict[int, RowDecoder | None],
+        capture: Capture,
+        position: Position,
+    ) -> list[Event]:
+        now_ms = time.time_ns() // 1_000_000
+        source = source_block(capture, position, version=__version__)
+        if isinstance(message, pg.Truncate):
+            if not any(decoders.get(oid) for oid in message.relation_oids):
+                return []
+            events = truncate_events(capture, source, now_ms)
+            if not events:
+                self.stats.skipped_truncates += 1
+                log.warning(
+                    "TRUNCATE not published: the compacted topic refuses records without a key",
+                    extra={"table": capture.qualified_name, "topic": capture.topic},
+                )
+            return events
+        decoder = decoders.get(message.relation_oid)
+        if decoder is None:
+            return []
+        try:
+            if isinstance(message, pg.Insert):
+                return insert_events(decoder, decoder.row(message.new), source, now_ms)
+            if isinstance(message, pg.Update):
+                full_old = message.old_kind == "O" and message.old is not None
+                before = decoder.row(message.old) if full_old and message.old else None
+                after = decoder.row(message.new, fill_from=before)
+                return update_events(decoder, before, after, source, now_ms)
+            return delete_events(decoder, decoder.row(message.old), source, now_ms)
+        except RowError as exc:
+            raise CdcError(f"{exc} (at LSN {pg.format_lsn(position.lsn)})") from exc
+
+    def _produce(
+        self, producer: Producer, progress: Progress, txn: Txn, event: Event, capture: Capture
+    ) -> None:
+        topic = event.topic
+        try:
+            key = (
+                None
+                if event.key is None
+                else self._serde.encode(capture.key_schema, event.key, topic=topic, is_key=True)
+            )
+            value = (
+                None
+                if event.value is None
+                else self._serde.encode(capture.value_schema, event.value, topic=topic)
+            )
+        except SerdeError as exc:
+            raise CdcError(f"cannot encode a change of {topic}: {exc}") from exc
+
+        def delivered(err: KafkaError | None, _msg: Message) -> None:
+            if err is None:
+                self.stats.acked += 1
+                progress.acked(txn)
+                self.stats.confirmed_lsn = progress.confirmed
+            else:
+                progress.failed(txn)
+                self._fatal = f"Kafka refused a change event for {topic}: {err}"
+
+        progress.sent(txn)
+        self.stats.events += 1
+        while True:
+            try:
+                producer.produce(topic, key=key, value=value, on_delivery=delivered)
+                return
+            except BufferError:
+                producer.poll(0.1)  # librdkafka's queue is full: wait for acknowledgements
+
+    def _confirm(self, conn: ReplicationConnection, progress: Progress) -> None:
+        conn.send(pg.standby_status(progress.confirmed, time.time_ns() // 1000))
+        self.stats.confirmed_lsn = progress.confirmed
+
+    def _drain(self, producer: Producer, progress: Progress) -> None:
+        """Wait (bounded) for Kafka to acknowledge what was sent, so it can be confirmed."""
+        remaining = producer.flush(self._settings.cdc.shutdown_timeout_s)
+        if remaining:
+            log.warning(
+                "stopping with events unacknowledged; they will be sent again on restart",
+                extra={"unacknowledged": remaining, "source": self._source.server_name},
+            )

@@ -1,0 +1,9 @@
+"""Errors of the ``connectors`` package, under quoteflow's one exception root."""
+
+from __future__ import annotations
+
+from quoteflow.errors import QuoteflowError
+
+
+class CdcError(QuoteflowError):
+    """The CDC source cannot start or must stop: the message says why and what to do."""
