@@ -265,6 +265,21 @@ def _print_subjects(comparisons: list[Any]) -> None:
             console.print(f"{c.subject.name}: {problem}", markup=False, highlight=False)
 
 
+# --- cdc ---------------------------------------------------------------------
+@cli.command()
+@click.argument("sources", nargs=-1, type=click.Choice(["qms", "crm"]))
+@pass_ctx
+def cdc(obj: _Context, sources: tuple[str, ...]) -> None:
+    """Stream committed changes of the QMS and CRM databases into their topics.
+
+    SOURCES default to cdc.sources (both). Runs until Ctrl-C or SIGTERM, then
+    waits for Kafka to acknowledge what was sent and confirms it to the slot.
+    """
+    from connectors.cdc.runner import run_sources
+
+    run_sources(obj.settings, sources or obj.settings.cdc.sources, _reporter())
+
+
 # --- smoke -------------------------------------------------------------------
 @cli.command()
 @pass_ctx

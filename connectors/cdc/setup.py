@@ -10,6 +10,7 @@ process, a slot the server invalidated (its changes are gone).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +42,7 @@ def prepare(
     *,
     database: str,
     slot: str,
-    capture_for: Any,
+    capture_for: Callable[[tuple[str, ...]], Capture],
 ) -> Prepared:
     """Validate the server, table and role; create the publication and slot if missing.
 
@@ -60,30 +61,77 @@ def prepare(
         {"schema": source.schema, "table": source.table},
     ).fetchone()
     assert row is not None  # a SELECT without FROM always returns its row
-    wal_level, can_replicate, role, identity = row
-    if wal_level != "logical":
-        raise CdcError(
-            f"database {database}: wal_level is {wal_level}, not logical; set wal_level = logical"
-            " in postgresql.conf and restart the server"
-        )
-    if not can_replicate:
-        raise CdcError(
-            f"role {role} lacks the REPLICATION attribute needed to stream changes:"
-            f" ALTER ROLE {role} REPLICATION (as a superuser)"
-        )
-    if identity is None:
-        raise CdcError(f"database {database} has no table {table} to capture")
-    if identity != "f":
-        raise CdcError(
-            f"table {table} has REPLICA IDENTITY {_IDENTITY.get(identity, identity)}: updates and"
-            f" deletes would lack the old row; ALTER TABLE {table} REPLICA IDENTITY FULL"
-        )
+    problem = server_problem(
+        database=database, table=table, wal_level=row[0], can_replicate=row[1], role=row[2],
+        identity=row[3],
+    )  # fmt: skip
+    if problem:
+        raise CdcError(problem)
     primary_key = _primary_key(conn, source)
     if not primary_key:
         raise CdcError(f"table {table} has no primary key: its change events are keyed by it")
     _ensure_publication(conn, source)
     confirmed, created = _ensure_slot(conn, slot, database)
     return Prepared(capture_for(primary_key), slot, source.publication, confirmed, created)
+
+
+def server_problem(
+    *,
+    database: str,
+    table: str,
+    wal_level: str,
+    can_replicate: bool | None,
+    role: str,
+    identity: str | None,
+) -> str | None:
+    """Why streaming cannot start, from the catalogue's answers (None: it can)."""
+    if wal_level != "logical":
+        return (
+            f"database {database}: wal_level is {wal_level}, not logical; set wal_level = logical"
+            " in postgresql.conf and restart the server"
+        )
+    if not can_replicate:
+        return (
+            f"role {role} lacks the REPLICATION attribute needed to stream changes:"
+            f" ALTER ROLE {role} REPLICATION (as a superuser)"
+        )
+    if identity is None:
+        return f"database {database} has no table {table} to capture"
+    if identity != "f":
+        return (
+            f"table {table} has REPLICA IDENTITY {_IDENTITY.get(identity, identity)}: updates and"
+            f" deletes would lack the old row; ALTER TABLE {table} REPLICA IDENTITY FULL"
+        )
+    return None
+
+
+def slot_problem(
+    *,
+    slot: str,
+    database: str,
+    plugin: str,
+    slot_database: str,
+    active_pid: int | None,
+    wal_status: str | None,
+) -> str | None:
+    """Why an existing slot cannot be streamed (None: it can)."""
+    if plugin != "pgoutput" or slot_database != database:
+        return (
+            f"replication slot {slot} exists for plugin {plugin} on database {slot_database}, not"
+            f" pgoutput on {database}: choose another cdc.slot_prefix"
+        )
+    if wal_status == "lost":
+        return (
+            f"REPLICATION SLOT {slot} WAS INVALIDATED: the server removed WAL it still needed"
+            " (max_slot_wal_keep_size), so changes are lost. Drop it"
+            f" (SELECT pg_drop_replication_slot('{slot}')) and re-snapshot {database}'s tables"
+        )
+    if active_pid is not None:
+        return (
+            f"replication slot {slot} is in use by another process (pid {active_pid}):"
+            " is another `quoteflow cdc` running for this source?"
+        )
+    return None
 
 
 def _primary_key(conn: psycopg.Connection[Any], source: CdcSource) -> tuple[str, ...]:
@@ -144,20 +192,10 @@ def _ensure_slot(conn: psycopg.Connection[Any], slot: str, database: str) -> tup
         assert created is not None
         return parse_lsn(str(created[0])), True
     plugin, slot_db, active_pid, wal_status, confirmed = row
-    if plugin != "pgoutput" or slot_db != database:
-        raise CdcError(
-            f"replication slot {slot} exists for plugin {plugin} on database {slot_db}, not"
-            f" pgoutput on {database}: choose another cdc.slot_prefix"
-        )
-    if wal_status == "lost":
-        raise CdcError(
-            f"REPLICATION SLOT {slot} WAS INVALIDATED: the server removed WAL it still needed"
-            " (max_slot_wal_keep_size), so changes are lost. Drop it"
-            f" (SELECT pg_drop_replication_slot('{slot}')) and re-snapshot {database}'s tables"
-        )
-    if active_pid is not None:
-        raise CdcError(
-            f"replication slot {slot} is in use by another process (pid {active_pid}):"
-            " is another `quoteflow cdc` running for this source?"
-        )
+    problem = slot_problem(
+        slot=slot, database=database, plugin=plugin, slot_database=slot_db,
+        active_pid=active_pid, wal_status=wal_status,
+    )  # fmt: skip
+    if problem:
+        raise CdcError(problem)
     return parse_lsn(str(confirmed)), False

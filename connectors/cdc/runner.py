@@ -1,0 +1,120 @@
+"""``quoteflow cdc``: the configured sources, one thread each, until SIGTERM or a failure.
+
+Each source has its own replication connection, producer and serde, so they
+share nothing mutable: a delivery callback always runs in the thread of the
+source whose event it acknowledges. A failure in one source stops them all
+(a half-running connector is worse than a stopped one: its lag hides), and
+the process exits non-zero with that source's one-line reason.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable
+from types import FrameType
+
+from connectors.cdc.pgoutput import format_lsn
+from connectors.cdc.stream import ChangeStream, Stats
+from connectors.errors import CdcError
+from quoteflow.errors import QuoteflowError
+from quoteflow.settings import Settings
+from quoteflow.stack.base import Reporter
+from quoteflow.stack.postgres.schema import CDC_SOURCES
+from schemas.serde import serde_from_settings
+
+#: How often the runner reports each source's progress.
+REPORT_EVERY_S = 10.0
+
+
+def describe(name: str, stats: Stats) -> str:
+    lag = (
+        f", commit lag {max(0.0, time.time() - stats.last_commit_ms / 1000):.1f}s"
+        if stats.last_commit_ms
+        else ""
+    )
+    return (
+        f"{name}: {stats.transactions} transactions, {stats.changes} changes,"
+        f" {stats.acked}/{stats.events} events acknowledged,"
+        f" confirmed {format_lsn(stats.confirmed_lsn)}{lag}"
+    )
+
+
+def run_sources(
+    settings: Settings,
+    names: Iterable[str],
+    report: Reporter,
+    stop: threading.Event | None = None,
+) -> dict[str, Stats]:
+    """Stream ``names`` until ``stop`` (SIGTERM/SIGINT when run from the main thread)."""
+    wanted = list(dict.fromkeys(names))
+    sources = [s for s in CDC_SOURCES if s.server_name in wanted]
+    unknown = sorted(set(wanted) - {s.server_name for s in sources})
+    if unknown:
+        raise CdcError(f"unknown CDC source {', '.join(unknown)}")
+    stop = stop or threading.Event()
+    streams = {
+        s.server_name: ChangeStream(settings, s, serde_from_settings(settings.schema_registry))
+        for s in sources
+    }
+    errors: dict[str, BaseException] = {}
+
+    def run(name: str, stream: ChangeStream) -> None:
+        try:
+            stream.run(stop)
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors[name] = exc
+            stop.set()
+
+    restore = _on_signals(stop) if threading.current_thread() is threading.main_thread() else None
+    threads = [
+        threading.Thread(target=run, args=(name, stream), name=f"cdc-{name}", daemon=True)
+        for name, stream in streams.items()
+    ]
+    for thread in threads:
+        thread.start()
+    slots = ", ".join(s.slot for s in streams.values())
+    report(f"streaming {', '.join(streams)} (slots {slots}); stop with Ctrl-C or SIGTERM")
+    try:
+        last = time.monotonic()
+        while any(t.is_alive() for t in threads):
+            stop.wait(0.5)
+            if time.monotonic() - last >= REPORT_EVERY_S:
+                for name, stream in streams.items():
+                    report(describe(name, stream.stats))
+                last = time.monotonic()
+            if stop.is_set():
+                for thread in threads:
+                    thread.join()
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+        if restore is not None:
+            restore()
+    for name, stream in streams.items():
+        report(describe(name, stream.stats))
+    if errors:
+        name, error = next(iter(errors.items()))
+        if isinstance(error, QuoteflowError):
+            raise CdcError(f"{name}: {error}") from error
+        raise error
+    return {name: stream.stats for name, stream in streams.items()}
+
+
+def _on_signals(stop: threading.Event) -> Callable[[], None]:
+    """SIGTERM and SIGINT set ``stop``; returns a function restoring the old handlers."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def handle(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    for sig in previous:
+        signal.signal(sig, handle)
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore

@@ -1,0 +1,167 @@
+"""Fixtures for the CDC tests against the stack's real PostgreSQL and Kafka.
+
+Every test streams through a replication slot of its own (dropped afterwards),
+so tests never resume each other's positions, and reads only what was written
+to the change topics after the offsets it noted when it started.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import pytest
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+from connectors.cdc.stream import ChangeStream
+from quoteflow.settings import Settings, load_settings
+from quoteflow.stack.postgres.schema import CDC_SOURCES, CdcSource
+from schemas.serde import Serde, serde_from_settings
+
+SOURCES = {s.server_name: s for s in CDC_SOURCES}
+
+
+@pytest.fixture
+def cdc_settings(stack: object) -> Iterator[Settings]:
+    """Settings with a slot prefix of this test's own; its slots are dropped afterwards."""
+    prefix = f"test_{uuid.uuid4().hex[:10]}"
+    settings = load_settings(cdc={"slot_prefix": prefix, "status_interval_s": 0.2})
+    try:
+        yield settings
+    finally:
+        for source in CDC_SOURCES:
+            drop_slot(settings, source, f"{prefix}_{source.server_name}")
+
+
+def drop_slot(settings: Settings, source: CdcSource, slot: str) -> None:
+    """Drop ``slot`` once no process holds it (a killed walsender takes a moment to go)."""
+    with psycopg.connect(
+        settings.postgres.conninfo(source.database(settings.postgres)), autocommit=True
+    ) as conn:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,)
+            ).fetchone()
+            if row is None:
+                return
+            if not row[0]:
+                conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"slot {slot} stayed active")
+
+
+@dataclass
+class Running:
+    stream: ChangeStream
+    stop: threading.Event
+    thread: threading.Thread
+    errors: list[BaseException]
+
+    def finish(self) -> None:
+        self.stop.set()
+        self.thread.join(60)
+        assert not self.thread.is_alive(), "the stream did not stop"
+        if self.errors:
+            raise self.errors[0]
+
+
+@contextmanager
+def streaming(settings: Settings, name: str) -> Iterator[Running]:
+    """A ChangeStream for source ``name`` in a thread, ready (slot created) on entry."""
+    serde = serde_from_settings(settings.schema_registry)
+    stream = ChangeStream(settings, SOURCES[name], serde)
+    stop, ready = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            stream.run(stop, ready)
+        except BaseException as exc:
+            errors.append(exc)
+            ready.set()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert ready.wait(60), "the stream did not start"
+    running = Running(stream, stop, thread, errors)
+    try:
+        if errors:
+            raise errors[0]
+        yield running
+    finally:
+        if thread.is_alive() or not errors:
+            running.finish()
+        serde.close()
+
+
+@dataclass(frozen=True)
+class Record:
+    partition: int
+    offset: int
+    key: dict[str, Any] | None
+    value: dict[str, Any] | None  # None: tombstone
+
+
+def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    consumer = Consumer({**settings.kafka.as_librdkafka_dict(), "group.id": "quoteflow-test"})
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in metadata.partitions
+        }
+    finally:
+        consumer.close()
+
+
+def read_new(
+    settings: Settings,
+    topic: str,
+    since: dict[int, int],
+    *,
+    until: Callable[[list[Record]], bool],
+    key_schema: str,
+    value_schema: str,
+    timeout_s: float = 30.0,
+) -> list[Record]:
+    """Records written to ``topic`` after ``since``, decoded, until ``until(records)`` holds."""
+    serde: Serde = serde_from_settings(settings.schema_registry)
+    consumer = Consumer(
+        {
+            **settings.kafka.as_librdkafka_dict(),
+            "group.id": f"quoteflow-test-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+            "fetch.wait.max.ms": 20,
+        }
+    )
+    records: list[Record] = []
+    try:
+        consumer.assign([TopicPartition(topic, p, o) for p, o in since.items()])
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not until(records):
+            message = consumer.poll(0.1)
+            if message is None:
+                continue
+            error = message.error()
+            if error is not None and error.code() != KafkaError._PARTITION_EOF:
+                raise AssertionError(f"reading {topic}: {error}")
+            if error is not None:
+                continue
+            raw_key, raw_value = message.key(), message.value()
+            key = serde.decode(key_schema, raw_key, topic=topic, is_key=True) if raw_key else None
+            value = serde.decode(value_schema, raw_value, topic=topic) if raw_value else None
+            records.append(Record(message.partition() or 0, message.offset() or 0, key, value))
+    finally:
+        consumer.close()
+        serde.close()
+    assert until(records), f"timed out with {len(records)} records from {topic}"
+    return records
