@@ -280,6 +280,32 @@ def cdc(obj: _Context, sources: tuple[str, ...]) -> None:
     run_sources(obj.settings, sources or obj.settings.cdc.sources, _reporter())
 
 
+# --- bench -------------------------------------------------------------------
+@cli.group()
+def bench() -> None:
+    """Benchmarks against the local stack; the last line printed is one JSON object."""
+
+
+@bench.command("cdc")
+@click.option("--changes", default=500_000, show_default=True, type=click.IntRange(min=1_000),
+              help="Bulk workload: inserts committed before the connector streams them.")
+@click.option("--rate", default=1_000, show_default=True, type=click.IntRange(min=10),
+              help="Steady changes per second for the latency measurement.")
+@click.option("--seconds", default=10.0, show_default=True, type=click.FloatRange(min=1),
+              help="How long the steady workload runs.")
+@pass_ctx
+def bench_cdc(obj: _Context, changes: int, rate: int, seconds: float) -> None:
+    """Commit-to-Kafka throughput and latency of the CDC connector, with its baseline."""
+    import json
+
+    from connectors.cdc.bench import run_cdc_bench
+
+    result = run_cdc_bench(
+        obj.settings, changes=changes, rate=rate, seconds=seconds, report=_reporter()
+    )
+    print(json.dumps(result.as_json()))
+
+
 # --- smoke -------------------------------------------------------------------
 @cli.command()
 @pass_ctx

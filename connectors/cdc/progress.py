@@ -35,13 +35,10 @@ class Progress:
 
     def __init__(self, confirmed: int) -> None:
         self.confirmed = confirmed
+        #: Events produced but not yet acknowledged (read on every loop turn: a counter).
+        self.pending = 0
         self._txns: deque[Txn] = deque()
         self._open: Txn | None = None
-
-    @property
-    def pending(self) -> int:
-        """Events produced but not yet acknowledged."""
-        return sum(t.outstanding for t in self._txns)
 
     @property
     def idle(self) -> bool:
@@ -57,14 +54,21 @@ class Progress:
 
     def sent(self, txn: Txn, count: int = 1) -> None:
         txn.outstanding += count
+        self.pending += count
 
     def acked(self, txn: Txn) -> None:
+        if txn.outstanding <= 0:
+            raise RuntimeError("an acknowledgement for a transaction with nothing outstanding")
         txn.outstanding -= 1
-        self._advance()
+        self.pending -= 1
+        if txn is self._txns[0]:
+            self._advance()  # only the oldest transaction can move the position
 
     def failed(self, txn: Txn) -> None:
         """A record Kafka refused for good: the position never passes this transaction."""
         txn.failed = True
+        txn.outstanding -= 1
+        self.pending -= 1
 
     def commit(self, txn: Txn, end_lsn: int) -> None:
         if txn is not self._open:

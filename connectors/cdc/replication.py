@@ -12,6 +12,7 @@ commit: no polling, and no re-decoding of WAL on every call the way
 from __future__ import annotations
 
 import select
+import time
 
 from psycopg import pq
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -64,8 +65,14 @@ class ReplicationConnection:
             raise CdcError(f"START_REPLICATION on slot {slot} failed: {message}")
 
     def read(self, timeout_s: float) -> memoryview | None:
-        """The next CopyData message, or None if none came within ``timeout_s``."""
-        for attempt in range(2):
+        """The next CopyData message, or None if no whole one arrived within ``timeout_s``.
+
+        A large message can arrive in several socket reads: libpq then holds a
+        part of it and ``get_copy_data`` says "nothing yet" until the rest is in,
+        so this waits for more input until the deadline, not just once.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
             size, data = self._pg.get_copy_data(1)
             if size > 0:
                 return data
@@ -79,12 +86,13 @@ class ReplicationConnection:
                 raise CdcError(f"the server ended the replication stream: {detail or 'no reason'}")
             if size == -2:
                 raise CdcError(f"replication stream failed: {_gist(self._pg)}")
-            if attempt == 0:
-                ready, _, _ = select.select([self._pg.socket], [], [], timeout_s)
-                if not ready:
-                    return None
-                self._pg.consume_input()
-        return None
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            ready, _, _ = select.select([self._pg.socket], [], [], remaining)
+            if not ready:
+                return None
+            self._pg.consume_input()
 
     def send(self, message: bytes) -> None:
         if self._pg.put_copy_data(message) != 1 or self._pg.flush() != 0:

@@ -67,11 +67,18 @@ class Stats:
     started: float = field(default_factory=time.monotonic)
 
 
-def capture_for(source: CdcSource, database: str) -> Callable[[tuple[str, ...]], Capture]:
-    """``source``'s Capture, built once its primary key is known (topic from the catalogue)."""
-    spec = next((s for s in CATALOGUE if s.name == source.topic), None)
+def capture_for(
+    source: CdcSource, database: str, topic: str | None = None
+) -> Callable[[tuple[str, ...]], Capture]:
+    """``source``'s Capture, built once its primary key is known.
+
+    The topic, and so the schemas, come from the catalogue: ``source.topic``,
+    or ``topic`` for a table shaped like a catalogue one (the benchmark's copy).
+    """
+    name = topic or source.topic
+    spec = next((s for s in CATALOGUE if s.name == name), None)
     if spec is None or spec.key_schema is None:
-        raise CdcError(f"topic {source.topic} is not an Avro-keyed topic of the catalogue")
+        raise CdcError(f"topic {name} is not an Avro-keyed topic of the catalogue")
     key_schema = spec.key_schema
 
     def build(primary_key: tuple[str, ...]) -> Capture:
@@ -93,10 +100,26 @@ def capture_for(source: CdcSource, database: str) -> Callable[[tuple[str, ...]],
 class ChangeStream:
     """Streams one CDC source until ``stop`` is set (or a fatal error)."""
 
-    def __init__(self, settings: Settings, source: CdcSource, serde: Serde) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        source: CdcSource,
+        serde: Serde,
+        *,
+        topic: str | None = None,
+        produce_to: str | None = None,
+        latencies_ms: list[float] | None = None,
+    ) -> None:
+        """``topic`` names the catalogue topic of a table shaped like one (default: the
+        source's own); ``produce_to`` sends the events to another topic, encoded for
+        the catalogue topic's subject (benchmarks); ``latencies_ms`` collects each
+        event's commit-to-acknowledgement time."""
+        self._topic = topic
         self._settings = settings
         self._source = source
         self._serde = serde
+        self._produce_to = produce_to
+        self._latencies = latencies_ms
         self._database = source.database(settings.postgres)
         self.slot = f"{settings.cdc.slot_prefix}_{source.server_name}"
         self.stats = Stats()
@@ -112,7 +135,7 @@ class ChangeStream:
                     self._source,
                     database=self._database,
                     slot=self.slot,
-                    capture_for=capture_for(self._source, self._database),
+                    capture_for=capture_for(self._source, self._database, self._topic),
                 )
         except psycopg.Error as exc:
             raise CdcError(f"database {self._database}: {error_gist(exc)}") from exc
@@ -174,12 +197,18 @@ class ChangeStream:
         begin: pg.Begin | None = None
         last_commit_lsn = 0
         last_status = time.monotonic()
+        turns = 0
         while not stop.is_set() and self._fatal is None:
-            producer.poll(0)
+            turns += 1
+            if turns % 64 == 0:
+                producer.poll(0)  # serve delivery callbacks; a call has a cost: not every turn
             if progress.pending >= cdc.max_in_flight:
                 producer.poll(0.05)  # let acknowledgements catch up before reading more
             else:
-                data = conn.read(_READ_TIMEOUT_S)
+                data = conn.read(0.0)
+                if data is None:
+                    producer.poll(0)  # nothing to read: a good moment for acknowledgements
+                    data = conn.read(_READ_TIMEOUT_S)
                 if data is not None:
                     frame = pg.parse_copy_message(data)
                     if isinstance(frame, pg.Keepalive):
@@ -209,7 +238,9 @@ class ChangeStream:
                             events = self._events(message, decoders, capture, position)
                             self.stats.changes += 1
                             for event in events:
-                                self._produce(producer, progress, txn, event, capture)
+                                self._produce(
+                                    producer, progress, txn, event, capture, begin.commit_us
+                                )
             if time.monotonic() - last_status >= cdc.status_interval_s:
                 self._confirm(conn, progress)
                 last_status = time.monotonic()
@@ -262,7 +293,13 @@ class ChangeStream:
             raise CdcError(f"{exc} (at LSN {pg.format_lsn(position.lsn)})") from exc
 
     def _produce(
-        self, producer: Producer, progress: Progress, txn: Txn, event: Event, capture: Capture
+        self,
+        producer: Producer,
+        progress: Progress,
+        txn: Txn,
+        event: Event,
+        capture: Capture,
+        commit_us: int,
     ) -> None:
         topic = event.topic
         try:
@@ -279,11 +316,15 @@ class ChangeStream:
         except SerdeError as exc:
             raise CdcError(f"cannot encode a change of {topic}: {exc}") from exc
 
+        latencies = self._latencies
+
         def delivered(err: KafkaError | None, _msg: Message) -> None:
             if err is None:
                 self.stats.acked += 1
                 progress.acked(txn)
                 self.stats.confirmed_lsn = progress.confirmed
+                if latencies is not None:
+                    latencies.append(time.time_ns() / 1e6 - commit_us / 1e3)
             else:
                 progress.failed(txn)
                 self._fatal = f"Kafka refused a change event for {topic}: {err}"
@@ -292,7 +333,9 @@ class ChangeStream:
         self.stats.events += 1
         while True:
             try:
-                producer.produce(topic, key=key, value=value, on_delivery=delivered)
+                producer.produce(
+                    self._produce_to or topic, key=key, value=value, on_delivery=delivered
+                )
                 return
             except BufferError:
                 producer.poll(0.1)  # librdkafka's queue is full: wait for acknowledgements

@@ -45,9 +45,10 @@ def test_insert_update_key_change_and_delete_become_debezium_events(
 ) -> None:
     since = end_offsets(cdc_settings, QUOTES)
     ref = f"Q-T-{uuid.uuid4().hex[:8]}"
-    with streaming(cdc_settings, "qms") as running, psycopg.connect(
-        cdc_settings.postgres.conninfo("qms"), autocommit=True
-    ) as conn:
+    with (
+        streaming(cdc_settings, "qms") as running,
+        psycopg.connect(cdc_settings.postgres.conninfo("qms"), autocommit=True) as conn,
+    ):
         inserted = conn.execute(INSERT_QUOTE, (ref, 77_001, Decimal("612.37"))).fetchone()
         quote_id, insert_xid = inserted
         with conn.transaction():
@@ -125,9 +126,10 @@ def test_customer_nulls_booleans_and_a_compacted_topic_without_truncate_events(
 ) -> None:
     since = end_offsets(cdc_settings, CUSTOMERS)
     email = f"t-{uuid.uuid4().hex[:8]}@example.com"
-    with streaming(cdc_settings, "crm") as running, psycopg.connect(
-        cdc_settings.postgres.conninfo("crm"), autocommit=True
-    ) as conn:
+    with (
+        streaming(cdc_settings, "crm") as running,
+        psycopg.connect(cdc_settings.postgres.conninfo("crm"), autocommit=True) as conn,
+    ):
         with_contact = conn.execute(
             "INSERT INTO customers (first_name, last_name, email, marketing_consent,"
             " consent_updated_at, segment) VALUES ('Ada', 'Lovelace', %s, true,"
