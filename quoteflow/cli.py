@@ -280,6 +280,27 @@ def cdc(obj: _Context, sources: tuple[str, ...]) -> None:
     run_sources(obj.settings, sources or obj.settings.cdc.sources, _reporter())
 
 
+@cli.command()
+@click.argument("source", type=click.Choice(["qms", "crm"]))
+@pass_ctx
+def snapshot(obj: _Context, source: str) -> None:
+    """Ask for a new snapshot of SOURCE's table (backfill), as `r` events into its topic.
+
+    The request is a message in the source's WAL: the running `quoteflow cdc`
+    meets it in order with the changes, or the next one to start does.
+    """
+    from connectors.cdc.snapshot import request_snapshot
+    from quoteflow.stack.postgres.schema import CDC_SOURCES
+
+    target = next(s for s in CDC_SOURCES if s.server_name == source)
+    database = target.database(obj.settings.postgres)
+    lsn = request_snapshot(obj.settings.postgres.conninfo(database), target.qualified_table)
+    console.print(
+        f"snapshot of {database}.{target.qualified_table} requested at LSN {lsn};"
+        f" `quoteflow cdc {source}` runs it"
+    )
+
+
 # --- bench -------------------------------------------------------------------
 @cli.group()
 def bench() -> None:

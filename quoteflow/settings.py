@@ -271,6 +271,14 @@ class CdcSettings(_Section):
     linger_ms: int = Field(default=5, ge=0, le=1000)
     #: On SIGTERM, how long to wait for Kafka to acknowledge what was sent.
     shutdown_timeout_s: float = Field(default=30.0, gt=0)
+    #: "initial": a new slot first snapshots the rows that already exist; "never": only changes.
+    snapshot: Literal["initial", "never"] = "initial"
+    #: Rows per snapshot chunk: one indexed range scan of the legacy table each.
+    snapshot_chunk_rows: int = Field(default=5_000, ge=1, le=1_000_000)
+    #: At most this many snapshot rows a second (None: as fast as Kafka takes them).
+    snapshot_rows_per_s: int | None = Field(default=20_000, ge=1)
+    #: Where snapshot progress is kept, one file per slot; default <stack.home>/cdc.
+    state_dir: Path | None = None
 
 
 class LogSettings(_Section):
@@ -312,6 +320,9 @@ class Settings(BaseSettings):
         if self.schema_registry.mode == "registry" and self.schema_registry.url is None:
             registry = self.schema_registry.model_copy(update={"url": self.stack.registry_url})
             object.__setattr__(self, "schema_registry", registry)
+        if self.cdc.state_dir is None:
+            cdc = self.cdc.model_copy(update={"state_dir": self.stack.home / "cdc"})
+            object.__setattr__(self, "cdc", cdc)
         if self.streams.data_dir is None:
             streams = self.streams.model_copy(update={"data_dir": self.stack.home / "streams"})
             object.__setattr__(self, "streams", streams)

@@ -190,6 +190,12 @@ def delete_events(decoder: RowDecoder, before: Row, source: Row, now_ms: int) ->
     ]
 
 
+def read_events(decoder: RowDecoder, row: Row, source: Row, now_ms: int) -> list[Event]:
+    """A snapshot row: ``r`` with ``after`` only."""
+    topic = decoder.capture.topic
+    return [Event(topic, decoder.key(row), _envelope("r", None, row, source, now_ms), "r")]
+
+
 def truncate_events(capture: Capture, source: Row, now_ms: int) -> list[Event]:
     if capture.compacted:
         return []

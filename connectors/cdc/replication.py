@@ -50,8 +50,10 @@ class ReplicationConnection:
 
     def start(self, slot: str, publication: str, lsn: int = 0) -> None:
         """START_REPLICATION; ``lsn`` 0 resumes at the slot's confirmed position."""
+        # messages: pg_logical_emit_message records (snapshot watermarks and signals).
         options = (
-            f"proto_version '1', publication_names '{publication.replace(chr(39), chr(39) * 2)}'"
+            f"proto_version '1', publication_names '{publication.replace(chr(39), chr(39) * 2)}',"
+            " messages 'true'"
         )
         command = f"START_REPLICATION SLOT {_quote_ident(slot)} LOGICAL {format_lsn(lsn)}"
         self._pg.send_query(f"{command} ({options})".encode())

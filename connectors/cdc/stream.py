@@ -14,11 +14,13 @@ pauses, which bounds both memory and the duplicates a crash can cause.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -33,6 +35,7 @@ from connectors.cdc.events import (
     RowError,
     delete_events,
     insert_events,
+    read_events,
     source_block,
     truncate_events,
     update_events,
@@ -40,6 +43,16 @@ from connectors.cdc.events import (
 from connectors.cdc.progress import Progress, Txn
 from connectors.cdc.replication import ReplicationConnection
 from connectors.cdc.setup import Prepared, prepare
+from connectors.cdc.snapshot import Snapshotter, load_state, new_state, save_state
+from connectors.cdc.watermarks import (
+    SIGNAL_PREFIX,
+    WATERMARK_PREFIX,
+    Chunk,
+    SnapshotState,
+    parse_signal,
+    parse_watermark,
+    snapshot_marker,
+)
 from connectors.errors import CdcError
 from quoteflow import __version__
 from quoteflow.settings import Settings
@@ -62,9 +75,36 @@ class Stats:
     events: int = 0
     acked: int = 0
     skipped_truncates: int = 0
+    snapshot_rows: int = 0
+    snapshot_done: bool = False
     confirmed_lsn: int = 0
     last_commit_ms: int = 0
     started: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class _Run:
+    """One run's moving parts and the state of the transaction being read."""
+
+    conn: ReplicationConnection
+    producer: Producer
+    progress: Progress
+    capture: Capture
+    snapshot: SnapshotState | None
+    decoders: dict[int, RowDecoder | None] = field(default_factory=dict)
+    txn: Txn | None = None
+    begin: pg.Begin | None = None
+    last_commit_lsn: int = 0
+    snapshotter: Snapshotter | None = None
+    snapshot_decoder: RowDecoder | None = None
+    chunk: Chunk | None = None
+    #: (transaction, snapshot state after it): saved once the slot confirms past it.
+    checkpoints: list[tuple[Txn, SnapshotState]] = field(default_factory=list)
+
+    def position(self, lsn: int) -> Position:
+        if self.begin is None:
+            raise CdcError("a change outside a transaction in the stream")
+        return Position(lsn, self.last_commit_lsn, self.begin.xid, self.begin.commit_us // 1000)
 
 
 def capture_for(
@@ -167,35 +207,46 @@ class ChangeStream:
         conn = ReplicationConnection(self._settings.postgres.conninfo(self._database))
         progress = Progress(prepared.confirmed_lsn)
         self.stats.confirmed_lsn = prepared.confirmed_lsn
+        state = _Run(conn, producer, progress, capture, self._snapshot_state(prepared, capture))
         try:
             conn.start(prepared.slot, prepared.publication)
             if ready is not None:
                 ready.set()
-            self._loop(stop, conn, producer, progress, capture)
+            self._loop(stop, state)
         finally:
             self._drain(producer, progress)
             try:
-                self._confirm(conn, progress)
+                self._confirm(state)
             except CdcError:
                 log.warning("could not send the final status update", exc_info=True)
             conn.close()
+            if state.snapshotter is not None:
+                state.snapshotter.close()
         if self._fatal is not None:
             raise CdcError(self._fatal)
         return self.stats
 
-    def _loop(
-        self,
-        stop: threading.Event,
-        conn: ReplicationConnection,
-        producer: Producer,
-        progress: Progress,
-        capture: Capture,
-    ) -> None:
+    @property
+    def state_file(self) -> Path:
+        state_dir = self._settings.cdc.state_dir
+        assert state_dir is not None  # filled in by Settings
+        return state_dir / f"{self.slot}.snapshot.json"
+
+    def _snapshot_state(self, prepared: Prepared, capture: Capture) -> SnapshotState | None:
+        """A snapshot to run or resume: the initial one of a new slot, or one in progress."""
+        if prepared.created_slot:
+            if self._settings.cdc.snapshot == "never":
+                self.state_file.unlink(missing_ok=True)  # a lost slot's state is meaningless
+                return None
+            initial = new_state(capture.qualified_name, "initial")
+            save_state(self.state_file, initial)  # a crash before the first chunk still resumes
+            return initial
+        saved = load_state(self.state_file)
+        return saved if saved is not None and not saved.done else None
+
+    def _loop(self, stop: threading.Event, run: _Run) -> None:
         cdc = self._settings.cdc
-        decoders: dict[int, RowDecoder | None] = {}
-        txn: Txn | None = None
-        begin: pg.Begin | None = None
-        last_commit_lsn = 0
+        conn, producer, progress = run.conn, run.producer, run.progress
         last_status = time.monotonic()
         turns = 0
         while not stop.is_set() and self._fatal is None:
@@ -205,10 +256,11 @@ class ChangeStream:
             if progress.pending >= cdc.max_in_flight:
                 producer.poll(0.05)  # let acknowledgements catch up before reading more
             else:
+                self._maybe_select_chunk(run)
                 data = conn.read(0.0)
                 if data is None:
                     producer.poll(0)  # nothing to read: a good moment for acknowledgements
-                    data = conn.read(_READ_TIMEOUT_S)
+                    data = conn.read(self._read_timeout(run))
                 if data is not None:
                     frame = pg.parse_copy_message(data)
                     if isinstance(frame, pg.Keepalive):
@@ -216,34 +268,117 @@ class ChangeStream:
                         if frame.reply_requested:
                             last_status = 0.0  # answer now, with no more than is confirmed
                     else:
-                        message = pg.parse_message(frame.payload)
-                        if isinstance(message, pg.Begin):
-                            txn, begin = progress.begin(), message
-                        elif isinstance(message, pg.Commit):
-                            if txn is None:
-                                raise CdcError("commit without begin in the replication stream")
-                            progress.commit(txn, message.end_lsn)
-                            last_commit_lsn = message.commit_lsn
-                            self.stats.transactions += 1
-                            self.stats.last_commit_ms = message.commit_us // 1000
-                            txn = begin = None
-                        elif isinstance(message, pg.Relation):
-                            decoders[message.oid] = self._decoder(message, capture)
-                        elif isinstance(message, pg.Insert | pg.Update | pg.Delete | pg.Truncate):
-                            if txn is None or begin is None:
-                                raise CdcError("a change outside a transaction in the stream")
-                            position = Position(
-                                frame.start, last_commit_lsn, begin.xid, begin.commit_us // 1000
-                            )
-                            events = self._events(message, decoders, capture, position)
-                            self.stats.changes += 1
-                            for event in events:
-                                self._produce(
-                                    producer, progress, txn, event, capture, begin.commit_us
-                                )
+                        self._handle(run, frame, pg.parse_message(frame.payload))
             if time.monotonic() - last_status >= cdc.status_interval_s:
-                self._confirm(conn, progress)
+                self._confirm(run)
                 last_status = time.monotonic()
+
+    def _read_timeout(self, run: _Run) -> float:
+        """How long to wait for the server: not past the moment the next chunk is due."""
+        if run.snapshot is None or run.snapshot.done or run.chunk is not None:
+            return _READ_TIMEOUT_S
+        due = run.snapshotter.next_at if run.snapshotter is not None else 0.0
+        return min(_READ_TIMEOUT_S, max(0.0, due - time.monotonic()))
+
+    def _handle(self, run: _Run, frame: pg.XLogData, message: pg.Message) -> None:
+        if isinstance(message, pg.Begin):
+            run.txn, run.begin = run.progress.begin(), message
+        elif isinstance(message, pg.Commit):
+            if run.txn is None:
+                raise CdcError("commit without begin in the replication stream")
+            run.progress.commit(run.txn, message.end_lsn)
+            run.last_commit_lsn = message.commit_lsn
+            self.stats.transactions += 1
+            self.stats.last_commit_ms = message.commit_us // 1000
+            run.txn = run.begin = None
+        elif isinstance(message, pg.Relation):
+            run.decoders[message.oid] = self._decoder(message, run.capture)
+        elif isinstance(message, pg.Insert | pg.Update | pg.Delete | pg.Truncate):
+            events = self._events(message, run.decoders, run.capture, run.position(frame.start))
+            self.stats.changes += 1
+            if run.chunk is not None:
+                run.chunk.changed(tuple(e.key.values()) for e in events if e.key is not None)
+            for event in events:
+                self._produce(run, event)
+        elif isinstance(message, pg.LogicalMessage):
+            if message.prefix == WATERMARK_PREFIX:
+                self._watermark(run, message)
+            elif message.prefix == SIGNAL_PREFIX:
+                self._signal(run, message)
+
+    # -- snapshot -----------------------------------------------------------------
+    def _maybe_select_chunk(self, run: _Run) -> None:
+        """Select the next chunk when a snapshot runs, none is out, and pacing allows."""
+        state = run.snapshot
+        if state is None or run.chunk is not None or state.done:
+            return
+        if run.snapshotter is None:
+            cdc = self._settings.cdc
+            run.snapshotter = Snapshotter(
+                self._settings.postgres.conninfo(self._database), run.capture,
+                chunk_rows=cdc.snapshot_chunk_rows, rows_per_s=cdc.snapshot_rows_per_s,
+            )  # fmt: skip
+            run.snapshot_decoder = RowDecoder(run.snapshotter.relation(), run.capture)
+            log.info(
+                "snapshot running",
+                extra={"table": state.table, "kind": state.kind, "snapshot": state.snapshot_id,
+                       "resume_after": state.last_key},
+            )  # fmt: skip
+        if time.monotonic() < run.snapshotter.next_at:
+            return
+        if run.progress.pending >= self._settings.cdc.max_in_flight // 2:
+            return
+        assert run.snapshot_decoder is not None
+        run.chunk = run.snapshotter.select_chunk(state, state.chunks + 1, run.snapshot_decoder)
+
+    def _watermark(self, run: _Run, message: pg.LogicalMessage) -> None:
+        parsed = parse_watermark(message.content)
+        chunk, state = run.chunk, run.snapshot
+        if parsed is None or chunk is None or state is None or parsed[0] != chunk.chunk_id:
+            return  # another process's, or a chunk a crash left behind: its rows were not kept
+        if parsed[1] == "low":
+            chunk.window_open = True
+            return
+        decoder = run.snapshot_decoder
+        assert decoder is not None
+        rows = list(chunk.rows.values())
+        now_ms = time.time_ns() // 1_000_000
+        position = run.position(message.lsn)
+        for index, row in enumerate(rows):
+            marker = snapshot_marker(
+                state.kind,
+                first=state.rows == 0 and index == 0,
+                last=chunk.final and index == len(rows) - 1,
+            )
+            block = source_block(run.capture, position, version=__version__, snapshot=marker)
+            for event in read_events(decoder, row, block, now_ms):
+                self._produce(run, event)
+        self.stats.snapshot_rows += len(rows)
+        after = dataclasses.replace(
+            state, last_key=chunk.last_key, chunks=state.chunks + 1,
+            rows=state.rows + len(rows), done=chunk.final,
+        )  # fmt: skip
+        assert run.txn is not None  # a watermark is a transactional message
+        run.checkpoints.append((run.txn, after))
+        run.snapshot, run.chunk = after, None
+        if after.done:
+            self.stats.snapshot_done = True
+            log.info("snapshot complete", extra={"table": after.table, "rows": after.rows})
+
+    def _signal(self, run: _Run, message: pg.LogicalMessage) -> None:
+        table = parse_signal(message.content)
+        if table != run.capture.qualified_name:
+            return
+        if run.snapshot is not None and not run.snapshot.done:
+            log.warning("snapshot requested while one runs; ignored", extra={"table": table})
+            return
+        run.snapshot = new_state(table, "incremental")
+        run.chunk = None
+        self.stats.snapshot_done = False
+        # Saved once the slot confirmed past the signal, like a chunk: a crash before
+        # that replays the signal itself.
+        assert run.txn is not None
+        run.checkpoints.append((run.txn, run.snapshot))
 
     def _decoder(self, relation: pg.Relation, capture: Capture) -> RowDecoder | None:
         if relation.qualified_name != capture.qualified_name:
@@ -292,15 +427,11 @@ class ChangeStream:
         except RowError as exc:
             raise CdcError(f"{exc} (at LSN {pg.format_lsn(position.lsn)})") from exc
 
-    def _produce(
-        self,
-        producer: Producer,
-        progress: Progress,
-        txn: Txn,
-        event: Event,
-        capture: Capture,
-        commit_us: int,
-    ) -> None:
+    def _produce(self, run: _Run, event: Event) -> None:
+        capture, progress, producer = run.capture, run.progress, run.producer
+        txn, begin = run.txn, run.begin
+        if txn is None or begin is None:
+            raise CdcError("an event outside a transaction in the stream")
         topic = event.topic
         try:
             key = (
@@ -317,6 +448,7 @@ class ChangeStream:
             raise CdcError(f"cannot encode a change of {topic}: {exc}") from exc
 
         latencies = self._latencies
+        commit_us = begin.commit_us
 
         def delivered(err: KafkaError | None, _msg: Message) -> None:
             if err is None:
@@ -340,9 +472,17 @@ class ChangeStream:
             except BufferError:
                 producer.poll(0.1)  # librdkafka's queue is full: wait for acknowledgements
 
-    def _confirm(self, conn: ReplicationConnection, progress: Progress) -> None:
-        conn.send(pg.standby_status(progress.confirmed, time.time_ns() // 1000))
+    def _confirm(self, run: _Run) -> None:
+        """Send the confirmable position; save snapshot progress the slot now covers."""
+        progress = run.progress
+        run.conn.send(pg.standby_status(progress.confirmed, time.time_ns() // 1000))
         self.stats.confirmed_lsn = progress.confirmed
+        while run.checkpoints:
+            txn, state = run.checkpoints[0]
+            if txn.end_lsn is None or progress.confirmed < txn.end_lsn:
+                break
+            save_state(self.state_file, state)
+            run.checkpoints.pop(0)
 
     def _drain(self, producer: Producer, progress: Progress) -> None:
         """Wait (bounded) for Kafka to acknowledge what was sent, so it can be confirmed."""

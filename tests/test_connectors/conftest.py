@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -28,10 +29,18 @@ SOURCES = {s.server_name: s for s in CDC_SOURCES}
 
 
 @pytest.fixture
-def cdc_settings(stack: object) -> Iterator[Settings]:
-    """Settings with a slot prefix of this test's own; its slots are dropped afterwards."""
+def cdc_settings(stack: object, tmp_path: Path) -> Iterator[Settings]:
+    """Settings with a slot prefix and state folder of this test's own; slots dropped after.
+
+    No initial snapshot: these tests are about the stream (the snapshot tests turn it on).
+    """
     prefix = f"test_{uuid.uuid4().hex[:10]}"
-    settings = load_settings(cdc={"slot_prefix": prefix, "status_interval_s": 0.2})
+    settings = load_settings(
+        cdc={
+            "slot_prefix": prefix, "status_interval_s": 0.2, "snapshot": "never",
+            "state_dir": tmp_path / "cdc-state",
+        }
+    )  # fmt: skip
     try:
         yield settings
     finally:
@@ -165,3 +174,30 @@ def read_new(
         serde.close()
     assert until(records), f"timed out with {len(records)} records from {topic}"
     return records
+
+
+def read_to_end(
+    settings: Settings, topic: str, since: dict[int, int], *, key_schema: str, value_schema: str
+) -> list[Record]:
+    """Every record from ``since`` up to the topic's end offsets as they are now."""
+    until = end_offsets(settings, topic)
+    want = sum(until[p] - since.get(p, 0) for p in until)
+    return read_new(
+        settings, topic, since, until=lambda records: len(records) >= want,
+        key_schema=key_schema, value_schema=value_schema, timeout_s=60,
+    )  # fmt: skip
+
+
+def wait_confirmed_past(running: Running, conninfo: str, timeout_s: float = 120) -> None:
+    """Until the stream confirmed everything committed so far (every event acknowledged)."""
+    from connectors.cdc.pgoutput import parse_lsn
+
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+    assert row is not None
+    target = parse_lsn(str(row[0]))
+    deadline = time.monotonic() + timeout_s
+    while running.stream.stats.confirmed_lsn < target:
+        assert not running.errors, running.errors
+        assert time.monotonic() < deadline, "the stream did not catch up"
+        time.sleep(0.05)

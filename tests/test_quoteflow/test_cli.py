@@ -63,7 +63,7 @@ def test_unknown_component_is_a_clear_error() -> None:
 def test_help_lists_the_subcommands() -> None:
     done = quoteflow("--help")
     assert done.returncode == 0
-    for command in ("stack", "topics", "schemas", "cdc", "smoke"):
+    for command in ("stack", "topics", "schemas", "cdc", "snapshot", "smoke"):
         assert command in done.stdout
 
 

@@ -1,0 +1,79 @@
+"""The incremental snapshot's pure parts: watermark and signal messages, chunks, state.
+
+A chunk forgets the rows of keys changed inside its window (never outside it),
+and the saved state round-trips through its file form, so a resumed snapshot
+continues after the right key.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from connectors.cdc.watermarks import (
+    Chunk,
+    SnapshotState,
+    parse_signal,
+    parse_watermark,
+    signal,
+    snapshot_marker,
+    watermark,
+)
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize("mark", ["low", "high"])
+def test_a_watermark_round_trips(mark: str) -> None:
+    assert parse_watermark(watermark("c1", mark).encode()) == ("c1", mark)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "content", [b"", b"not json", b"[]", b'{"chunk": "c"}', b'{"chunk": "c", "mark": "mid"}']
+)
+def test_other_messages_are_not_watermarks(content: bytes) -> None:
+    assert parse_watermark(content) is None
+
+
+def test_a_signal_round_trips_and_junk_is_no_signal() -> None:
+    assert parse_signal(signal("public.quotes").encode()) == "public.quotes"
+    assert parse_signal(b'{"snapshot": 3}') is None
+    assert parse_signal(b"{") is None
+
+
+def _chunk() -> Chunk:
+    rows = {(1,): {"quote_id": 1}, (2,): {"quote_id": 2}, (3,): {"quote_id": 3}}
+    return Chunk("c", 1, rows, ["3"], final=False)
+
+
+def test_changes_before_the_low_watermark_leave_the_chunk_alone() -> None:
+    chunk = _chunk()
+    chunk.changed([(1,), (2,)])
+    assert list(chunk.rows) == [(1,), (2,), (3,)]
+
+
+def test_changes_inside_the_window_drop_their_keys_and_nothing_else() -> None:
+    chunk = _chunk()
+    chunk.window_open = True
+    chunk.changed([(2,), (99,)])
+    assert list(chunk.rows) == [(1,), (3,)]
+
+
+def test_the_state_round_trips_through_its_file_form() -> None:
+    state = SnapshotState("s1", "public.quotes", "incremental", ["42", "x"], 3, 300, False)
+    assert SnapshotState.from_json(state.to_json()) == state
+    with pytest.raises((ValueError, KeyError)):
+        SnapshotState.from_json("[]")
+
+
+@pytest.mark.parametrize(
+    ("kind", "first", "last", "expected"),
+    [
+        ("initial", True, False, "first"),
+        ("initial", False, False, "true"),
+        ("initial", False, True, "last"),
+        ("initial", True, True, "first"),
+        ("incremental", True, True, "incremental"),
+    ],
+)
+def test_snapshot_markers_are_debeziums(kind: str, first: bool, last: bool, expected: str) -> None:
+    assert snapshot_marker(kind, first=first, last=last) == expected
