@@ -63,9 +63,13 @@ def stack(settings: Settings, pytestconfig: pytest.Config) -> Iterator[object]:
     local = LocalStack(settings)
     started = local.up(report=report)
     try:
-        # What CI does in a real deployment: producers never register schemas themselves.
+        # What a deployment does before the pipeline runs: producers never register
+        # schemas themselves, and the broker creates no topic by itself.
         from quoteflow.subjects.admin import SubjectAdmin
+        from quoteflow.topics.admin import TopicAdmin
 
+        for created in TopicAdmin(settings).create():
+            report(f"created topic {created}")
         with SubjectAdmin(settings) as admin:
             admin.register(report)
         yield local

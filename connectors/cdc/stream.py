@@ -170,7 +170,7 @@ class ChangeStream:
         conninfo = self._settings.postgres.conninfo(self._database)
         try:
             with psycopg.connect(conninfo, autocommit=True) as conn:
-                return prepare(
+                prepared = prepare(
                     conn,
                     self._source,
                     database=self._database,
@@ -179,6 +179,21 @@ class ChangeStream:
                 )
         except psycopg.Error as exc:
             raise CdcError(f"database {self._database}: {error_gist(exc)}") from exc
+        self._require_topic(self._produce_to or prepared.capture.topic)
+        return prepared
+
+    def _require_topic(self, topic: str) -> None:
+        """Fail at start, in one line, rather than at the first change (auto-create is off)."""
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient(self._settings.kafka.as_librdkafka_dict())
+        try:
+            metadata = admin.list_topics(topic, timeout=10).topics.get(topic)
+        except KafkaException as exc:
+            raise CdcError(f"cannot reach Kafka to check topic {topic}: {exc}") from exc
+        if metadata is None or metadata.error is not None:
+            raise CdcError(f"topic {topic} does not exist: run `quoteflow topics create`")
 
     def _producer(self) -> Producer:
         conf: dict[str, Any] = {

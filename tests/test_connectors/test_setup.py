@@ -188,3 +188,13 @@ def test_a_usable_slot_has_no_problem(wal_status: str | None) -> None:
         slot="s", database="qms", plugin="pgoutput", slot_database="qms", active_pid=None,
         wal_status=wal_status,
     ) is None  # fmt: skip
+
+
+@pytest.mark.integration
+def test_a_missing_topic_is_one_line_naming_the_command(cdc_settings: Settings) -> None:
+    stream = ChangeStream(cdc_settings, QMS, make_serde(None), produce_to="no.such.topic")
+    with pytest.raises(CdcError) as caught:
+        stream.prepare()
+    assert str(caught.value) == (
+        "topic no.such.topic does not exist: run `quoteflow topics create`"
+    )
