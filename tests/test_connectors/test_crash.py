@@ -96,14 +96,19 @@ def test_kill_9_mid_stream_loses_nothing_and_duplicates_keep_their_position(
                         ).fetchone()
                         assert row is not None
                         inserted.append(int(row[0]))
-                time.sleep(0.01)
+                time.sleep(0.03)
 
     first = _start(cdc_settings, log)
     try:
         _wait_streaming(cdc_settings, slot, first, log)
         writer = threading.Thread(target=write)
         writer.start()
-        time.sleep(0.4)  # transactions are committing and streaming now
+        # Kill once Kafka holds some of the changes (a new broker takes a moment to give the
+        # idempotent producer its id), while the writer is still committing more.
+        deadline = time.monotonic() + 60
+        while sum(n - since[p] for p, n in end_offsets(cdc_settings, QUOTES).items()) == 0:
+            assert time.monotonic() < deadline, "nothing reached Kafka"
+            time.sleep(0.02)
         first.send_signal(signal.SIGKILL)
         first.wait(10)
         assert first.returncode == -signal.SIGKILL
