@@ -279,6 +279,9 @@ class CdcSettings(_Section):
     snapshot_rows_per_s: int | None = Field(default=20_000, ge=1)
     #: Where snapshot progress is kept, one file per slot; default <stack.home>/cdc.
     state_dir: Path | None = None
+    #: A heartbeat into the source's WAL this often; each one read and acknowledged becomes a
+    #: watermark on quoteflow.cdc.watermarks (None: no heartbeats, no watermarks).
+    heartbeat_interval_s: float | None = Field(default=1.0, gt=0, le=3600)
 
 
 class LogSettings(_Section):

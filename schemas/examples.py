@@ -338,6 +338,26 @@ def tombstone_dead_letter() -> Record:
     return dead_letter(key=None, value=None, headers=[])
 
 
+def cdc_watermark(**overrides: Any) -> Record:
+    """The QMS change topic is complete up to a heartbeat at 09:15:04 UTC."""
+    return _merge(
+        {
+            "source": "qms",
+            "topic": "qms.public.quotes",
+            "watermark_ms": 1_719_825_304_000,
+            "lsn": 24_024_512,
+            "offsets": [{"partition": 0, "offset": 1_042}, {"partition": 3, "offset": 77}],
+            "emitted_ms": 1_719_825_304_180,
+        },
+        overrides,
+    )
+
+
+def idle_source_watermark() -> Record:
+    """A source with no change yet: complete up to the heartbeat with nothing to read."""
+    return cdc_watermark(source="crm", topic="crm.public.customers", offsets=[])
+
+
 #: Every example per schema name, the canonical one first.
 VARIANTS: Mapping[str, tuple[Callable[[], Record], ...]] = MappingProxyType(
     {
@@ -349,6 +369,7 @@ VARIANTS: Mapping[str, tuple[Callable[[], Record], ...]] = MappingProxyType(
             customer_snapshot_last,
         ),
         "crm_customer_key": (customer_key,),
+        "cdc_watermark": (cdc_watermark, idle_source_watermark),
         "dead_letter": (dead_letter, tombstone_dead_letter),
         "esp_delivery_receipt": (delivery_receipt, failed_receipt),
         "qms_quote_envelope": (

@@ -29,15 +29,15 @@ REPORT_EVERY_S = 10.0
 
 
 def describe(name: str, stats: Stats) -> str:
-    lag = (
-        f", commit lag {max(0.0, time.time() - stats.last_commit_ms / 1000):.1f}s"
-        if stats.last_commit_ms
-        else ""
+    watermark = (
+        f", watermark lag {max(0.0, time.time() - stats.watermark_ms / 1000):.1f}s"
+        if stats.watermark_ms
+        else ", no watermark yet"
     )
     return (
         f"{name}: {stats.transactions} transactions, {stats.changes} changes,"
         f" {stats.acked}/{stats.events} events acknowledged,"
-        f" confirmed {format_lsn(stats.confirmed_lsn)}{lag}"
+        f" confirmed {format_lsn(stats.confirmed_lsn)}, lag {stats.lag_bytes} bytes{watermark}"
     )
 
 

@@ -45,13 +45,17 @@ from connectors.cdc.replication import ReplicationConnection
 from connectors.cdc.setup import Prepared, prepare
 from connectors.cdc.snapshot import Snapshotter, load_state, new_state, save_state
 from connectors.cdc.watermarks import (
+    HEARTBEAT_PREFIX,
     SIGNAL_PREFIX,
     WATERMARK_PREFIX,
+    WATERMARK_TOPIC,
     Chunk,
     SnapshotState,
+    parse_heartbeat,
     parse_signal,
     parse_watermark,
     snapshot_marker,
+    source_watermark,
 )
 from connectors.errors import CdcError
 from quoteflow import __version__
@@ -77,6 +81,13 @@ class Stats:
     skipped_truncates: int = 0
     snapshot_rows: int = 0
     snapshot_done: bool = False
+    watermarks: int = 0
+    watermark_ms: int = 0  # the last published source watermark (server clock)
+    server_wal_end: int = 0  # the server's WAL end, from its messages: lag_bytes is against it
+
+    @property
+    def lag_bytes(self) -> int:
+        return max(0, self.server_wal_end - self.confirmed_lsn)
     confirmed_lsn: int = 0
     last_commit_ms: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -100,6 +111,12 @@ class _Run:
     chunk: Chunk | None = None
     #: (transaction, snapshot state after it): saved once the slot confirms past it.
     checkpoints: list[tuple[Txn, SnapshotState]] = field(default_factory=list)
+    #: (heartbeat as an empty transaction, its server clock ms, its LSN), oldest first.
+    heartbeats: list[tuple[Txn, int, int]] = field(default_factory=list)
+    #: partition -> offset after the last acknowledged change event.
+    acked_offsets: dict[int, int] = field(default_factory=dict)
+    heartbeat_conn: psycopg.Connection[Any] | None = None
+    next_heartbeat: float = 0.0
 
     def position(self, lsn: int) -> Position:
         if self.begin is None:
@@ -180,7 +197,15 @@ class ChangeStream:
         except psycopg.Error as exc:
             raise CdcError(f"database {self._database}: {error_gist(exc)}") from exc
         self._require_topic(self._produce_to or prepared.capture.topic)
+        if self._heartbeats:
+            self._require_topic(WATERMARK_TOPIC)
         return prepared
+
+    @property
+    def _heartbeats(self) -> bool:
+        """Heartbeats and watermarks, unless off or writing elsewhere (a benchmark's scratch
+        topic's offsets must never reach the real watermark topic)."""
+        return self._settings.cdc.heartbeat_interval_s is not None and self._produce_to is None
 
     def _require_topic(self, topic: str) -> None:
         """Fail at start, in one line, rather than at the first change (auto-create is off)."""
@@ -237,6 +262,8 @@ class ChangeStream:
             conn.close()
             if state.snapshotter is not None:
                 state.snapshotter.close()
+            if state.heartbeat_conn is not None:
+                state.heartbeat_conn.close()
         if self._fatal is not None:
             raise CdcError(self._fatal)
         return self.stats
@@ -272,18 +299,22 @@ class ChangeStream:
                 producer.poll(0.05)  # let acknowledgements catch up before reading more
             else:
                 self._maybe_select_chunk(run)
+                self._maybe_heartbeat(run)
                 data = conn.read(0.0)
                 if data is None:
                     producer.poll(0)  # nothing to read: a good moment for acknowledgements
                     data = conn.read(self._read_timeout(run))
                 if data is not None:
                     frame = pg.parse_copy_message(data)
+                    self.stats.server_wal_end = max(self.stats.server_wal_end, frame.end)
                     if isinstance(frame, pg.Keepalive):
                         progress.server_at(frame.end)
                         if frame.reply_requested:
                             last_status = 0.0  # answer now, with no more than is confirmed
                     else:
                         self._handle(run, frame, pg.parse_message(frame.payload))
+            if run.heartbeats:
+                self._publish_watermarks(run)
             if time.monotonic() - last_status >= cdc.status_interval_s:
                 self._confirm(run)
                 last_status = time.monotonic()
@@ -316,10 +347,70 @@ class ChangeStream:
             for event in events:
                 self._produce(run, event)
         elif isinstance(message, pg.LogicalMessage):
-            if message.prefix == WATERMARK_PREFIX:
+            if message.prefix == HEARTBEAT_PREFIX:
+                self._heartbeat_read(run, message)
+            elif message.prefix == WATERMARK_PREFIX:
                 self._watermark(run, message)
             elif message.prefix == SIGNAL_PREFIX:
                 self._signal(run, message)
+
+    # -- heartbeats and the source watermark -----------------------------------------
+    def _maybe_heartbeat(self, run: _Run) -> None:
+        """Write a heartbeat into the source's WAL when one is due (one tiny WAL record)."""
+        interval = self._settings.cdc.heartbeat_interval_s
+        if not self._heartbeats or interval is None or time.monotonic() < run.next_heartbeat:
+            return
+        run.next_heartbeat = time.monotonic() + interval
+        try:
+            if run.heartbeat_conn is None or run.heartbeat_conn.closed:
+                run.heartbeat_conn = psycopg.connect(
+                    self._settings.postgres.conninfo(self._database), autocommit=True
+                )
+            run.heartbeat_conn.execute(
+                "SELECT pg_logical_emit_message(false, %s,"
+                " (extract(epoch FROM clock_timestamp()) * 1000)::bigint::text)",
+                (HEARTBEAT_PREFIX,),
+            )
+        except psycopg.Error as exc:
+            # The stream goes on; only the watermark stalls (and says so in its lag).
+            log.warning("heartbeat failed", extra={"error": error_gist(exc)})
+            if run.heartbeat_conn is not None:
+                run.heartbeat_conn.close()
+            run.heartbeat_conn = None
+
+    def _heartbeat_read(self, run: _Run, message: pg.LogicalMessage) -> None:
+        """Everything committed before the heartbeat has been read: once it is all in Kafka,
+        the watermark can be published (it rides in Progress as an empty transaction)."""
+        server_ms = parse_heartbeat(message.content)
+        if server_ms is None or run.txn is not None or not self._heartbeats:
+            return
+        txn = run.progress.begin()
+        run.progress.commit(txn, message.lsn)
+        run.heartbeats.append((txn, server_ms, message.lsn))
+
+    def _publish_watermarks(self, run: _Run) -> None:
+        latest: tuple[int, int] | None = None
+        while run.heartbeats:
+            txn, server_ms, lsn = run.heartbeats[0]
+            if txn.end_lsn is None or run.progress.confirmed < txn.end_lsn:
+                break
+            run.heartbeats.pop(0)
+            latest = (server_ms, lsn)
+        if latest is None:
+            return  # only the newest watermark that is ready matters
+        record = source_watermark(
+            self._source.server_name, run.capture.topic, latest[0], latest[1],
+            run.acked_offsets, time.time_ns() // 1_000_000,
+        )  # fmt: skip
+        try:
+            value = self._serde.encode("cdc_watermark", record, topic=WATERMARK_TOPIC)
+        except SerdeError as exc:
+            raise CdcError(f"cannot encode a watermark: {exc}") from exc
+        run.producer.produce(
+            WATERMARK_TOPIC, key=self._source.server_name.encode(), value=value
+        )
+        self.stats.watermarks += 1
+        self.stats.watermark_ms = latest[0]
 
     # -- snapshot -----------------------------------------------------------------
     def _maybe_select_chunk(self, run: _Run) -> None:
@@ -464,10 +555,18 @@ class ChangeStream:
 
         latencies = self._latencies
         commit_us = begin.commit_us
+        acked_offsets = run.acked_offsets
 
-        def delivered(err: KafkaError | None, _msg: Message) -> None:
+        def delivered(err: KafkaError | None, msg: Message) -> None:
             if err is None:
                 self.stats.acked += 1
+                partition, offset = msg.partition(), msg.offset()
+                if (
+                    partition is not None
+                    and offset is not None
+                    and offset + 1 > acked_offsets.get(partition, 0)
+                ):
+                    acked_offsets[partition] = offset + 1
                 progress.acked(txn)
                 self.stats.confirmed_lsn = progress.confirmed
                 if latencies is not None:

@@ -24,6 +24,10 @@ from typing import Any, Literal
 
 WATERMARK_PREFIX = "quoteflow.snapshot"
 SIGNAL_PREFIX = "quoteflow.signal"
+#: Heartbeats: non-transactional messages whose content is the server's clock (epoch ms).
+HEARTBEAT_PREFIX = "quoteflow.heartbeat"
+#: Where the source watermarks go (the catalogue's quoteflow.cdc.watermarks).
+WATERMARK_TOPIC = "quoteflow.cdc.watermarks"
 
 Mark = Literal["low", "high"]
 #: What a key looks like in chunk bookkeeping: the primary key's values, in key order.
@@ -114,3 +118,27 @@ def snapshot_marker(kind: str, *, first: bool, last: bool) -> str:
     if first:
         return "first"
     return "last" if last else "true"
+
+
+def parse_heartbeat(content: bytes) -> int | None:
+    """The server clock (epoch ms) a heartbeat carries, or None."""
+    try:
+        return int(content)
+    except ValueError:
+        return None
+
+
+def source_watermark(
+    source: str, topic: str, watermark_ms: int, lsn: int, acked: Mapping[int, int], now_ms: int
+) -> dict[str, Any]:
+    """The cdc_watermark record: ``acked`` maps partition -> offset after the last acknowledged
+    event; every event before the heartbeat is below it (later ones may be too: a consumer
+    then reads a little more than it needs, never less)."""
+    return {
+        "source": source,
+        "topic": topic,
+        "watermark_ms": watermark_ms,
+        "lsn": lsn,
+        "offsets": [{"partition": p, "offset": o} for p, o in sorted(acked.items())],
+        "emitted_ms": now_ms,
+    }

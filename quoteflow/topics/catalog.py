@@ -100,6 +100,15 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         purpose="what the ESP answered for each trigger",
     ),
     TopicSpec(
+        name="quoteflow.cdc.watermarks",
+        partitions=1,
+        cleanup_policy="compact",
+        retention_ms=-1,
+        key_schema=None,
+        value_schema="cdc_watermark",
+        purpose="per CDC source: its change topic is complete up to a commit time below offsets",
+    ),
+    TopicSpec(
         name="quoteflow.dead-letter",
         partitions=1,
         cleanup_policy="delete",

@@ -166,7 +166,12 @@ def read_new(
             if error is not None:
                 continue
             raw_key, raw_value = message.key(), message.value()
-            key = serde.decode(key_schema, raw_key, topic=topic, is_key=True) if raw_key else None
+            # An empty key_schema: a string key (not decoded; such topics key by name).
+            key = (
+                serde.decode(key_schema, raw_key, topic=topic, is_key=True)
+                if raw_key and key_schema
+                else None
+            )
             value = serde.decode(value_schema, raw_value, topic=topic) if raw_value else None
             records.append(Record(message.partition() or 0, message.offset() or 0, key, value))
     finally:

@@ -77,3 +77,21 @@ def test_the_state_round_trips_through_its_file_form() -> None:
 )
 def test_snapshot_markers_are_debeziums(kind: str, first: bool, last: bool, expected: str) -> None:
     assert snapshot_marker(kind, first=first, last=last) == expected
+
+
+def test_a_heartbeat_carries_the_server_clock_and_junk_is_none() -> None:
+    from connectors.cdc.watermarks import parse_heartbeat
+
+    assert parse_heartbeat(b"1795401000544") == 1_795_401_000_544
+    assert parse_heartbeat(b"soon") is None
+
+
+def test_a_source_watermark_lists_partitions_in_order_and_encodes() -> None:
+    from connectors.cdc.watermarks import source_watermark
+    from schemas.embedded import EmbeddedSerde
+
+    record = source_watermark("qms", "qms.public.quotes", 1_000, 42, {3: 7, 0: 12}, 1_010)
+    assert record["offsets"] == [{"partition": 0, "offset": 12}, {"partition": 3, "offset": 7}]
+    data = EmbeddedSerde().encode("cdc_watermark", record, topic="quoteflow.cdc.watermarks")
+    decoded = EmbeddedSerde().decode("cdc_watermark", data, topic="quoteflow.cdc.watermarks")
+    assert decoded == record

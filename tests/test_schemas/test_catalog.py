@@ -27,6 +27,7 @@ pytestmark = pytest.mark.unit
 EXPECTED_NAMES = (
     "abandonment_decision",
     "abandonment_trigger",
+    "cdc_watermark",
     "crm_customer_envelope",
     "crm_customer_key",
     "dead_letter",

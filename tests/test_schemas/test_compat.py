@@ -341,7 +341,7 @@ class TestMain:
 
         assert self.run(catalog_dir, lock) == 0
         assert capsys.readouterr().out.startswith(
-            "ok: 8 schemas, 8 versions, BACKWARD_TRANSITIVE compatible"
+            "ok: 9 schemas, 9 versions, BACKWARD_TRANSITIVE compatible"
         )
 
     def test_check_lists_every_problem(

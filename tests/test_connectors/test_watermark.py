@@ -1,0 +1,129 @@
+"""The source watermark: what it promises a consumer, checked against the real stack.
+
+A watermark says: every transaction committed before ``watermark_ms`` is in
+the change topic below ``offsets``. So reading each partition only up to those
+offsets must already yield every row committed before that time — and an idle
+source must keep its watermark moving, so a processor is never left waiting.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+import pytest
+
+from connectors.cdc.watermarks import WATERMARK_TOPIC
+from quoteflow.settings import Settings
+
+from .conftest import Record, end_offsets, read_new, streaming
+
+pytestmark = pytest.mark.integration
+
+QUOTES = "qms.public.quotes"
+
+
+def _heartbeating(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={"cdc": settings.cdc.model_copy(update={"heartbeat_interval_s": 0.2})}
+    )
+
+
+def _watermarks(settings: Settings, since: dict[int, int], after_ms: int) -> list[dict[str, Any]]:
+    """qms watermarks published since ``since``, until one is past ``after_ms``."""
+
+    def past(records: list[Record]) -> bool:
+        return any(
+            r.value and r.value["source"] == "qms" and r.value["watermark_ms"] > after_ms
+            for r in records
+        )
+
+    records = read_new(
+        settings, WATERMARK_TOPIC, since, until=past, timeout_s=30,
+        key_schema="", value_schema="cdc_watermark",
+    )  # fmt: skip
+    return [r.value for r in records if r.value and r.value["source"] == "qms"]
+
+
+def test_reading_up_to_a_watermark_yields_every_change_committed_before_it(
+    cdc_settings: Settings,
+) -> None:
+    settings = _heartbeating(cdc_settings)
+    since = end_offsets(settings, QUOTES)
+    marks_since = end_offsets(settings, WATERMARK_TOPIC)
+    run = uuid.uuid4().hex[:6]
+    with streaming(settings, "qms") as running, psycopg.connect(
+        settings.postgres.conninfo("qms"), autocommit=True
+    ) as conn:
+        ids = set()
+        for t in range(5):
+            with conn.transaction():
+                for n in range(20):
+                    row = conn.execute(
+                        "INSERT INTO quotes (quote_ref, customer_id, product_code, channel,"
+                        " premium, currency, valid_until) VALUES (%s, 1, 'P', 'WEB', %s, 'GBP',"
+                        " '2026-12-31') RETURNING quote_id",
+                        (f"W-{run}-{t}-{n}", Decimal(n)),
+                    ).fetchone()
+                    assert row is not None
+                    ids.add(int(row[0]))
+        committed = conn.execute(
+            "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+        ).fetchone()
+        assert committed is not None
+        marks = _watermarks(settings, marks_since, int(committed[0]))
+        stats = running.stream.stats
+    mark = next(m for m in marks if m["watermark_ms"] > committed[0])
+    assert mark["topic"] == QUOTES and mark["emitted_ms"] >= mark["watermark_ms"]
+    bounds = {o["partition"]: o["offset"] for o in mark["offsets"]}
+    assert bounds, "the watermark names the partitions that received changes"
+
+    # Read exactly up to the bounds, no further: every row committed before is there.
+    def below_bounds(records: list[Record]) -> bool:
+        seen = {(r.partition, r.offset) for r in records}
+        return all(
+            (p, o - 1) in seen or o <= since.get(p, 0) for p, o in bounds.items()
+        )
+
+    limited = read_new(
+        settings, QUOTES, since, until=below_bounds, timeout_s=30,
+        key_schema="qms_quote_key", value_schema="qms_quote_envelope",
+    )  # fmt: skip
+    inside = [r for r in limited if r.offset < bounds.get(r.partition, 0)]
+    assert ids <= {r.key["quote_id"] for r in inside if r.key and r.value}
+    assert stats.watermarks >= 1 and stats.lag_bytes >= 0
+
+
+def test_an_idle_source_keeps_its_watermark_moving(cdc_settings: Settings) -> None:
+    settings = _heartbeating(cdc_settings)
+    marks_since = end_offsets(settings, WATERMARK_TOPIC)
+    with streaming(settings, "qms"):
+        start_ms = int(time.time() * 1000)
+        first = _watermarks(settings, marks_since, start_ms)
+        later = _watermarks(settings, marks_since, start_ms + 1_000)
+    times = [m["watermark_ms"] for m in later]
+    assert times == sorted(times) and times[-1] - first[0]["watermark_ms"] >= 800
+
+
+def test_watermarks_end_offsets_are_partition_offsets_of_the_change_topic(
+    cdc_settings: Settings,
+) -> None:
+    """The bounds are real offsets: none beyond the topic's end when it was published."""
+    settings = _heartbeating(cdc_settings)
+    marks_since = end_offsets(settings, WATERMARK_TOPIC)
+    with streaming(settings, "qms"), psycopg.connect(
+        settings.postgres.conninfo("qms"), autocommit=True
+    ) as conn:
+        conn.execute(
+            "INSERT INTO quotes (quote_ref, customer_id, product_code, channel, premium,"
+            " currency, valid_until) VALUES (%s, 1, 'P', 'WEB', 1, 'GBP', '2026-12-31')",
+            (f"E-{uuid.uuid4().hex[:6]}",),
+        )
+        marks = _watermarks(settings, marks_since, int(time.time() * 1000))
+        ends = end_offsets(settings, QUOTES)
+    for mark in marks:
+        for entry in mark["offsets"]:
+            assert 0 < entry["offset"] <= ends[entry["partition"]]
