@@ -34,14 +34,14 @@ import psycopg
 from psycopg import sql
 
 from connectors.cdc import pgoutput as pg
-from connectors.cdc.events import Position, RowDecoder, insert_events, source_block
+from connectors.cdc.events import Capture, Position, RowDecoder, insert_events, source_block
 from connectors.cdc.replication import ReplicationConnection
 from connectors.cdc.stream import ChangeStream
 from connectors.errors import CdcError
 from quoteflow.settings import Settings
 from quoteflow.stack.base import Reporter
-from quoteflow.stack.postgres.schema import CDC_SOURCES
-from schemas.serde import serde_from_settings
+from quoteflow.stack.postgres.schema import CDC_SOURCES, error_gist
+from schemas.serde import Serde, serde_from_settings
 
 SCHEMA = "quoteflow_bench"
 PUBLICATION = "quoteflow_bench"
@@ -75,6 +75,18 @@ class BenchResult:
 def run_cdc_bench(
     settings: Settings, *, changes: int, rate: int, seconds: float, report: Reporter
 ) -> BenchResult:
+    """The benchmark; a database that cannot be reached or refuses is one CdcError line."""
+    try:
+        return _run(settings, changes=changes, rate=rate, seconds=seconds, report=report)
+    except psycopg.Error as exc:
+        raise CdcError(
+            f"bench: {error_gist(exc)} (is the stack up? `quoteflow stack up`)"
+        ) from exc
+
+
+def _run(
+    settings: Settings, *, changes: int, rate: int, seconds: float, report: Reporter
+) -> BenchResult:
     run = uuid.uuid4().hex[:8]
     bench = settings.model_copy(
         update={"cdc": settings.cdc.model_copy(update={"slot_prefix": f"bench_{run}"})}
@@ -100,7 +112,7 @@ def run_cdc_bench(
             report("baseline: reading the changes from a slot, parsing only")
             payloads, baseline = _read_slot(conninfo, baseline_slot, changes)
             report(f"baseline: {changes / baseline:,.0f} changes/s")
-            decode_only = _decode_only(payloads, prepared.capture, serde, database, source)
+            decode_only = _decode_only(payloads, prepared.capture, serde)
             del payloads
             report(f"decode only (no Kafka): {changes / decode_only:,.0f} changes/s")
 
@@ -190,9 +202,7 @@ def _read_slot(conninfo: str, slot: str, changes: int) -> tuple[list[bytes], flo
         conn.close()
 
 
-def _decode_only(
-    payloads: list[bytes], capture: Any, serde: Any, database: str, source: Any
-) -> float:
+def _decode_only(payloads: list[bytes], capture: Capture, serde: Serde) -> float:
     """The pure core over recorded messages: parse, row, envelope, encode (no Kafka)."""
     decoders: dict[int, RowDecoder] = {}
     started = time.perf_counter()
@@ -207,6 +217,7 @@ def _decode_only(
             decoder = decoders[message.relation_oid]
             block = source_block(capture, Position(lsn, 0, xid, commit_us // 1000), version="bench")
             for event in insert_events(decoder, decoder.row(message.new), block, 0):
+                assert event.key is not None and event.value is not None  # an insert's are set
                 serde.encode(capture.key_schema, event.key, topic=TOPIC, is_key=True)
                 serde.encode(capture.value_schema, event.value, topic=TOPIC)
     return time.perf_counter() - started

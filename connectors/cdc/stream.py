@@ -90,7 +90,6 @@ class Stats:
         return max(0, self.server_wal_end - self.confirmed_lsn)
     confirmed_lsn: int = 0
     last_commit_ms: int = 0
-    started: float = field(default_factory=time.monotonic)
 
 
 @dataclass

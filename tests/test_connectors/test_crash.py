@@ -56,6 +56,17 @@ def _start(
         )
 
 
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, as an operator stops the connector; it drains and confirms."""
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(60)
+
+
+def _assert_clean_exit(proc: subprocess.Popen[bytes], log: Path) -> None:
+    assert proc.returncode == 0, log.read_text()
+    assert "Traceback" not in log.read_text()
+
+
 def _slot_active(settings: Settings, slot: str) -> bool:
     with psycopg.connect(settings.postgres.conninfo("qms"), autocommit=True) as conn:
         row = conn.execute(
@@ -137,10 +148,8 @@ def test_kill_9_mid_stream_loses_nothing_and_duplicates_keep_their_position(
             key_schema="qms_quote_key", value_schema="qms_quote_envelope",
         )  # fmt: skip
     finally:
-        second.send_signal(signal.SIGTERM)
-        second.wait(60)
-    assert second.returncode == 0, log.read_text()
-    assert "Traceback" not in log.read_text()
+        _stop(second)
+    _assert_clean_exit(second, log)
 
     positions: dict[int, set[tuple[int, int]]] = defaultdict(set)
     deliveries: dict[int, int] = defaultdict(int)
@@ -207,9 +216,8 @@ def test_kill_9_mid_snapshot_resumes_after_the_last_confirmed_chunk(
             key_schema="qms_quote_key", value_schema="qms_quote_envelope",
         )  # fmt: skip
     finally:
-        second.send_signal(signal.SIGTERM)
-        second.wait(60)
-    assert second.returncode == 0, log.read_text()
+        _stop(second)
+    _assert_clean_exit(second, log)
     reads = [r.key["quote_id"] for r in records if r.key and r.value and r.value["op"] == "r"]
     assert existing <= set(reads)  # every row, whichever run read it
     resumed_after = int(saved.last_key[0])
