@@ -18,7 +18,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,7 +61,7 @@ from connectors.errors import CdcError
 from quoteflow import __version__
 from quoteflow.settings import Settings
 from quoteflow.stack.postgres.schema import CdcSource, error_gist
-from quoteflow.topics.catalog import CATALOGUE
+from quoteflow.topics.catalog import CATALOGUE, TopicSpec
 from schemas.errors import SerdeError
 from schemas.serde import Serde
 
@@ -84,12 +84,12 @@ class Stats:
     watermarks: int = 0
     watermark_ms: int = 0  # the last published source watermark (server clock)
     server_wal_end: int = 0  # the server's WAL end, from its messages: lag_bytes is against it
+    confirmed_lsn: int = 0
+    last_commit_ms: int = 0
 
     @property
     def lag_bytes(self) -> int:
         return max(0, self.server_wal_end - self.confirmed_lsn)
-    confirmed_lsn: int = 0
-    last_commit_ms: int = 0
 
 
 @dataclass
@@ -124,15 +124,20 @@ class _Run:
 
 
 def capture_for(
-    source: CdcSource, database: str, topic: str | None = None
+    source: CdcSource,
+    database: str,
+    topic: str | None = None,
+    catalogue: Sequence[TopicSpec] = CATALOGUE,
 ) -> Callable[[tuple[str, ...]], Capture]:
     """``source``'s Capture, built once its primary key is known.
 
     The topic, and so the schemas, come from the catalogue: ``source.topic``,
     or ``topic`` for a table shaped like a catalogue one (the benchmark's copy).
+    Another ``catalogue`` captures a table no production topic describes (the
+    column-type tests' table of every type).
     """
     name = topic or source.topic
-    spec = next((s for s in CATALOGUE if s.name == name), None)
+    spec = next((s for s in catalogue if s.name == name), None)
     if spec is None or spec.key_schema is None:
         raise CdcError(f"topic {name} is not an Avro-keyed topic of the catalogue")
     key_schema = spec.key_schema
@@ -165,12 +170,15 @@ class ChangeStream:
         topic: str | None = None,
         produce_to: str | None = None,
         latencies_ms: list[float] | None = None,
+        catalogue: Sequence[TopicSpec] = CATALOGUE,
     ) -> None:
         """``topic`` names the catalogue topic of a table shaped like one (default: the
         source's own); ``produce_to`` sends the events to another topic, encoded for
         the catalogue topic's subject (benchmarks); ``latencies_ms`` collects each
-        event's commit-to-acknowledgement time."""
+        event's commit-to-acknowledgement time; ``catalogue`` is where the topic's
+        schemas are looked up."""
         self._topic = topic
+        self._catalogue = catalogue
         self._settings = settings
         self._source = source
         self._serde = serde
@@ -191,7 +199,9 @@ class ChangeStream:
                     self._source,
                     database=self._database,
                     slot=self.slot,
-                    capture_for=capture_for(self._source, self._database, self._topic),
+                    capture_for=capture_for(
+                        self._source, self._database, self._topic, self._catalogue
+                    ),
                 )
         except psycopg.Error as exc:
             raise CdcError(f"database {self._database}: {error_gist(exc)}") from exc
@@ -405,9 +415,7 @@ class ChangeStream:
             value = self._serde.encode("cdc_watermark", record, topic=WATERMARK_TOPIC)
         except SerdeError as exc:
             raise CdcError(f"cannot encode a watermark: {exc}") from exc
-        run.producer.produce(
-            WATERMARK_TOPIC, key=self._source.server_name.encode(), value=value
-        )
+        run.producer.produce(WATERMARK_TOPIC, key=self._source.server_name.encode(), value=value)
         self.stats.watermarks += 1
         self.stats.watermark_ms = latest[0]
 

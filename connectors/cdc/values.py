@@ -51,7 +51,9 @@ class UnrepresentableValue(ValueError):
 
 
 def _bool(text: str) -> bool:
-    return text == "t"
+    # pgoutput sends the output function's "t"/"f"; the snapshot's ``column::text`` cast
+    # spells a boolean "true"/"false" (the one type whose text cast is not its output).
+    return text in ("t", "true")
 
 
 def _numeric(text: str) -> Decimal:

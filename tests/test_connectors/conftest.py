@@ -23,6 +23,7 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 from connectors.cdc.stream import ChangeStream
 from quoteflow.settings import Settings, load_settings
 from quoteflow.stack.postgres.schema import CDC_SOURCES, CdcSource
+from schemas.catalog import SchemaCatalog
 from schemas.serde import Serde, serde_from_settings
 
 SOURCES = {s.server_name: s for s in CDC_SOURCES}
@@ -83,10 +84,21 @@ class Running:
 
 
 @contextmanager
-def streaming(settings: Settings, name: str) -> Iterator[Running]:
-    """A ChangeStream for source ``name`` in a thread, ready (slot created) on entry."""
-    serde = serde_from_settings(settings.schema_registry)
-    stream = ChangeStream(settings, SOURCES[name], serde)
+def streaming(
+    settings: Settings,
+    name: str,
+    *,
+    source: CdcSource | None = None,
+    catalog: SchemaCatalog | None = None,
+    **options: Any,
+) -> Iterator[Running]:
+    """A ChangeStream for source ``name`` in a thread, ready (slot created) on entry.
+
+    ``source``, ``catalog`` and ``options`` (ChangeStream's keywords) capture a
+    table other than the source's own (the column-type tests' table).
+    """
+    serde = serde_from_settings(settings.schema_registry, catalog=catalog)
+    stream = ChangeStream(settings, source or SOURCES[name], serde, **options)
     stop, ready = threading.Event(), threading.Event()
     errors: list[BaseException] = []
 
@@ -140,9 +152,10 @@ def read_new(
     key_schema: str,
     value_schema: str,
     timeout_s: float = 30.0,
+    catalog: SchemaCatalog | None = None,
 ) -> list[Record]:
     """Records written to ``topic`` after ``since``, decoded, until ``until(records)`` holds."""
-    serde: Serde = serde_from_settings(settings.schema_registry)
+    serde: Serde = serde_from_settings(settings.schema_registry, catalog=catalog)
     consumer = Consumer(
         {
             **settings.kafka.as_librdkafka_dict(),

@@ -129,6 +129,12 @@ def test_boolean_false() -> None:
     assert convert(16, "f") is False
 
 
+def test_boolean_as_the_snapshots_text_cast_spells_it() -> None:
+    # boolean::text is "true"/"false", not the output function's "t"/"f".
+    assert convert(16, "true") is True
+    assert convert(16, "false") is False
+
+
 def test_numeric_keeps_its_scale() -> None:
     assert convert(1700, "1234.50").as_tuple().exponent == -2
     assert convert(1700, "-0.000001") == Decimal("-0.000001")
