@@ -21,6 +21,7 @@ import functools
 import hashlib
 import json
 import re
+import struct
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ from fastavro.schema import (
 )
 from fastavro.types import Schema as AvroSchema
 
+from schemas.compiled import Writer, compile_writer
 from schemas.errors import SchemaCatalogError, SchemaNotFound
 
 #: The directory holding the shipped ``.avsc`` files.
@@ -127,6 +129,23 @@ class SchemaVersion:
             if isinstance(value, dict):
                 named[name] = (branch, value)
         return named
+
+    @functools.cached_property
+    def writer(self) -> Writer | None:
+        """This version's compiled writer (:mod:`schemas.compiled`), or None: use fastavro."""
+        return compile_writer(self.parsed) if isinstance(self.parsed, dict) else None
+
+    def write_body(self, record: Mapping[str, Any]) -> bytes | None:
+        """The Avro body of ``record`` from the compiled writer; None when it has none or
+        the record is anything but plainly valid: fastavro then writes it, or explains
+        exactly why it cannot, so errors read the same on either path."""
+        writer = self.writer
+        if writer is None:
+            return None
+        try:
+            return writer(record)
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError, struct.error):
+            return None
 
     @property
     def registry_text(self) -> str:

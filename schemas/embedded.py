@@ -72,6 +72,9 @@ class EmbeddedSerde:
         """Single-object encode ``record`` with the latest version of ``schema_name``."""
         version = self._catalog.latest(schema_name)
         check_mapping(version, record, topic=topic, is_key=is_key)
+        body = version.write_body(record)
+        if body is not None:
+            return SINGLE_OBJECT_MARKER + version.fingerprint_bytes + body
         out = io.BytesIO()
         out.write(SINGLE_OBJECT_MARKER)
         out.write(version.fingerprint_bytes)

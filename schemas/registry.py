@@ -69,6 +69,8 @@ class RegistrySerde:
         self._auto_register = auto_register
         self._serializers: dict[_CacheKey, tuple[AvroSerializer, SerializationContext]] = {}
         self._deserializers: dict[_CacheKey, AvroDeserializer] = {}
+        #: The Confluent frame (magic byte + schema id) of each subject's schema, once known.
+        self._headers: dict[_CacheKey, bytes] = {}
 
     @property
     def client(self) -> SchemaRegistryClient:
@@ -90,6 +92,11 @@ class RegistrySerde:
         """Encode ``record`` with the latest version, registering it if allowed."""
         version = self._catalog.latest(schema_name)
         check_mapping(version, record, topic=topic, is_key=is_key)
+        header = self._headers.get((topic, is_key, version.name))
+        if header is not None:
+            body = version.write_body(record)
+            if body is not None:
+                return header + body
         serializer, ctx = self._serializer(topic, is_key, version)
         failure: EncodeError | None = None
         try:
@@ -112,6 +119,10 @@ class RegistrySerde:
         if data is None:
             context = where(schema_name, topic, is_key)
             raise EncodeError(f"{context}: the serializer produced no bytes")
+        if version.writer is not None:
+            # The serializer found (or registered) the schema id once; from now on the
+            # frame is this same header and the body comes from the compiled writer.
+            self._headers[(topic, is_key, version.name)] = data[:CONFLUENT_HEADER_LEN]
         return data
 
     def decode(
