@@ -58,13 +58,16 @@ class Position:
     """Where a change is in the source: what makes a redelivered event recognisable."""
 
     lsn: int
-    last_commit_lsn: int
+    #: The end LSN of the previous transaction read (where its COMMIT message starts in
+    #: the stream), as Debezium's lastCommitLsn; None before the first one of a new slot.
+    last_commit_lsn: int | None
     tx_id: int
     commit_ms: int
 
     def sequence(self) -> str:
         """Debezium's ``["lastCommitLsn","lsn"]`` (decimal digits need no JSON escaping)."""
-        return f'["{self.last_commit_lsn}","{self.lsn}"]'
+        last = "null" if self.last_commit_lsn is None else f'"{self.last_commit_lsn}"'
+        return f'[{last},"{self.lsn}"]'
 
 
 @dataclass(frozen=True, slots=True)

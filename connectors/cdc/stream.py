@@ -104,7 +104,7 @@ class _Run:
     decoders: dict[int, RowDecoder | None] = field(default_factory=dict)
     txn: Txn | None = None
     begin: pg.Begin | None = None
-    last_commit_lsn: int = 0
+    last_commit_lsn: int | None = None
     snapshotter: Snapshotter | None = None
     snapshot_decoder: RowDecoder | None = None
     chunk: Chunk | None = None
@@ -257,6 +257,10 @@ class ChangeStream:
         progress = Progress(prepared.confirmed_lsn)
         self.stats.confirmed_lsn = prepared.confirmed_lsn
         state = _Run(conn, producer, progress, capture, self._snapshot_state(prepared, capture))
+        if not prepared.created_slot:
+            # Resuming: the slot confirmed the end of the last transaction fully in Kafka, so
+            # a redelivered transaction gets the sequence it had the first time.
+            state.last_commit_lsn = prepared.confirmed_lsn
         try:
             conn.start(prepared.slot, prepared.publication)
             if ready is not None:
@@ -342,7 +346,9 @@ class ChangeStream:
             if run.txn is None:
                 raise CdcError("commit without begin in the replication stream")
             run.progress.commit(run.txn, message.end_lsn)
-            run.last_commit_lsn = message.commit_lsn
+            # Debezium's lastCommitLsn is where the COMMIT message starts in the stream:
+            # the transaction's end LSN, not its commit record's (checked side by side).
+            run.last_commit_lsn = message.end_lsn
             self.stats.transactions += 1
             self.stats.last_commit_ms = message.commit_us // 1000
             run.txn = run.begin = None

@@ -383,3 +383,9 @@ def test_an_update_with_unchanged_toast_encodes_end_to_end(decoder: RowDecoder) 
     assert decoded["after"]["status"] == "ACCEPTED"
     assert decoded["after"]["premium"] == Decimal("1234.50")
     assert decoded["source"]["lsn"] == POSITION.lsn
+
+
+def test_sequence_before_any_commit_has_a_null_last_commit_lsn() -> None:
+    """As Debezium writes the first change a new slot streams."""
+    sequence = Position(lsn=42, last_commit_lsn=None, tx_id=1, commit_ms=0).sequence()
+    assert json.loads(sequence) == [None, "42"]
