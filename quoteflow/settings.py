@@ -282,6 +282,10 @@ class CdcSettings(_Section):
     #: A heartbeat into the source's WAL this often; each one read and acknowledged becomes a
     #: watermark on quoteflow.cdc.watermarks (None: no heartbeats, no watermarks).
     heartbeat_interval_s: float | None = Field(default=1.0, gt=0, le=3600)
+    #: Serve Prometheus metrics (lag in bytes and seconds, counts) on this port; None: off.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    #: The metrics listener's address: loopback unless a scraper elsewhere needs it.
+    metrics_host: str = "127.0.0.1"
 
 
 class LogSettings(_Section):

@@ -21,8 +21,8 @@ from connectors.errors import CdcError
 from quoteflow.errors import QuoteflowError
 from quoteflow.settings import Settings
 from quoteflow.stack.base import Reporter
-from quoteflow.stack.postgres.schema import CDC_SOURCES
-from schemas.serde import serde_from_settings
+from quoteflow.stack.postgres.schema import CDC_SOURCES, CdcSource
+from schemas.serde import Serde, serde_from_settings
 
 #: How often the runner reports each source's progress.
 REPORT_EVERY_S = 10.0
@@ -54,10 +54,22 @@ def run_sources(
     if unknown:
         raise CdcError(f"unknown CDC source {', '.join(unknown)}")
     stop = stop or threading.Event()
-    streams = {
-        s.server_name: ChangeStream(settings, s, serde_from_settings(settings.schema_registry))
-        for s in sources
-    }
+    serdes = {s.server_name: serde_from_settings(settings.schema_registry) for s in sources}
+    try:
+        return _run_streams(settings, sources, serdes, report, stop)
+    finally:
+        for serde in serdes.values():
+            serde.close()
+
+
+def _run_streams(
+    settings: Settings,
+    sources: list[CdcSource],
+    serdes: dict[str, Serde],
+    report: Reporter,
+    stop: threading.Event,
+) -> dict[str, Stats]:
+    streams = {s.server_name: ChangeStream(settings, s, serdes[s.server_name]) for s in sources}
     errors: dict[str, BaseException] = {}
 
     def run(name: str, stream: ChangeStream) -> None:
@@ -67,6 +79,7 @@ def run_sources(
             errors[name] = exc
             stop.set()
 
+    stop_metrics = _serve_metrics(settings, streams, report)
     restore = _on_signals(stop) if threading.current_thread() is threading.main_thread() else None
     threads = [
         threading.Thread(target=run, args=(name, stream), name=f"cdc-{name}", daemon=True)
@@ -93,6 +106,8 @@ def run_sources(
             thread.join()
         if restore is not None:
             restore()
+        if stop_metrics is not None:
+            stop_metrics()
     for name, stream in streams.items():
         report(describe(name, stream.stats))
     if errors:
@@ -101,6 +116,26 @@ def run_sources(
             raise CdcError(f"{name}: {error}") from error
         raise error
     return {name: stream.stats for name, stream in streams.items()}
+
+
+def _serve_metrics(
+    settings: Settings, streams: dict[str, ChangeStream], report: Reporter
+) -> Callable[[], None] | None:
+    port = settings.cdc.metrics_port
+    if port is None:
+        return None
+    from connectors.cdc.metrics import serve
+
+    host = settings.cdc.metrics_host
+    try:
+        stop = serve({name: stream.stats for name, stream in streams.items()}, host, port)
+    except OSError as exc:
+        raise CdcError(
+            f"cannot serve metrics on {host}:{port} ({exc.strerror or exc}):"
+            " set cdc.metrics_port to a free port"
+        ) from exc
+    report(f"metrics on http://{host}:{port}/metrics")
+    return stop
 
 
 def _on_signals(stop: threading.Event) -> Callable[[], None]:
