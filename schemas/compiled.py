@@ -46,6 +46,17 @@ def _varint(n: int) -> bytes:
     z = (n << 1) ^ (n >> 63)
     if z < 0x80:
         return _SMALL[z]
+    # Unrolled up to five bytes (LSNs, ids): one bytes() instead of a loop of appends.
+    if z < 0x4000:
+        return bytes((z & 127 | 128, z >> 7))
+    if z < 0x200000:
+        return bytes((z & 127 | 128, z >> 7 & 127 | 128, z >> 14))
+    if z < 0x10000000:
+        return bytes((z & 127 | 128, z >> 7 & 127 | 128, z >> 14 & 127 | 128, z >> 21))
+    if z < 0x800000000:
+        return bytes(
+            (z & 127 | 128, z >> 7 & 127 | 128, z >> 14 & 127 | 128, z >> 21 & 127 | 128, z >> 28)
+        )
     out = bytearray()
     while z >= 0x80:
         out.append((z & 0x7F) | 0x80)

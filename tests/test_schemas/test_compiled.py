@@ -188,3 +188,15 @@ def test_timestamps_as_fastavro_writes_them(logical: str, moment: datetime) -> N
     out = io.BytesIO()
     schemaless_writer(out, schema, {"t": moment})
     assert writer({"t": moment}) == out.getvalue()
+
+
+@given(n=st.integers(-(2**63), 2**63 - 1))
+def test_longs_of_every_size_as_fastavro_writes_them(n: int) -> None:
+    schema = parse_schema(
+        {"type": "record", "name": "L", "fields": [{"name": "n", "type": "long"}]}
+    )
+    writer = compile_writer(schema)
+    assert writer is not None
+    out = io.BytesIO()
+    schemaless_writer(out, schema, {"n": n})
+    assert writer({"n": n}) == out.getvalue()
