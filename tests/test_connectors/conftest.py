@@ -219,3 +219,16 @@ def wait_confirmed_past(running: Running, conninfo: str, timeout_s: float = 120)
         assert not running.errors, running.errors
         assert time.monotonic() < deadline, "the stream did not catch up"
         time.sleep(0.05)
+
+
+@pytest.fixture
+def types_db(cdc_settings: Settings) -> Iterator[psycopg.Connection[Any]]:
+    """The QMS database with the every-type table (``types_table``), dropped afterwards."""
+    from . import types_table
+
+    with psycopg.connect(cdc_settings.postgres.conninfo("qms"), autocommit=True) as conn:
+        types_table.create(conn)
+        try:
+            yield conn
+        finally:
+            types_table.drop(conn)

@@ -82,16 +82,6 @@ def debezium(
             future.result()
 
 
-@pytest.fixture
-def types_db(cdc_settings: Settings) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(cdc_settings.postgres.conninfo("qms"), autocommit=True) as conn:
-        tt.create(conn)
-        try:
-            yield conn
-        finally:
-            tt.drop(conn)
-
-
 def _logical(record: Record, dates: tuple[str, ...]) -> tuple[Any, ...]:
     """What a change means, with the documented differences taken out."""
     if record.value is None:

@@ -9,7 +9,7 @@ defaults, not derived from the converter under test.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -67,16 +67,6 @@ NULLS: dict[str, Any] = {"id": 2, **{name: None for name in tt.COLUMNS}}
 @pytest.fixture
 def types_catalog(tmp_path: Path) -> SchemaCatalog:
     return tt.catalog_with_types(tmp_path / "schemas")
-
-
-@pytest.fixture
-def types_db(cdc_settings: Settings) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(cdc_settings.postgres.conninfo("qms"), autocommit=True) as conn:
-        tt.create(conn)
-        try:
-            yield conn
-        finally:
-            tt.drop(conn)
 
 
 def _settings(cdc_settings: Settings, **cdc: Any) -> Settings:
