@@ -1,0 +1,121 @@
+"""What the detection core reads and writes: plain frozen dataclasses.
+
+Times are epoch milliseconds (ints) everywhere in the core: they compare and
+add cheaply, serialise without ambiguity, and are what the CDC source block
+(``ts_ms``) and the output schemas (``timestamp-millis``) use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import Enum
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a change is in its source: orders the changes of one row, spots duplicates.
+
+    ``lsn`` 0 means unknown (a producer that does not fill it): such a change is
+    applied, since it cannot be ordered.
+    """
+
+    lsn: int
+    commit_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """The quote columns the rules and the e-mail need (one QMS row)."""
+
+    quote_id: int
+    quote_ref: str
+    customer_id: int
+    product_code: str
+    channel: str
+    premium: Decimal
+    currency: str
+    status: str
+    created_ms: int
+    updated_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    """The customer columns the rules and the e-mail need (one CRM row)."""
+
+    customer_id: int
+    first_name: str
+    email: str | None
+    marketing_consent: bool
+    timezone: str
+    segment: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteChange:
+    """A quote change routed to one customer: ``quote`` None means the quote left them
+    (deleted, or moved to another customer)."""
+
+    customer_id: int
+    quote_id: int
+    quote: Quote | None
+    position: Position
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerChange:
+    """A customer change: ``customer`` None means deleted."""
+
+    customer_id: int
+    customer: Customer | None
+    position: Position
+
+
+class Outcome(Enum):
+    """Decision outcomes; the names are the ``DecisionOutcome`` symbols of the schema."""
+
+    SUPPRESSED = "SUPPRESSED"
+    HOLDOUT = "HOLDOUT"
+    UNMATCHED = "UNMATCHED"
+    CONVERTED = "CONVERTED"
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    code: str
+    description: str
+    discount_pct: float | None
+    template_id: str
+    subject: str
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """One abandoned quote to e-mail (the ``abandonment_trigger`` record's content)."""
+
+    trigger_id: str
+    quote: Quote
+    customer: Customer
+    offer: Offer
+    deadline_ms: int
+    fire_ms: int  # event time it fired for: the deadline, or later (quiet hours, grace)
+    watermark_ms: int  # the source watermark when it fired: the source was read this far
+    rule_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Any other outcome of an abandoned (or converted) quote, for the funnel."""
+
+    decision_id: str
+    quote: Quote
+    customer_id: int | None
+    outcome: Outcome
+    reason: str
+    decided_ms: int  # event time, like Trigger.fire_ms
+    rule_version: str
+
+
+Output = Trigger | Decision
+Change = QuoteChange | CustomerChange
