@@ -340,8 +340,11 @@ class TestMain:
         assert lock.read_text(encoding="utf-8") == PACKAGE_LOCK_PATH.read_text(encoding="utf-8")
 
         assert self.run(catalog_dir, lock) == 0
+        shipped = SchemaCatalog(catalog_dir)
+        versions = sum(len(shipped.versions(name)) for name in shipped.names())
         assert capsys.readouterr().out.startswith(
-            "ok: 9 schemas, 9 versions, BACKWARD_TRANSITIVE compatible"
+            f"ok: {len(shipped.names())} schemas, {versions} versions,"
+            " BACKWARD_TRANSITIVE compatible"
         )
 
     def test_check_lists_every_problem(

@@ -109,7 +109,7 @@ def test_invalid_record_error_has_no_personal_data(registry: RegistrySerde) -> N
     with pytest.raises(EncodeError) as info:
         registry.encode("abandonment_trigger", record, topic="triggers")
     assert "quoteflow.v1.Offer.discount_pct" in str(info.value)
-    assert "abandonment_trigger v1" in str(info.value)
+    assert "abandonment_trigger v2" in str(info.value)
     assert examples.EXAMPLE_EMAIL not in "".join(traceback.format_exception(info.value))
 
 
@@ -140,7 +140,7 @@ class TestDecodingBadBytes:
 
     def test_data_of_another_schema(self, registry: RegistrySerde) -> None:
         data = registry.encode("abandonment_decision", examples.abandonment_decision(), topic=TOPIC)
-        with pytest.raises(DecodeError, match="cannot be read as abandonment_trigger v1"):
+        with pytest.raises(DecodeError, match="cannot be read as abandonment_trigger v2"):
             registry.decode("abandonment_trigger", data, topic=TOPIC)
 
     def test_truncated_body(self, registry: RegistrySerde) -> None:

@@ -1,0 +1,60 @@
+"""The core's outputs as the records of ``quoteflow.abandonment.triggers`` and ``.decisions``.
+
+Pure mappings onto the latest schema versions (``abandonment_trigger`` v2,
+``abandonment_decision`` v1), times as epoch milliseconds (the schemas'
+``timestamp-millis``). ``fired_at_ms`` is the driver's processing time; every
+other field comes from the core, so a replay writes the same records but for it
+and the ``replay`` flag.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streams.core.model import Decision, Trigger
+
+
+def trigger_record(trigger: Trigger, *, fired_at_ms: int, replay: bool) -> dict[str, Any]:
+    quote, customer, offer = trigger.quote, trigger.customer, trigger.offer
+    if customer.email is None:  # the core never fires without a valid address
+        raise ValueError("a trigger without an e-mail address")
+    return {
+        "trigger_id": trigger.trigger_id,
+        "quote_id": quote.quote_id,
+        "quote_ref": quote.quote_ref,
+        "customer_id": customer.customer_id,
+        "email": customer.email.strip(),
+        "first_name": customer.first_name,
+        "timezone": customer.timezone,
+        "product_code": quote.product_code,
+        "channel": quote.channel,
+        "premium": quote.premium,
+        "currency": quote.currency,
+        "offer": {
+            "code": offer.code,
+            "description": offer.description,
+            "discount_pct": offer.discount_pct,
+        },
+        "template_id": offer.template_id,
+        "subject": offer.subject,
+        "quote_created_at": quote.created_ms,
+        "deadline_at": trigger.deadline_ms,
+        "fired_at": fired_at_ms,
+        "source_watermark_at": trigger.watermark_ms,
+        "rule_version": trigger.rule_version,
+        "replay": replay,
+    }
+
+
+def decision_record(decision: Decision, *, replay: bool) -> dict[str, Any]:
+    return {
+        "decision_id": decision.decision_id,
+        "quote_id": decision.quote.quote_id,
+        "quote_ref": decision.quote.quote_ref,
+        "customer_id": decision.customer_id,
+        "outcome": decision.outcome.value,
+        "reason": decision.reason,
+        "decided_at": decision.decided_ms,
+        "rule_version": decision.rule_version,
+        "replay": replay,
+    }

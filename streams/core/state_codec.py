@@ -1,0 +1,112 @@
+"""A customer's state as bytes, for the driver's changelog-backed table (and back).
+
+JSON, compact, with a format version: small states (a customer has a few open
+quotes) encode in microseconds, the changelog topic stays readable with any
+tool, and a later format can read this one. Decimals travel as strings so no
+float ever touches money.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from streams.core.detector import CustomerState, Left, OpenQuote
+from streams.core.model import Customer, CustomerChange, Position, Quote, QuoteChange
+
+FORMAT = 1
+
+
+class StateFormatError(ValueError):
+    """Bytes that are not a customer state this code can read."""
+
+
+def _position(p: Position) -> list[int]:
+    return [p.lsn, p.commit_ms]
+
+
+def _quote(q: Quote) -> list[Any]:
+    return [q.quote_id, q.quote_ref, q.customer_id, q.product_code, q.channel, str(q.premium),
+            q.currency, q.status, q.created_ms, q.updated_ms]  # fmt: skip
+
+
+def _customer(c: Customer | None) -> list[Any] | None:
+    if c is None:
+        return None
+    return [c.customer_id, c.first_name, c.email, c.marketing_consent, c.timezone, c.segment]
+
+
+def _change(change: QuoteChange | CustomerChange) -> list[Any]:
+    if isinstance(change, QuoteChange):
+        quote = None if change.quote is None else _quote(change.quote)
+        return ["q", change.customer_id, change.quote_id, quote, _position(change.position)]
+    customer = _customer(change.customer)
+    return ["c", change.customer_id, customer, _position(change.position)]
+
+
+def encode_state(state: CustomerState) -> bytes:
+    body = {
+        "v": FORMAT,
+        "id": state.customer_id,
+        "c": _customer(state.customer),
+        "cp": None if state.customer_position is None else _position(state.customer_position),
+        "q": [
+            [_quote(o.quote), _position(o.position), o.deadline_ms, o.due_ms, o.decided_ms,
+             o.triggered]
+            for o in state.quotes.values()
+        ],
+        "l": [[k, _position(v.position), v.decided, v.at_ms] for k, v in state.left.items()],
+        "o": list(state.offers_ms),
+        "u": [_change(c) for c in state.queue],
+    }
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def _read_position(raw: list[int]) -> Position:
+    return Position(int(raw[0]), int(raw[1]))
+
+
+def _read_quote(raw: list[Any]) -> Quote:
+    return Quote(int(raw[0]), raw[1], int(raw[2]), raw[3], raw[4], Decimal(raw[5]), raw[6],
+                 raw[7], int(raw[8]), int(raw[9]))  # fmt: skip
+
+
+def _read_customer(raw: list[Any] | None) -> Customer | None:
+    if raw is None:
+        return None
+    return Customer(int(raw[0]), raw[1], raw[2], bool(raw[3]), raw[4], raw[5])
+
+
+def _read_change(raw: list[Any]) -> QuoteChange | CustomerChange:
+    if raw[0] == "q":
+        quote = None if raw[3] is None else _read_quote(raw[3])
+        return QuoteChange(int(raw[1]), int(raw[2]), quote, _read_position(raw[4]))
+    return CustomerChange(int(raw[1]), _read_customer(raw[2]), _read_position(raw[3]))
+
+
+def decode_state(data: bytes) -> CustomerState:
+    try:
+        body = json.loads(data)
+        if not isinstance(body, dict) or body.get("v") != FORMAT:
+            version = body.get("v") if isinstance(body, dict) else None
+            raise StateFormatError(f"customer state format {version!r} is not {FORMAT}")
+        quotes = {}
+        for raw_quote, position, deadline, due, decided, triggered in body["q"]:
+            quote = _read_quote(raw_quote)
+            quotes[quote.quote_id] = OpenQuote(
+                quote, _read_position(position), deadline, due, decided, bool(triggered)
+            )
+        return CustomerState(
+            customer_id=int(body["id"]),
+            customer=_read_customer(body["c"]),
+            customer_position=None if body["cp"] is None else _read_position(body["cp"]),
+            quotes=quotes,
+            left={int(k): Left(_read_position(p), bool(d), int(at)) for k, p, d, at in body["l"]},
+            offers_ms=tuple(int(t) for t in body["o"]),
+            queue=tuple(_read_change(c) for c in body["u"]),
+        )
+    except StateFormatError:
+        raise
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        raise StateFormatError(f"not a customer state ({type(exc).__name__})") from None

@@ -1,0 +1,58 @@
+"""The watermark through repartitioning: markers sent when safe, the minimum taken."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from streams.core.watermarks import Marker, SourceWatermark, Watermarks, ready_markers
+
+pytestmark = pytest.mark.unit
+
+W = SourceWatermark("qms", 5_000, {0: 10, 1: 3})
+
+
+def test_a_marker_only_once_the_partition_is_read_to_the_offset() -> None:
+    assert ready_markers(W, {0: 9, 1: 3}, {}) == [Marker("qms", 1, 5_000)]
+    assert ready_markers(W, {0: 10, 1: 3}, {}) == [Marker("qms", 0, 5_000), Marker("qms", 1, 5_000)]
+
+
+def test_a_partition_the_record_does_not_list_had_nothing_to_wait_for() -> None:
+    assert ready_markers(W, {2: 0}, {}) == [Marker("qms", 2, 5_000)]
+
+
+def test_markers_only_move_forward() -> None:
+    assert ready_markers(W, {0: 10}, {0: 5_000}) == []
+    assert ready_markers(W, {0: 10}, {0: 6_000}) == []
+
+
+def test_the_watermark_is_the_minimum_once_every_partition_spoke() -> None:
+    marks = Watermarks.expecting({"qms": 2, "crm": 1})
+    marks = marks.with_markers([Marker("qms", 0, 100), Marker("qms", 1, 90)])
+    assert marks.watermark_ms == 0  # crm has not spoken
+    assert marks.lagging() == [("crm", 0)]
+    marks = marks.with_markers([Marker("crm", 0, 95), Marker("qms", 1, 80)])  # older: ignored
+    assert marks.watermark_ms == 90
+    assert marks.lagging() == [("qms", 1)]
+    assert marks.with_markers([Marker("other", 0, 1)]).seen == marks.seen
+
+
+@given(
+    markers=st.lists(
+        st.builds(Marker, st.sampled_from(["qms", "crm"]), st.integers(0, 2),
+                  st.integers(1, 10_000)),
+        max_size=40,
+    )
+)  # fmt: skip
+def test_the_watermark_never_goes_back_and_never_passes_a_partition(
+    markers: list[Marker],
+) -> None:
+    marks = Watermarks.expecting({"qms": 3, "crm": 2})
+    last = 0
+    for marker in markers:
+        marks = marks.with_markers([marker])
+        assert marks.watermark_ms >= last
+        last = marks.watermark_ms
+        for key in marks.expected:
+            assert marks.watermark_ms <= marks.seen.get(key, 0) or marks.watermark_ms == 0
