@@ -98,14 +98,14 @@ def test_up_restart_and_down_keep_schema_ids_in_postgres(
         assert _listeners(port) and _listeners(port) <= LOOPBACK, port
 
     topic = f"test.registry.{uuid.uuid4().hex[:8]}"
-    subject = Subject(f"{topic}-value", topic, False, "abandonment_trigger")
+    subject = Subject(f"{topic}-value", topic, False, "abandonment_decision")
     with SubjectAdmin(private, subject_list=[subject]) as admin:
         [registration] = admin.register()
     [(version, schema_id)] = registration.registered
-    assert version.label == "abandonment_trigger v1"
+    assert version.label == "abandonment_decision v1"
     writer = serde_from_settings(private.schema_registry)
-    record = examples.abandonment_trigger()
-    data = writer.encode("abandonment_trigger", record, topic=topic)
+    record = examples.abandonment_decision()
+    data = writer.encode("abandonment_decision", record, topic=topic)
     writer.close()
     assert int.from_bytes(data[1:5], "big") == schema_id
 
@@ -116,7 +116,7 @@ def test_up_restart_and_down_keep_schema_ids_in_postgres(
     # A new client has no cache: the id is answered by the restarted registry, from PostgreSQL.
     reader = serde_from_settings(private.schema_registry)
     try:
-        assert reader.decode("abandonment_trigger", data, topic=topic) == record
+        assert reader.decode("abandonment_decision", data, topic=topic) == record
     finally:
         reader.close()
     with SubjectAdmin(private, subject_list=[subject]) as admin:
