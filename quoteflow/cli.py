@@ -301,6 +301,24 @@ def snapshot(obj: _Context, source: str) -> None:
     )
 
 
+@cli.command()
+@click.option("--rules", "rules_file", type=click.Path(path_type=Path), default=None,
+              help="The marketing rules file (default: streams.rules_file, else the shipped one).")
+@pass_ctx
+def process(obj: _Context, rules_file: Path | None) -> None:
+    """Run a stream processor worker: quotes and customers in, triggers and decisions out.
+
+    Start more workers with the same streams.app_id to share the partitions.
+    Runs until Ctrl-C or SIGTERM.
+    """
+    from streams.processor import run_worker
+    from streams.rules import load_rules
+
+    rules = load_rules(rules_file or obj.settings.streams.rules_file)
+    console.print(f"rules {rules.version}: {len(rules.offers)} offer(s)")
+    run_worker(obj.settings, rules)
+
+
 # --- bench -------------------------------------------------------------------
 @cli.group()
 def bench() -> None:

@@ -37,7 +37,7 @@ def _customer(c: Customer | None) -> list[Any] | None:
     return [c.customer_id, c.first_name, c.email, c.marketing_consent, c.timezone, c.segment]
 
 
-def _change(change: QuoteChange | CustomerChange) -> list[Any]:
+def change_to_json(change: QuoteChange | CustomerChange) -> list[Any]:
     if isinstance(change, QuoteChange):
         quote = None if change.quote is None else _quote(change.quote)
         return ["q", change.customer_id, change.quote_id, quote, _position(change.position)]
@@ -58,7 +58,7 @@ def encode_state(state: CustomerState) -> bytes:
         ],
         "l": [[k, _position(v.position), v.decided, v.at_ms] for k, v in state.left.items()],
         "o": list(state.offers_ms),
-        "u": [_change(c) for c in state.queue],
+        "u": [change_to_json(c) for c in state.queue],
     }
     return json.dumps(body, separators=(",", ":")).encode()
 
@@ -78,7 +78,7 @@ def _read_customer(raw: list[Any] | None) -> Customer | None:
     return Customer(int(raw[0]), raw[1], raw[2], bool(raw[3]), raw[4], raw[5])
 
 
-def _read_change(raw: list[Any]) -> QuoteChange | CustomerChange:
+def change_from_json(raw: list[Any]) -> QuoteChange | CustomerChange:
     if raw[0] == "q":
         quote = None if raw[3] is None else _read_quote(raw[3])
         return QuoteChange(int(raw[1]), int(raw[2]), quote, _read_position(raw[4]))
@@ -104,7 +104,7 @@ def decode_state(data: bytes) -> CustomerState:
             quotes=quotes,
             left={int(k): Left(_read_position(p), bool(d), int(at)) for k, p, d, at in body["l"]},
             offers_ms=tuple(int(t) for t in body["o"]),
-            queue=tuple(_read_change(c) for c in body["u"]),
+            queue=tuple(change_from_json(c) for c in body["u"]),
         )
     except StateFormatError:
         raise

@@ -1,0 +1,389 @@
+"""The live driver: the detection core inside a faust app (``quoteflow process``).
+
+Topology (every topic name takes ``streams.topic_prefix``):
+
+* ``route-quotes`` / ``route-customers`` read the CDC change topics, decode
+  them (undecodable records go to the dead-letter topic, with the reason) and
+  forward each change to ``<app_id>-by-customer``, partitioned by customer id:
+  faust has no joins, so quotes and customers meet by being co-partitioned.
+* A timer keeps the latest CDC watermark of each source and, for each change
+  partition this worker reads, sends a *marker* to every by-customer partition
+  once the committed input offset has passed the watermark's offset
+  (:mod:`streams.core.watermarks`); it also sends a *tick* with the wall clock
+  to the by-customer partitions this worker decides.
+* ``decide`` reads the by-customer topic: changes, markers and ticks go through
+  :func:`streams.core.detector.step` on the customer's state, kept in a
+  RocksDB table with a changelog; triggers and decisions go to their topics.
+
+Exactly once: with ``processing_guarantee = "exactly_once"`` every send made
+while an event is processed joins that event's partition's transaction
+(:mod:`streams.transactions`), so outputs, state and input offsets commit
+together. Ticks and markers are sent outside transactions; they are harmless
+to repeat and, read with read_committed, never overtake the changes before them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from quoteflow.settings import Settings
+from quoteflow.topics.catalog import by_name
+from schemas.errors import SerdeError
+from schemas.serde import Serde, serde_from_settings
+from streams.app import create_app
+from streams.core.changes import ChangeError, customer_change, quote_changes
+from streams.core.detector import CustomerState, Step, next_due, step
+from streams.core.items import Item, Tick, decode_item, encode_item
+from streams.core.model import Change, Decision, Output, Trigger
+from streams.core.records import decision_record, trigger_record
+from streams.core.state_codec import StateFormatError, decode_state, encode_state
+from streams.core.watermarks import Marker, SourceWatermark, Watermarks, ready_markers
+from streams.rules import Rules
+from streams.transactions import install
+
+log = logging.getLogger("quoteflow.streams")
+
+QUOTES = "qms.public.quotes"
+CUSTOMERS = "crm.public.customers"
+TRIGGERS = "quoteflow.abandonment.triggers"
+DECISIONS = "quoteflow.abandonment.decisions"
+WATERMARKS = "quoteflow.cdc.watermarks"
+DEAD_LETTER = "quoteflow.dead-letter"
+#: The change topic of each CDC source, as the watermark records name sources.
+SOURCES = {"qms": QUOTES, "crm": CUSTOMERS}
+
+
+def _raw(app: faust.App, name: str, **options: Any) -> faust.TopicT:
+    return app.topic(
+        name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+        **options,
+    )  # fmt: skip
+
+
+@dataclass
+class _Partitions:
+    """What this worker knows of the by-customer partitions it decides (in memory)."""
+
+    due: dict[int, dict[int, int]] = field(default_factory=dict)  # partition -> customer -> due
+    indexed: set[int] = field(default_factory=set)
+    held_since: dict[int, float] = field(default_factory=dict)
+
+
+class Processor:
+    """The faust app and its parts; build with :func:`build_processor`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        rules: Rules,
+        serde: Serde,
+        *,
+        app_id: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings, self.rules, self.serde, self.clock = settings, rules, serde, clock
+        prefix = settings.streams.topic_prefix
+        self.names = {n: prefix + n for n in (QUOTES, CUSTOMERS, TRIGGERS, DECISIONS,
+                                              WATERMARKS, DEAD_LETTER)}  # fmt: skip
+        self.partitions = settings.topics.partitions or by_name(QUOTES).partitions
+        self.app = create_app(
+            settings, app_id=app_id,
+            topic_partitions=self.partitions,
+            broker_commit_interval=settings.streams.commit_interval_s,
+            producer_linger=0.005,
+            stream_buffer_maxsize=4096,
+            consumer_auto_offset_reset="earliest",
+        )  # fmt: skip
+        if settings.streams.processing_guarantee == "exactly_once":
+            install(self.app)
+        app = self.app
+        self.quotes = _raw(app, self.names[QUOTES])
+        self.customers = _raw(app, self.names[CUSTOMERS])
+        self.by_customer = _raw(
+            app, f"{app.conf.id}-by-customer", partitions=self.partitions, internal=True
+        )
+        self.triggers = _raw(app, self.names[TRIGGERS])
+        self.decisions = _raw(app, self.names[DECISIONS])
+        self.dead_letter = _raw(app, self.names[DEAD_LETTER])
+        # Small RocksDB buffers: the defaults are 64 MiB x 3 memtables per partition.
+        rocksdb = {"write_buffer_size": 4 * 1024 * 1024, "max_write_buffer_number": 2,
+                   "block_cache_size": 16 * 1024 * 1024}  # fmt: skip
+        self.states = app.Table(
+            "customer-state", partitions=self.partitions, key_type=bytes, value_type=bytes,
+            options=rocksdb,
+        )  # fmt: skip
+        self.marks = app.Table(
+            "watermark-markers", partitions=self.partitions, key_type=bytes, value_type=bytes,
+            options=rocksdb,
+        )  # fmt: skip
+        self.expected = Watermarks.expecting({s: self.partitions for s in SOURCES})
+        self.latest: dict[str, SourceWatermark] = {}
+        self.sent: dict[tuple[str, int], int] = {}
+        self.local = _Partitions()
+        self._watermark_consumer: Consumer | None = None
+        self._wire()
+
+    # -- wiring ---------------------------------------------------------------------
+    def _wire(self) -> None:
+        app = self.app
+        app.agent(self.quotes, name="route-quotes")(self._route_quotes)
+        app.agent(self.customers, name="route-customers")(self._route_customers)
+        app.agent(self.by_customer, name="decide")(self._decide)
+        app.timer(self.settings.streams.tick_interval_s, name="clock")(self._tick)
+
+        @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+        async def forget(_app: faust.App, revoked: Any = None, **_kwargs: Any) -> None:
+            self.local = _Partitions()  # due indexes are rebuilt from the table after it
+
+    # -- routing --------------------------------------------------------------------
+    async def _route_quotes(self, stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            try:
+                value = event.value
+                decoded = (
+                    None if not value
+                    else self.serde.decode("qms_quote_envelope", value, topic=self.names[QUOTES])
+                )  # fmt: skip
+                changes: Iterable[Change] = quote_changes(decoded)
+            except (SerdeError, ChangeError) as exc:
+                await self._dead_letter(event, "route-quotes", exc)
+                continue
+            for change in changes:
+                await self._forward(change)
+
+    async def _route_customers(self, stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            try:
+                value = event.value
+                decoded = (
+                    None if not value
+                    else self.serde.decode("crm_customer_envelope", value,
+                                           topic=self.names[CUSTOMERS])
+                )  # fmt: skip
+                change = customer_change(decoded)
+            except (SerdeError, ChangeError) as exc:
+                await self._dead_letter(event, "route-customers", exc)
+                continue
+            if change is not None:
+                await self._forward(change)
+
+    async def _forward(self, change: Change) -> None:
+        await self.by_customer.send(
+            key=str(change.customer_id).encode(), value=encode_item(change),
+            partition=change.customer_id % self.partitions,
+        )  # fmt: skip
+
+    async def _dead_letter(self, event: faust.EventT[bytes], stage: str, exc: Exception) -> None:
+        message = event.message
+        record = {
+            "source_topic": message.topic, "source_partition": message.partition,
+            "source_offset": message.offset, "key": message.key, "value": message.value,
+            "headers": [], "stage": f"streams.{stage}", "error_type": type(exc).__name__,
+            "error_message": str(exc)[:1000], "attempts": 1,
+            "failed_at": int(self.clock() * 1000),
+        }  # fmt: skip
+        log.warning(
+            "record sent to the dead-letter topic",
+            extra={"topic": message.topic, "partition": message.partition,
+                   "offset": message.offset, "error": str(exc)[:200]},
+        )  # fmt: skip
+        value = self.serde.encode("dead_letter", record, topic=self.names[DEAD_LETTER])
+        await self.dead_letter.send(key=None, value=value)
+
+    # -- deciding -------------------------------------------------------------------
+    async def _decide(self, stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            partition = event.message.partition
+            try:
+                item = decode_item(event.value)
+            except StateFormatError as exc:
+                await self._dead_letter(event, "decide", exc)
+                continue
+            self._ensure_indexed(partition)
+            await self._handle(partition, item)
+
+    async def _handle(self, partition: int, item: Item) -> None:
+        now_ms = int(self.clock() * 1000)
+        if isinstance(item, Marker):
+            marks = self._marks(partition).with_markers([item])
+            self.marks[str(partition).encode()] = _encode_seen(marks)
+            await self._step_due(partition, now_ms, marks.watermark_ms)
+        elif isinstance(item, Tick):
+            await self._step_due(partition, now_ms, self._marks(partition).watermark_ms)
+        else:
+            watermark = self._marks(partition).watermark_ms
+            await self._apply(partition, item.customer_id, item, now_ms, watermark)
+
+    async def _step_due(self, partition: int, now_ms: int, watermark_ms: int) -> None:
+        due = self.local.due.get(partition, {})
+        ready = sorted(c for c, at in due.items() if at <= now_ms)
+        held = False
+        for customer_id in ready:
+            result = await self._apply(partition, customer_id, None, now_ms, watermark_ms)
+            held = held or result.held_ms is not None
+        self._watch_stall(partition, held, watermark_ms)
+
+    async def _apply(self, partition: int, customer_id: int, change: Change | None,
+                     now_ms: int, watermark_ms: int) -> Step:  # fmt: skip
+        key = str(customer_id).encode()
+        raw = self.states.get(key)
+        state = decode_state(raw) if raw else CustomerState(customer_id)
+        result = step(state, change, now_ms, watermark_ms, self.rules)
+        if result.state.empty:
+            if raw:
+                del self.states[key]
+        elif result.state != state:
+            self.states[key] = encode_state(result.state)
+        due = next_due(result.state)
+        index = self.local.due.setdefault(partition, {})
+        if due is None:
+            index.pop(customer_id, None)
+        else:
+            index[customer_id] = due
+        for output in result.outputs:
+            await self._emit(output, now_ms)
+        return result
+
+    async def _emit(self, output: Output, now_ms: int) -> None:
+        if isinstance(output, Trigger):
+            record = trigger_record(output, fired_at_ms=now_ms, replay=False)
+            value = self.serde.encode("abandonment_trigger", record, topic=self.names[TRIGGERS])
+            key = str(output.customer.customer_id).encode()
+            await self.triggers.send(key=key, value=value)
+        elif isinstance(output, Decision):
+            record = decision_record(output, replay=False)
+            value = self.serde.encode("abandonment_decision", record,
+                                      topic=self.names[DECISIONS])  # fmt: skip
+            key = str(output.customer_id or output.quote.customer_id).encode()
+            await self.decisions.send(key=key, value=value)
+
+    def _marks(self, partition: int) -> Watermarks:
+        raw = self.marks.get(str(partition).encode())
+        return _decode_seen(self.expected, raw)
+
+    def _ensure_indexed(self, partition: int) -> None:
+        """After an assignment: every due time of the partition's customers, from the table."""
+        if partition in self.local.indexed:
+            return
+        index: dict[int, int] = {}
+        for key, raw in self.states.items():
+            customer_id = int(key)
+            if customer_id % self.partitions != partition or not raw:
+                continue
+            due = next_due(decode_state(raw))
+            if due is not None:
+                index[customer_id] = due
+        self.local.due[partition] = index
+        self.local.indexed.add(partition)
+
+    def _watch_stall(self, partition: int, held: bool, watermark_ms: int) -> None:
+        if not held:
+            self.local.held_since.pop(partition, None)
+            return
+        since = self.local.held_since.setdefault(partition, self.clock())
+        if self.clock() - since >= self.settings.streams.watermark_stall_s:
+            log.warning(
+                "due quotes held: the source watermark is not past their deadline",
+                extra={"partition": partition, "watermark_ms": watermark_ms,
+                       "held_s": round(self.clock() - since, 1),
+                       "lagging": [f"{s}:{p}" for s, p in self._marks(partition).lagging()]},
+            )  # fmt: skip
+            self.local.held_since[partition] = self.clock()  # once per stall period
+
+    # -- the clock --------------------------------------------------------------------
+    async def _tick(self, *_app: Any) -> None:
+        self._read_watermarks()
+        await self._send_markers()
+        now_ms = int(self.clock() * 1000)
+        for tp in self.app.consumer.assignment():
+            if tp.topic == self.by_customer.get_topic_name():
+                await self.app.producer.send(
+                    topic=tp.topic, key=None, value=encode_item(Tick(now_ms)),
+                    partition=tp.partition, timestamp=None, headers=None,
+                )  # fmt: skip
+
+    def _read_watermarks(self) -> None:
+        if self._watermark_consumer is None:
+            conf = {
+                **self.settings.kafka.as_librdkafka_dict(),
+                "group.id": f"{self.app.conf.id}-watermarks",
+                "enable.auto.commit": False,
+            }
+            consumer = Consumer(conf)
+            consumer.assign([TopicPartition(self.names[WATERMARKS], 0, OFFSET_BEGINNING)])
+            self._watermark_consumer = consumer
+        for _ in range(1000):
+            message = self._watermark_consumer.poll(0)
+            if message is None:
+                return
+            if message.error() is not None or not message.value():
+                continue
+            try:
+                record = self.serde.decode("cdc_watermark", message.value() or b"",
+                                           topic=self.names[WATERMARKS])  # fmt: skip
+            except SerdeError as exc:
+                log.warning("undecodable watermark record", extra={"error": str(exc)[:200]})
+                continue
+            source = str(record["source"])
+            if source in SOURCES:
+                offsets = {int(o["partition"]): int(o["offset"]) for o in record["offsets"]}
+                self.latest[source] = SourceWatermark(source, int(record["watermark_ms"]), offsets)
+
+    async def _send_markers(self) -> None:
+        consumer = self.app.consumer
+        committed = getattr(consumer, "_committed_offset", {})
+        topics = {self.names[topic]: source for source, topic in SOURCES.items()}
+        for tp in consumer.assignment():
+            source = topics.get(tp.topic)
+            watermark = self.latest.get(source) if source else None
+            if source is None or watermark is None:
+                continue
+            # Committed, not consumed: a marker must never overtake a change that a
+            # transaction still in flight (and maybe aborted) carries.
+            position = committed.get(tp) or 0
+            sent = {tp.partition: self.sent.get((source, tp.partition), 0)}
+            for marker in ready_markers(watermark, {tp.partition: position}, sent):
+                for partition in range(self.partitions):
+                    await self.app.producer.send(
+                        topic=self.by_customer.get_topic_name(), key=None,
+                        value=encode_item(marker), partition=partition, timestamp=None,
+                        headers=None,
+                    )  # fmt: skip
+                self.sent[(source, tp.partition)] = marker.watermark_ms
+
+
+def _encode_seen(marks: Watermarks) -> bytes:
+    return ";".join(f"{s},{p},{w}" for (s, p), w in sorted(marks.seen.items())).encode()
+
+
+def _decode_seen(expected: Watermarks, raw: bytes | None) -> Watermarks:
+    if not raw:
+        return expected
+    seen = {}
+    for entry in raw.decode().split(";"):
+        source, partition, watermark = entry.split(",")
+        seen[(source, int(partition))] = int(watermark)
+    return Watermarks(expected.expected, seen)
+
+
+def build_processor(
+    settings: Settings, rules: Rules, *, app_id: str | None = None, serde: Serde | None = None
+) -> Processor:
+    return Processor(settings, rules, serde or serde_from_settings(settings.schema_registry),
+                     app_id=app_id)  # fmt: skip
+
+
+def run_worker(settings: Settings, rules: Rules) -> None:
+    """Run one processor worker until SIGTERM/SIGINT (faust's Worker handles both)."""
+    processor = build_processor(settings, rules)
+    worker = faust.Worker(
+        processor.app, loglevel=settings.log.level.lower(), override_logging=False
+    )
+    worker.execute_from_commandline()

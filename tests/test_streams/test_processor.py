@@ -1,0 +1,307 @@
+"""``quoteflow process`` against the real broker and registry, as a worker process.
+
+Each test runs with topics of its own (``streams.topic_prefix``), writes CDC
+change events in the Debezium layout itself (no CDC connector needed), plays
+the CDC source watermark (records on its own watermark topic, like heartbeats),
+and reads the outputs back with read_committed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from quoteflow.settings import Settings, load_settings
+from schemas import examples
+from schemas.debezium import zoned_timestamp
+from schemas.serde import Serde, serde_from_settings
+from tests.helpers import delete_subjects
+
+pytestmark = pytest.mark.integration
+
+PARTITIONS = 2
+TOPICS = {
+    "qms.public.quotes": PARTITIONS, "crm.public.customers": PARTITIONS,
+    "quoteflow.abandonment.triggers": PARTITIONS, "quoteflow.abandonment.decisions": PARTITIONS,
+    "quoteflow.cdc.watermarks": 1, "quoteflow.dead-letter": 1,
+}  # fmt: skip
+DELAY_S = 60
+
+RULES = f"""
+version = "test-rules-1"
+[delay]
+default_minutes = {DELAY_S // 60}
+[holdout]
+percent = 0
+[quiet_hours]
+start = "00:00"
+end = "00:00"
+[[offers]]
+code = "TEN"
+description = "10% off"
+discount_pct = 10
+template_id = "t-ten"
+subject = "Your quote"
+"""
+
+
+@dataclass
+class World:
+    """One test's topics, settings and the fake CDC source feeding them."""
+
+    settings: Settings
+    prefix: str
+    serde: Serde
+    producer: Producer
+    lsn: int = 1_000
+    watermark_paused: bool = False
+
+    def topic(self, name: str) -> str:
+        return self.prefix + name
+
+    def send_quote(self, quote_id: int, customer_id: int, status: str, *, updated_s: float,
+                   commit_s: float | None = None, op: str = "u") -> None:  # fmt: skip
+        self.lsn += 100
+        row = examples.quote_value(
+            quote_id=quote_id, quote_ref=f"Q-{quote_id}", customer_id=customer_id,
+            status=status, premium=Decimal("456.00"),
+            created_at=zoned_timestamp(datetime.fromtimestamp(updated_s - 5, UTC)),
+            updated_at=zoned_timestamp(datetime.fromtimestamp(updated_s, UTC)),
+        )  # fmt: skip
+        commit_ms = int((commit_s if commit_s is not None else updated_s) * 1000)
+        src = examples.source(ts_ms=commit_ms, lsn=self.lsn)
+        value = examples.envelope(op, None, row, src)
+        topic = self.topic("qms.public.quotes")
+        self.producer.produce(
+            topic,
+            key=self.serde.encode("qms_quote_key", {"quote_id": quote_id}, topic=topic,
+                                  is_key=True),
+            value=self.serde.encode("qms_quote_envelope", value, topic=topic),
+        )  # fmt: skip
+        self.producer.flush(10)
+
+    def send_customer(self, customer_id: int, *, consent: bool = True, at_s: float) -> None:
+        self.lsn += 100
+        row = examples.customer_value(
+            customer_id=customer_id, email=f"c{customer_id}@example.com", first_name="Ada",
+            marketing_consent=consent,
+        )  # fmt: skip
+        src = examples.source("customers", "crm", ts_ms=int(at_s * 1000), lsn=self.lsn)
+        topic = self.topic("crm.public.customers")
+        self.producer.produce(
+            topic,
+            key=self.serde.encode("crm_customer_key", {"customer_id": customer_id},
+                                  topic=topic, is_key=True),
+            value=self.serde.encode("crm_customer_envelope",
+                                    examples.envelope("c", None, row, src), topic=topic),
+        )  # fmt: skip
+        self.producer.flush(10)
+
+    def send_raw(self, topic: str, value: bytes) -> None:
+        self.producer.produce(self.topic(topic), key=b"junk", value=value)
+        self.producer.flush(10)
+
+    def publish_watermarks(self) -> None:
+        """What `quoteflow cdc` does after each heartbeat: now, with the topic's end offsets."""
+        now_ms = int(time.time() * 1000)
+        topic = self.topic("quoteflow.cdc.watermarks")
+        for source, change_topic in (("qms", "qms.public.quotes"),
+                                     ("crm", "crm.public.customers")):  # fmt: skip
+            ends = end_offsets(self.settings, self.topic(change_topic))
+            record = examples.cdc_watermark(
+                source=source, topic=self.topic(change_topic), watermark_ms=now_ms,
+                offsets=[{"partition": p, "offset": o} for p, o in ends.items()],
+                emitted_ms=now_ms,
+            )  # fmt: skip
+            value = self.serde.encode("cdc_watermark", record, topic=topic)
+            self.producer.produce(topic, key=source.encode(), value=value)
+        self.producer.flush(10)
+
+
+def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    consumer = Consumer({**settings.kafka.as_librdkafka_dict(), "group.id": "quoteflow-test"})
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in metadata.partitions
+        }
+    finally:
+        consumer.close()
+
+
+@pytest.fixture
+def world(stack: object, tmp_path: Path) -> Iterator[World]:
+    run = uuid.uuid4().hex[:8]
+    prefix = f"test.proc.{run}."
+    rules = tmp_path / "rules.toml"
+    rules.write_text(RULES)
+    settings = load_settings(
+        topics={"partitions": PARTITIONS},
+        schema_registry={"auto_register": True},
+        streams={"topic_prefix": prefix, "app_id": f"test-proc-{run}",
+                 "data_dir": tmp_path / "streams", "rules_file": rules,
+                 "tick_interval_s": 0.2, "commit_interval_s": 0.2},
+    )  # fmt: skip
+    admin = AdminClient(settings.kafka.as_librdkafka_dict())
+    names = [prefix + name for name in TOPICS]
+    for future in admin.create_topics(
+        [NewTopic(prefix + name, n, 1) for name, n in TOPICS.items()]
+    ).values():
+        future.result()
+    serde = serde_from_settings(settings.schema_registry)
+    producer = Producer({**settings.kafka.as_librdkafka_dict(), "acks": "all"})
+    try:
+        yield World(settings, prefix, serde, producer)
+    finally:
+        serde.close()
+        for name in names:
+            delete_subjects(settings, name)
+        topics = admin.list_topics(timeout=10).topics
+        internal = [t for t in topics if t.startswith(f"test-proc-{run}")]
+        for future in admin.delete_topics(names + internal).values():
+            with contextlib.suppress(Exception):  # cleanup is best effort
+                future.result()
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    streams = settings.streams
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QUOTEFLOW_")}
+    env.update({
+        "QUOTEFLOW_TOPICS__PARTITIONS": str(PARTITIONS),
+        "QUOTEFLOW_SCHEMA_REGISTRY__AUTO_REGISTER": "true",
+        "QUOTEFLOW_STREAMS__TOPIC_PREFIX": streams.topic_prefix,
+        "QUOTEFLOW_STREAMS__APP_ID": streams.app_id,
+        "QUOTEFLOW_STREAMS__DATA_DIR": str(streams.data_dir),
+        "QUOTEFLOW_STREAMS__RULES_FILE": str(streams.rules_file),
+        "QUOTEFLOW_STREAMS__TICK_INTERVAL_S": str(streams.tick_interval_s),
+        "QUOTEFLOW_STREAMS__COMMIT_INTERVAL_S": str(streams.commit_interval_s),
+        "QUOTEFLOW_LOG__LEVEL": "WARNING",
+    })  # fmt: skip
+    return env
+
+
+class Worker:
+    """`quoteflow process` as a child process, with its output kept for failures."""
+
+    def __init__(self, world: World, log: Path) -> None:
+        self.log = log
+        self._file = log.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "quoteflow", "process"],
+            env=_env(world.settings), stdout=self._file, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:]
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self._file.close()
+
+
+def read_all(world: World, topic: str, schema: str, *, until: Callable[[list[Any]], bool],
+             timeout_s: float) -> list[Any]:  # fmt: skip
+    consumer = Consumer({
+        **world.settings.kafka.as_librdkafka_dict(),
+        "group.id": f"test-read-{uuid.uuid4().hex[:8]}", "auto.offset.reset": "earliest",
+        "isolation.level": "read_committed", "enable.auto.commit": False,
+    })  # fmt: skip
+    consumer.subscribe([world.topic(topic)])
+    records: list[Any] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline and not until(records):
+            message = consumer.poll(0.2)
+            if message is None:
+                continue
+            if message.error() is not None:
+                if message.error().code() == KafkaError._PARTITION_EOF:
+                    continue
+                raise AssertionError(str(message.error()))
+            value = message.value() or b""
+            records.append(world.serde.decode(schema, value, topic=world.topic(topic)))
+    finally:
+        consumer.close()
+    return records
+
+
+def _heartbeats(world: World, stop: threading.Event) -> threading.Thread:
+    def beat() -> None:
+        while not stop.is_set():
+            if not world.watermark_paused:
+                world.publish_watermarks()
+            stop.wait(0.5)
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_one_trigger_for_an_abandoned_quote_none_for_one_accepted_in_time(
+    world: World, tmp_path: Path
+) -> None:
+    now = time.time()
+    soon = now - DELAY_S + 8  # deadlines 8 s from now
+    world.send_customer(1, at_s=now - 100)
+    world.send_customer(2, at_s=now - 100)
+    world.send_customer(3, at_s=now - 100, consent=False)
+    world.send_quote(11, 1, "QUOTED", updated_s=soon, op="c")  # abandoned
+    world.send_quote(12, 2, "QUOTED", updated_s=soon, op="c")
+    world.send_quote(12, 2, "ACCEPTED", updated_s=soon + 2)  # accepted in time
+    world.send_quote(13, 3, "QUOTED", updated_s=soon, op="c")  # no consent: a decision
+    world.send_raw("qms.public.quotes", b"\x00\x00\x00\x00\x01not avro")  # dead letter
+
+    stop = threading.Event()
+    beats = _heartbeats(world, stop)
+    worker = Worker(world, tmp_path / "worker.log")
+    try:
+        triggers = read_all(world, "quoteflow.abandonment.triggers", "abandonment_trigger",
+                            until=lambda rs: len(rs) >= 1, timeout_s=90)  # fmt: skip
+        assert [t["quote_id"] for t in triggers] == [11], worker.output()
+        (trigger,) = triggers
+        assert trigger["email"] == "c1@example.com" and trigger["first_name"] == "Ada"
+        assert trigger["offer"]["code"] == "TEN" and trigger["template_id"] == "t-ten"
+        assert trigger["rule_version"] == "test-rules-1"
+        deadline = trigger["deadline_at"].timestamp()
+        assert abs(deadline - (soon + DELAY_S)) < 0.01
+        assert trigger["source_watermark_at"].timestamp() > deadline
+        assert trigger["fired_at"].timestamp() - deadline < 5  # within seconds of the deadline
+        decisions = read_all(world, "quoteflow.abandonment.decisions", "abandonment_decision",
+                             until=lambda rs: len(rs) >= 1, timeout_s=30)  # fmt: skip
+        assert [(d["quote_id"], d["outcome"], d["reason"]) for d in decisions] == [
+            (13, "SUPPRESSED", "no marketing consent")
+        ]
+        dead = read_all(world, "quoteflow.dead-letter", "dead_letter",
+                        until=lambda rs: len(rs) >= 1, timeout_s=30)  # fmt: skip
+        assert [d["stage"] for d in dead] == ["streams.route-quotes"]
+        time.sleep(3)  # nothing more comes
+        again = read_all(world, "quoteflow.abandonment.triggers", "abandonment_trigger",
+                         until=lambda rs: False, timeout_s=3)  # fmt: skip
+        assert [t["quote_id"] for t in again] == [11]
+    finally:
+        stop.set()
+        beats.join(5)
+        worker.stop()
