@@ -262,6 +262,9 @@ class StreamsSettings(_Section):
     commit_interval_s: float = Field(default=0.5, gt=0, le=60)
     #: Log a stalled watermark when due quotes wait on it longer than this.
     watermark_stall_s: float = Field(default=30.0, gt=0)
+    #: How long the group waits for a silent worker before giving its partitions to the
+    #: others (a killed worker's quotes wait this long).
+    session_timeout_s: float = Field(default=30.0, ge=6, le=300)
 
 
 CdcSourceName = Literal["qms", "crm"]

@@ -25,9 +25,11 @@ to repeat and, read with read_committed, never overtake the changes before them.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -97,6 +99,8 @@ class Processor:
             settings, app_id=app_id,
             topic_partitions=self.partitions,
             broker_commit_interval=settings.streams.commit_interval_s,
+            broker_session_timeout=settings.streams.session_timeout_s,
+            broker_heartbeat_interval=min(3.0, settings.streams.session_timeout_s / 3),
             producer_linger=0.005,
             stream_buffer_maxsize=4096,
             consumer_auto_offset_reset="earliest",
@@ -383,7 +387,34 @@ def build_processor(
 def run_worker(settings: Settings, rules: Rules) -> None:
     """Run one processor worker until SIGTERM/SIGINT (faust's Worker handles both)."""
     processor = build_processor(settings, rules)
+    clean = discard_state_after_crash(Path(processor.app.conf.tabledir))
     worker = faust.Worker(
         processor.app, loglevel=settings.log.level.lower(), override_logging=False
     )
-    worker.execute_from_commandline()
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        if exc.code in (0, None):
+            clean.write_text("stopped cleanly\n")
+        raise
+
+
+def discard_state_after_crash(tabledir: Path) -> Path:
+    """Delete local table state a crashed worker left; returns the clean-stop marker.
+
+    A table write reaches RocksDB at once, before its transaction commits; after
+    a kill -9 the local store can hold writes whose transaction was aborted (a
+    trigger that never went out, recorded as sent). Like Kafka Streams under
+    exactly-once, state that was not closed cleanly is rebuilt from the
+    changelog, read committed; a clean stop keeps it for a fast restart.
+    """
+    marker = tabledir.parent / f"{tabledir.name}.clean"
+    if tabledir.exists() and not marker.exists():
+        log.warning(
+            "the last worker did not stop cleanly: local state discarded, restoring it"
+            " from the changelog topics",
+            extra={"tabledir": str(tabledir)},
+        )
+        shutil.rmtree(tabledir)
+    marker.unlink(missing_ok=True)
+    return marker

@@ -192,6 +192,7 @@ def _env(settings: Settings) -> dict[str, str]:
         "QUOTEFLOW_STREAMS__RULES_FILE": str(streams.rules_file),
         "QUOTEFLOW_STREAMS__TICK_INTERVAL_S": str(streams.tick_interval_s),
         "QUOTEFLOW_STREAMS__COMMIT_INTERVAL_S": str(streams.commit_interval_s),
+        "QUOTEFLOW_STREAMS__SESSION_TIMEOUT_S": "6",
         "QUOTEFLOW_LOG__LEVEL": "WARNING",
     })  # fmt: skip
     return env
@@ -200,12 +201,12 @@ def _env(settings: Settings) -> dict[str, str]:
 class Worker:
     """`quoteflow process` as a child process, with its output kept for failures."""
 
-    def __init__(self, world: World, log: Path) -> None:
+    def __init__(self, world: World, log: Path, **env: str) -> None:
         self.log = log
-        self._file = log.open("wb")
+        self._file = log.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "quoteflow", "process"],
-            env=_env(world.settings), stdout=self._file, stderr=subprocess.STDOUT,
+            env={**_env(world.settings), **env}, stdout=self._file, stderr=subprocess.STDOUT,
         )  # fmt: skip
 
     def output(self) -> str:
@@ -223,11 +224,11 @@ class Worker:
 
 
 def read_all(world: World, topic: str, schema: str, *, until: Callable[[list[Any]], bool],
-             timeout_s: float) -> list[Any]:  # fmt: skip
+             timeout_s: float, isolation: str = "read_committed") -> list[Any]:  # fmt: skip
     consumer = Consumer({
         **world.settings.kafka.as_librdkafka_dict(),
         "group.id": f"test-read-{uuid.uuid4().hex[:8]}", "auto.offset.reset": "earliest",
-        "isolation.level": "read_committed", "enable.auto.commit": False,
+        "isolation.level": isolation, "enable.auto.commit": False,
     })  # fmt: skip
     consumer.subscribe([world.topic(topic)])
     records: list[Any] = []
@@ -305,3 +306,84 @@ def test_one_trigger_for_an_abandoned_quote_none_for_one_accepted_in_time(
         stop.set()
         beats.join(5)
         worker.stop()
+
+
+def _triggers(world: World, *, until: Callable[[list[Any]], bool] = lambda rs: False,
+              timeout_s: float = 3, isolation: str = "read_committed") -> list[Any]:  # fmt: skip
+    return read_all(world, "quoteflow.abandonment.triggers", "abandonment_trigger",
+                    until=until, timeout_s=timeout_s, isolation=isolation)  # fmt: skip
+
+
+def test_an_acceptance_in_time_that_arrives_late_is_never_offered(
+    world: World, tmp_path: Path
+) -> None:
+    """The source lags: the watermark stops short of the deadline, the wall clock passes it,
+    then the acceptance (committed in time) arrives. No trigger for it; the other fires."""
+    now = time.time()
+    soon = now - DELAY_S + 10
+    deadline = soon + DELAY_S
+    world.send_customer(1, at_s=now - 100)
+    world.send_customer(2, at_s=now - 100)
+    world.send_quote(21, 1, "QUOTED", updated_s=soon, op="c")
+    world.send_quote(22, 2, "QUOTED", updated_s=soon, op="c")  # the control: abandoned
+
+    stop = threading.Event()
+    beats = _heartbeats(world, stop)
+    worker = Worker(world, tmp_path / "worker.log")
+    try:
+        while time.time() < deadline - 3:
+            time.sleep(0.2)
+        world.watermark_paused = True  # the CDC source stalls before the deadline
+        while time.time() < deadline + 5:
+            time.sleep(0.2)
+        assert _triggers(world, timeout_s=2) == [], "fired before the watermark passed"
+        # The acceptance, committed 2 s before the deadline, reaches Kafka only now.
+        world.send_quote(21, 1, "ACCEPTED", updated_s=deadline - 2)
+        world.watermark_paused = False
+        _triggers(world, until=lambda rs: len(rs) >= 1, timeout_s=60)
+        time.sleep(2)
+        assert [t["quote_id"] for t in _triggers(world)] == [22], worker.output()
+    finally:
+        stop.set()
+        beats.join(5)
+        worker.stop()
+
+
+def test_kill_9_between_send_and_commit_leaves_one_committed_trigger(
+    world: World, tmp_path: Path
+) -> None:
+    """The trigger is sent inside the transaction of the input that caused it: killed before
+    the commit, it is aborted (visible to read_uncommitted only), and the restarted worker
+    sends it again, committed once."""
+    now = time.time()
+    world.send_customer(1, at_s=now - 100)
+    world.send_quote(31, 1, "QUOTED", updated_s=now - DELAY_S + 8, op="c")
+    stop = threading.Event()
+    beats = _heartbeats(world, stop)
+    log = tmp_path / "worker.log"
+    first = Worker(world, log, QUOTEFLOW_STREAMS__COMMIT_INTERVAL_S="15")
+    try:
+        sent = _triggers(world, until=lambda rs: len(rs) >= 1, timeout_s=90,
+                         isolation="read_uncommitted")  # fmt: skip
+        assert [t["quote_id"] for t in sent] == [31], first.output()
+        first.stop(signal.SIGKILL)  # sent, not committed: commits come every 15 s
+        assert _triggers(world, timeout_s=2) == []
+
+        second = Worker(world, log)
+        try:
+            _triggers(world, until=lambda rs: len(rs) >= 1, timeout_s=120)
+            time.sleep(3)
+            committed = _triggers(world)
+            assert [t["trigger_id"] for t in committed] == [sent[0]["trigger_id"]], (
+                second.output()
+            )
+            everything = _triggers(world, isolation="read_uncommitted")
+            assert len(everything) == 2  # the aborted copy is there, never committed
+            # Transaction markers take offsets too: an abort and a commit marker at least.
+            ends = end_offsets(world.settings, world.topic("quoteflow.abandonment.triggers"))
+            assert sum(ends.values()) >= len(everything) + 2
+        finally:
+            second.stop()
+    finally:
+        stop.set()
+        beats.join(5)
