@@ -302,6 +302,16 @@ def test_one_trigger_for_an_abandoned_quote_none_for_one_accepted_in_time(
         again = read_all(world, "quoteflow.abandonment.triggers", "abandonment_trigger",
                          until=lambda rs: False, timeout_s=3)  # fmt: skip
         assert [t["quote_id"] for t in again] == [11]
+        # Replaying the recorded input in event time decides exactly what the live run did.
+        replay_triggers, replay_decisions = _replay(world, tmp_path)
+        assert replay_triggers == {
+            (t["trigger_id"], t["quote_id"], int(t["deadline_at"].timestamp() * 1000))
+            for t in again
+        }
+        assert replay_decisions == {
+            (d["decision_id"], d["outcome"], d["reason"], int(d["decided_at"].timestamp() * 1000))
+            for d in decisions
+        }
     finally:
         stop.set()
         beats.join(5)
@@ -387,3 +397,52 @@ def test_kill_9_between_send_and_commit_leaves_one_committed_trigger(
     finally:
         stop.set()
         beats.join(5)
+
+
+def _replay(world: World, tmp_path: Path) -> tuple[set[Any], set[Any]]:
+    """The input topics read back and run through the core in event time (no faust)."""
+    from streams.core.changes import customer_change, quote_changes
+    from streams.core.detector import run_in_event_time
+    from streams.core.model import Decision, Trigger
+    from streams.rules import load_rules
+
+    changes: list[Any] = []
+    for topic, schema in (("qms.public.quotes", "qms_quote_envelope"),
+                          ("crm.public.customers", "crm_customer_envelope")):  # fmt: skip
+        ends = end_offsets(world.settings, world.topic(topic))
+        raw = _read_raw(world, world.topic(topic), sum(ends.values()))
+        for value in raw:
+            try:
+                decoded = world.serde.decode(schema, value, topic=world.topic(topic))
+            except Exception:
+                continue
+            if schema == "qms_quote_envelope":
+                changes.extend(quote_changes(decoded))
+            elif (change := customer_change(decoded)) is not None:
+                changes.append(change)
+    changes.sort(key=lambda c: (c.position.commit_ms, c.position.lsn))
+    _, outputs = run_in_event_time([*changes, 2**62], load_rules(tmp_path / "rules.toml"))
+    triggers = {(o.trigger_id, o.quote.quote_id, o.deadline_ms) for o in outputs
+                if isinstance(o, Trigger)}  # fmt: skip
+    decisions = {(o.decision_id, o.outcome.value, o.reason, o.decided_ms) for o in outputs
+                 if isinstance(o, Decision)}  # fmt: skip
+    return triggers, decisions
+
+
+def _read_raw(world: World, topic: str, count: int) -> list[bytes]:
+    consumer = Consumer({
+        **world.settings.kafka.as_librdkafka_dict(), "group.id": f"t-{uuid.uuid4().hex[:8]}",
+        "auto.offset.reset": "earliest", "enable.auto.commit": False,
+    })  # fmt: skip
+    consumer.subscribe([topic])
+    values: list[bytes] = []
+    deadline = time.monotonic() + 30
+    try:
+        while len(values) < count and time.monotonic() < deadline:
+            message = consumer.poll(0.2)
+            if message is not None and message.error() is None and message.value():
+                values.append(message.value() or b"")
+    finally:
+        consumer.close()
+    assert len(values) == count
+    return values
