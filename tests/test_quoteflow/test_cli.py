@@ -60,10 +60,21 @@ def test_unknown_component_is_a_clear_error() -> None:
 
 
 @pytest.mark.unit
+def test_a_bad_rules_file_stops_the_processor_in_one_line(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text('version = "v1"\n[delay]\ndefault_minutes = -5\n')
+    result = quoteflow("process", "--rules", str(rules))
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert f"rules file {rules}: delay.default_minutes:" in result.stderr
+    assert "offers: Field required" in result.stderr
+
+
+@pytest.mark.unit
 def test_help_lists_the_subcommands() -> None:
     done = quoteflow("--help")
     assert done.returncode == 0
-    for command in ("stack", "topics", "schemas", "cdc", "snapshot", "smoke"):
+    for command in ("stack", "topics", "schemas", "cdc", "snapshot", "process", "smoke"):
         assert command in done.stdout
 
 
