@@ -25,6 +25,7 @@ from quoteflow.settings import Settings, load_settings
 from quoteflow.stack.postgres.schema import CDC_SOURCES, CdcSource
 from schemas.catalog import SchemaCatalog
 from schemas.serde import Serde, serde_from_settings
+from tests.helpers import end_offsets
 
 SOURCES = {s.server_name: s for s in CDC_SOURCES}
 
@@ -129,18 +130,6 @@ class Record:
     offset: int
     key: dict[str, Any] | None
     value: dict[str, Any] | None  # None: tombstone
-
-
-def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
-    consumer = Consumer({**settings.kafka.as_librdkafka_dict(), "group.id": "quoteflow-test"})
-    try:
-        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
-        return {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in metadata.partitions
-        }
-    finally:
-        consumer.close()
 
 
 def read_new(

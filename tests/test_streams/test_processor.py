@@ -24,14 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from quoteflow.settings import Settings, load_settings
 from schemas import examples
 from schemas.debezium import zoned_timestamp
 from schemas.serde import Serde, serde_from_settings
-from tests.helpers import delete_subjects
+from tests.helpers import delete_subjects, end_offsets
 
 pytestmark = pytest.mark.integration
 
@@ -132,18 +132,6 @@ class World:
             value = self.serde.encode("cdc_watermark", record, topic=topic)
             self.producer.produce(topic, key=source.encode(), value=value)
         self.producer.flush(10)
-
-
-def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
-    consumer = Consumer({**settings.kafka.as_librdkafka_dict(), "group.id": "quoteflow-test"})
-    try:
-        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
-        return {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in metadata.partitions
-        }
-    finally:
-        consumer.close()
 
 
 @pytest.fixture
