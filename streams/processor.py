@@ -105,8 +105,6 @@ class Processor:
             stream_buffer_maxsize=4096,
             consumer_auto_offset_reset="earliest",
         )  # fmt: skip
-        if settings.streams.processing_guarantee == "exactly_once":
-            install(self.app)
         app = self.app
         self.quotes = _raw(app, self.names[QUOTES])
         self.customers = _raw(app, self.names[CUSTOMERS])
@@ -127,6 +125,10 @@ class Processor:
             "watermark-markers", partitions=self.partitions, key_type=bytes, value_type=bytes,
             options=rocksdb,
         )  # fmt: skip
+        if settings.streams.processing_guarantee == "exactly_once":
+            by_customer = self.by_customer.get_topic_name()
+            install(app, {t.changelog_topic.get_topic_name(): by_customer
+                          for t in (self.states, self.marks)})  # fmt: skip
         self.expected = Watermarks.expecting({s: self.partitions for s in SOURCES})
         self.latest: dict[str, SourceWatermark] = {}
         self.sent: dict[tuple[str, int], int] = {}

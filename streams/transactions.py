@@ -14,21 +14,33 @@ restarted worker sent it again.
 processed through the transactional producer of *that event's* partition, the
 one whose commit carries its offset: the output, the table changelog writes
 and the input offset commit or abort together. A send with no current event
-(there should be none in this app: clock ticks travel as events) keeps faust's
-behaviour.
+is a table's changelog write (faust buffers them and publishes them later):
+it joins the transaction of the same partition of the table's source topic,
+co-partitioned with it. Without that, faust picked the transaction of the
+changelog topic's own partition group, which commits with other offsets, or
+never, leaving the changelog's read_committed end stuck (a worker taking over
+a partition then refused to recover it). Any other send keeps faust's behaviour.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import faust
 from faust.streams import current_event
 from faust.transport.consumer import TransactionManager
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.types import TP
 
 
 class SourceTransactionManager(TransactionManager):
     """faust's TransactionManager, with sends joining the current event's transaction."""
+
+    #: Changelog topic -> the topic whose events change that table. Table writes are
+    #: buffered and published later, outside the event's context; they join the
+    #: transaction of the same partition of the table's source topic.
+    changelog_sources: Mapping[str, str] = {}
 
     async def send(
         self,
@@ -42,20 +54,44 @@ class SourceTransactionManager(TransactionManager):
         transactional_id: str | None = None,
     ) -> Any:
         event = current_event()
-        if event is None:
+        if event is not None:
+            source_topic, source_partition = event.message.tp.topic, event.message.tp.partition
+        elif topic in self.changelog_sources and partition is not None:
+            source_topic, source_partition = self.changelog_sources[topic], partition
+        else:
             return await super().send(topic, key, value, partition, timestamp, headers)
-        source = event.message.tp
-        group = self.app.assignor.group_for_topic(source.topic)
-        transactional_id = f"{self.app.conf.id}-{group}-{source.partition}"
+        group = self.app.assignor.group_for_topic(source_topic)
+        transactional_id = f"{self.app.conf.id}-{group}-{source_partition}"
         return await self.producer.send(
             topic, key, value, partition, timestamp, headers,
             transactional_id=transactional_id,
         )  # fmt: skip
 
 
-def install(app: faust.App) -> None:
-    """Make ``app`` use :class:`SourceTransactionManager` (before the worker starts)."""
-    app.transport.TransactionManager = SourceTransactionManager  # type: ignore[misc]
+async def _committed_highwaters(self: Any, partitions: list[TP]) -> Mapping[TP, int]:
+    """The end of each changelog partition as a read_committed reader sees it, asked of the
+    broker. faust's own answer under exactly-once is the last stable offset *of the last
+    fetch*, which for a partition this worker has not fetched since it got it is unknown
+    (None, taken as -1): its table recovery then refused any partition whose local copy
+    had a persisted offset (``ConsistencyError``), as a worker taking over the partitions
+    of a killed one does."""
+    consumer = self._ensure_consumer()
+    offsets: Mapping[TP, int] = await consumer.end_offsets(partitions)
+    return offsets
+
+
+def install(app: faust.App, changelog_sources: Mapping[str, str]) -> None:
+    """Make ``app`` use :class:`SourceTransactionManager` (before the worker starts).
+
+    ``changelog_sources``: each table's changelog topic -> the topic its writes come from.
+    """
+    manager = type(
+        "AppTransactionManager", (SourceTransactionManager,),
+        {"changelog_sources": dict(changelog_sources)},
+    )  # fmt: skip
+    app.transport.TransactionManager = manager  # type: ignore[misc]
+    # The consumer thread class is faust's; the read_committed end offsets are the fix.
+    AIOKafkaConsumerThread._highwaters = _committed_highwaters  # type: ignore[method-assign]
 
 
 __all__ = ["SourceTransactionManager", "install"]

@@ -434,3 +434,38 @@ def _read_raw(world: World, topic: str, count: int) -> list[bytes]:
         consumer.close()
     assert len(values) == count
     return values
+
+
+def test_two_workers_share_the_partitions_and_one_survives_the_other(
+    world: World, tmp_path: Path
+) -> None:
+    """Two workers split the partitions; one is killed mid-run; the other takes its
+    partitions over (state from the changelog) and every quote still gets one trigger."""
+    now = time.time()
+    customers = list(range(1, 9))  # customer id % 2 picks the partition: both are used
+    for customer_id in customers:
+        world.send_customer(customer_id, at_s=now - 100)
+    first_wave = {40 + c: c for c in customers[:4]}
+    second_wave = {50 + c: c for c in customers[4:]}
+    for quote_id, customer_id in first_wave.items():
+        world.send_quote(quote_id, customer_id, "QUOTED", updated_s=now - DELAY_S + 15, op="c")
+    for quote_id, customer_id in second_wave.items():
+        world.send_quote(quote_id, customer_id, "QUOTED", updated_s=now - DELAY_S + 35, op="c")
+
+    stop = threading.Event()
+    beats = _heartbeats(world, stop)
+    a = Worker(world, tmp_path / "a.log", QUOTEFLOW_STREAMS__DATA_DIR=str(tmp_path / "a"))
+    b = Worker(world, tmp_path / "b.log", QUOTEFLOW_STREAMS__DATA_DIR=str(tmp_path / "b"))
+    try:
+        _triggers(world, until=lambda rs: len(rs) >= len(first_wave), timeout_s=90)
+        a.stop(signal.SIGKILL)  # mid-run: the second wave is still ahead
+        everyone = len(first_wave) + len(second_wave)
+        _triggers(world, until=lambda rs: len(rs) >= everyone, timeout_s=120)
+        time.sleep(3)
+        quote_ids = sorted(t["quote_id"] for t in _triggers(world))
+        assert quote_ids == sorted([*first_wave, *second_wave]), b.output()
+    finally:
+        stop.set()
+        beats.join(5)
+        a.stop()
+        b.stop()
