@@ -42,6 +42,30 @@ class SourceTransactionManager(TransactionManager):
     #: transaction of the same partition of the table's source topic.
     changelog_sources: Mapping[str, str] = {}
 
+    async def on_rebalance(
+        self, assigned: set[TP], revoked: set[TP], newly_assigned: set[TP]
+    ) -> None:
+        """Stop the producer of every transactional id this worker no longer owns.
+
+        faust stops only the ids of the partitions it computes as revoked, and that
+        set came out empty when a second worker joined: the first kept its producer
+        for a partition it had handed over. The new owner's producer fenced it (and
+        aborted its open transaction), but the stale one stayed in faust's map, so
+        when the partition came back after the other worker died, faust found a
+        producer "already in a transaction", kept it, and the first changelog write
+        through it failed with ProducerFenced and crashed the worker. Deciding from
+        the *new* assignment alone does not depend on that bookkeeping; a fresh
+        producer for an id that comes back fences the dead owner's properly.
+        """
+        owned = self._tps_to_transactional_ids(assigned)
+        producers: dict[str, Any] = getattr(self.producer, "_transaction_producers", {})
+        stale = sorted(tid for tid in producers if tid not in owned)
+        if stale:
+            self.log.info("Stopping %d transactional producer(s) no longer owned: %s",
+                          len(stale), ", ".join(stale))  # fmt: skip
+            await self._stop_transactions(stale)
+        await super().on_rebalance(assigned, revoked, newly_assigned)
+
     async def send(
         self,
         topic: str,
