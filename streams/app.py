@@ -8,10 +8,15 @@ build its own from the one settings model.
 from __future__ import annotations
 
 import ssl
+import time
+from collections.abc import Mapping
 from typing import Any
 
 import faust
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
 
+from quoteflow.errors import TopicError
 from quoteflow.settings import KafkaSettings, Settings
 from quoteflow.topics.catalog import by_name
 
@@ -74,3 +79,47 @@ def create_app(settings: Settings, *, app_id: str | None = None, **overrides: An
         options["broker_credentials"] = credentials
     options.update(overrides)
     return faust.App(app_id or settings.streams.app_id, **options)
+
+
+def raw_topic(app: faust.App, name: str, **options: Any) -> faust.TopicT:
+    """A topic of undecoded bytes: quoteflow decodes with its own serde (Avro, the registry)."""
+    return app.topic(
+        name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+        **options,
+    )  # fmt: skip
+
+
+def declare_topics(settings: Settings, topics: Mapping[str, Mapping[str, str]],
+                   partitions: int) -> None:  # fmt: skip
+    """Create the app's internal topics (name -> config) that do not exist yet, and wait
+    until the broker lists them.
+
+    faust declares them itself, but as it starts: a worker whose first rebalance
+    came before the by-customer topic existed was assigned none of its partitions
+    ("Ignoring missing topic") and decided nothing until its consumer's metadata
+    next refreshed, minutes later. Declared before the worker starts, they are
+    there for the first assignment.
+    """
+    admin = AdminClient({**settings.kafka.as_librdkafka_dict(), "client.id": "quoteflow-streams"})
+    timeout = settings.topics.request_timeout_s
+    try:
+        present = set(admin.list_topics(timeout=timeout).topics)
+    except KafkaException as exc:
+        where = settings.kafka.bootstrap_servers
+        raise TopicError(f"cannot reach Kafka at {where}: {exc}") from None
+    new = [NewTopic(name, partitions, settings.topics.replication_factor, config=dict(config))
+           for name, config in topics.items() if name not in present]  # fmt: skip
+    for name, future in (admin.create_topics(new, request_timeout=timeout) if new else {}).items():
+        try:
+            future.result()
+        except KafkaException as exc:
+            error = exc.args[0]
+            code = error.code() if isinstance(error, KafkaError) else None
+            exists = code == KafkaError.TOPIC_ALREADY_EXISTS
+            if not exists:  # created concurrently (another worker starting) is fine
+                raise TopicError(f"cannot create topic {name}: {error}") from None
+    deadline = time.monotonic() + timeout
+    while not set(topics) <= set(admin.list_topics(timeout=timeout).topics):
+        if time.monotonic() > deadline:
+            raise TopicError(f"created {', '.join(topics)} but the broker does not list them yet")
+        time.sleep(0.1)

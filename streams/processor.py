@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,16 +40,17 @@ from quoteflow.settings import Settings
 from quoteflow.topics.catalog import by_name
 from schemas.errors import SerdeError
 from schemas.serde import Serde, serde_from_settings
-from streams.app import create_app
+from streams.app import create_app, declare_topics, raw_topic
 from streams.core.changes import ChangeError, customer_change, quote_changes
 from streams.core.detector import CustomerState, Step, next_due, step
-from streams.core.items import Item, Tick, decode_item, encode_item
+from streams.core.due import DueIndex
+from streams.core.items import Item, Markers, Tick, decode_item, encode_item
 from streams.core.model import Change, Decision, Output, Trigger
 from streams.core.records import decision_record, trigger_record
 from streams.core.state_codec import StateFormatError, decode_state, encode_state
-from streams.core.watermarks import Marker, SourceWatermark, Watermarks, ready_markers
+from streams.core.watermarks import Marker, SourceWatermark, Watermarks, newest_ready_markers
 from streams.rules import Rules
-from streams.transactions import install
+from streams.transactions import install, install_offset_fix
 
 log = logging.getLogger("quoteflow.streams")
 
@@ -58,22 +60,17 @@ TRIGGERS = "quoteflow.abandonment.triggers"
 DECISIONS = "quoteflow.abandonment.decisions"
 WATERMARKS = "quoteflow.cdc.watermarks"
 DEAD_LETTER = "quoteflow.dead-letter"
+#: Watermark records kept per source to choose markers from (heartbeats: ~1 s apart).
+HISTORY = 64
 #: The change topic of each CDC source, as the watermark records name sources.
 SOURCES = {"qms": QUOTES, "crm": CUSTOMERS}
-
-
-def _raw(app: faust.App, name: str, **options: Any) -> faust.TopicT:
-    return app.topic(
-        name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
-        **options,
-    )  # fmt: skip
 
 
 @dataclass
 class _Partitions:
     """What this worker knows of the by-customer partitions it decides (in memory)."""
 
-    due: dict[int, dict[int, int]] = field(default_factory=dict)  # partition -> customer -> due
+    due: dict[int, DueIndex] = field(default_factory=dict)  # partition -> its customers' due
     indexed: set[int] = field(default_factory=set)
     held_since: dict[int, float] = field(default_factory=dict)
 
@@ -101,19 +98,19 @@ class Processor:
             broker_commit_interval=settings.streams.commit_interval_s,
             broker_session_timeout=settings.streams.session_timeout_s,
             broker_heartbeat_interval=min(3.0, settings.streams.session_timeout_s / 3),
-            producer_linger=0.005,
+            producer_linger=0.05, producer_max_batch_size=512 * 1024,
             stream_buffer_maxsize=4096,
             consumer_auto_offset_reset="earliest",
         )  # fmt: skip
         app = self.app
-        self.quotes = _raw(app, self.names[QUOTES])
-        self.customers = _raw(app, self.names[CUSTOMERS])
-        self.by_customer = _raw(
+        self.quotes = raw_topic(app, self.names[QUOTES])
+        self.customers = raw_topic(app, self.names[CUSTOMERS])
+        self.by_customer = raw_topic(
             app, f"{app.conf.id}-by-customer", partitions=self.partitions, internal=True
         )
-        self.triggers = _raw(app, self.names[TRIGGERS])
-        self.decisions = _raw(app, self.names[DECISIONS])
-        self.dead_letter = _raw(app, self.names[DEAD_LETTER])
+        self.triggers = raw_topic(app, self.names[TRIGGERS])
+        self.decisions = raw_topic(app, self.names[DECISIONS])
+        self.dead_letter = raw_topic(app, self.names[DEAD_LETTER])
         # Small RocksDB buffers: the defaults are 64 MiB x 3 memtables per partition.
         rocksdb = {"write_buffer_size": 4 * 1024 * 1024, "max_write_buffer_number": 2,
                    "block_cache_size": 16 * 1024 * 1024}  # fmt: skip
@@ -125,16 +122,25 @@ class Processor:
             "watermark-markers", partitions=self.partitions, key_type=bytes, value_type=bytes,
             options=rocksdb,
         )  # fmt: skip
+        install_offset_fix()
         if settings.streams.processing_guarantee == "exactly_once":
             by_customer = self.by_customer.get_topic_name()
             install(app, {t.changelog_topic.get_topic_name(): by_customer
                           for t in (self.states, self.marks)})  # fmt: skip
         self.expected = Watermarks.expecting({s: self.partitions for s in SOURCES})
-        self.latest: dict[str, SourceWatermark] = {}
+        #: The recent watermark records of each source, oldest first.
+        self.recent: dict[str, deque[SourceWatermark]] = {s: deque(maxlen=HISTORY) for s in SOURCES}
         self.sent: dict[tuple[str, int], int] = {}
         self.local = _Partitions()
         self._watermark_consumer: Consumer | None = None
         self._wire()
+
+    def internal_topics(self) -> dict[str, dict[str, str]]:
+        """The app's own topics (name -> config): the repartition topic and the changelogs."""
+        topics = {self.by_customer.get_topic_name(): {"cleanup.policy": "delete"}}
+        for table in (self.states, self.marks):
+            topics[table.changelog_topic.get_topic_name()] = {"cleanup.policy": "compact"}
+        return topics
 
     # -- wiring ---------------------------------------------------------------------
     def _wire(self) -> None:
@@ -217,8 +223,9 @@ class Processor:
 
     async def _handle(self, partition: int, item: Item) -> None:
         now_ms = int(self.clock() * 1000)
-        if isinstance(item, Marker):
-            marks = self._marks(partition).with_markers([item])
+        if isinstance(item, Marker | Markers):
+            markers = item.markers if isinstance(item, Markers) else (item,)
+            marks = self._marks(partition).with_markers(markers)
             self.marks[str(partition).encode()] = _encode_seen(marks)
             await self._step_due(partition, now_ms, marks.watermark_ms)
         elif isinstance(item, Tick):
@@ -228,8 +235,8 @@ class Processor:
             await self._apply(partition, item.customer_id, item, now_ms, watermark)
 
     async def _step_due(self, partition: int, now_ms: int, watermark_ms: int) -> None:
-        due = self.local.due.get(partition, {})
-        ready = sorted(c for c, at in due.items() if at <= now_ms)
+        index = self.local.due.get(partition)
+        ready = index.ready(now_ms) if index is not None else []
         held = False
         for customer_id in ready:
             result = await self._apply(partition, customer_id, None, now_ms, watermark_ms)
@@ -247,12 +254,7 @@ class Processor:
                 del self.states[key]
         elif result.state != state:
             self.states[key] = encode_state(result.state)
-        due = next_due(result.state)
-        index = self.local.due.setdefault(partition, {})
-        if due is None:
-            index.pop(customer_id, None)
-        else:
-            index[customer_id] = due
+        self.local.due.setdefault(partition, DueIndex()).set(customer_id, next_due(result.state))
         for output in result.outputs:
             await self._emit(output, now_ms)
         return result
@@ -278,14 +280,12 @@ class Processor:
         """After an assignment: every due time of the partition's customers, from the table."""
         if partition in self.local.indexed:
             return
-        index: dict[int, int] = {}
+        index = DueIndex()
         for key, raw in self.states.items():
             customer_id = int(key)
             if customer_id % self.partitions != partition or not raw:
                 continue
-            due = next_due(decode_state(raw))
-            if due is not None:
-                index[customer_id] = due
+            index.set(customer_id, next_due(decode_state(raw)))
         self.local.due[partition] = index
         self.local.indexed.add(partition)
 
@@ -340,29 +340,34 @@ class Processor:
             source = str(record["source"])
             if source in SOURCES:
                 offsets = {int(o["partition"]): int(o["offset"]) for o in record["offsets"]}
-                self.latest[source] = SourceWatermark(source, int(record["watermark_ms"]), offsets)
+                watermark = SourceWatermark(source, int(record["watermark_ms"]), offsets)
+                self.recent[source].append(watermark)
 
     async def _send_markers(self) -> None:
         consumer = self.app.consumer
         committed = getattr(consumer, "_committed_offset", {})
         topics = {self.names[topic]: source for source, topic in SOURCES.items()}
+        ready: list[Marker] = []
         for tp in consumer.assignment():
             source = topics.get(tp.topic)
-            watermark = self.latest.get(source) if source else None
-            if source is None or watermark is None:
+            if source is None or not self.recent[source]:
                 continue
             # Committed, not consumed: a marker must never overtake a change that a
             # transaction still in flight (and maybe aborted) carries.
             position = committed.get(tp) or 0
             sent = {tp.partition: self.sent.get((source, tp.partition), 0)}
-            for marker in ready_markers(watermark, {tp.partition: position}, sent):
-                for partition in range(self.partitions):
-                    await self.app.producer.send(
-                        topic=self.by_customer.get_topic_name(), key=None,
-                        value=encode_item(marker), partition=partition, timestamp=None,
-                        headers=None,
-                    )  # fmt: skip
+            history = self.recent[source]
+            for marker in newest_ready_markers(history, {tp.partition: position}, sent):
+                ready.append(marker)
                 self.sent[(source, tp.partition)] = marker.watermark_ms
+        if not ready:
+            return
+        value = encode_item(Markers(tuple(ready)))
+        for partition in range(self.partitions):  # every decider needs every marker
+            await self.app.producer.send(
+                topic=self.by_customer.get_topic_name(), key=None, value=value,
+                partition=partition, timestamp=None, headers=None,
+            )  # fmt: skip
 
 
 def _encode_seen(marks: Watermarks) -> bytes:
@@ -389,6 +394,7 @@ def build_processor(
 def run_worker(settings: Settings, rules: Rules) -> None:
     """Run one processor worker until SIGTERM/SIGINT (faust's Worker handles both)."""
     processor = build_processor(settings, rules)
+    declare_topics(settings, processor.internal_topics(), processor.partitions)
     clean = discard_state_after_crash(Path(processor.app.conf.tabledir))
     worker = faust.Worker(
         processor.app, loglevel=settings.log.level.lower(), override_logging=False

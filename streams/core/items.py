@@ -25,12 +25,22 @@ class Tick:
     now_ms: int
 
 
-Item = QuoteChange | CustomerChange | Marker | Tick
+@dataclass(frozen=True, slots=True)
+class Markers:
+    """Every marker one timer round has for a partition, as one item (one event, one
+    watermark update, one look at what is due) instead of one per source partition."""
+
+    markers: tuple[Marker, ...]
+
+
+Item = QuoteChange | CustomerChange | Marker | Markers | Tick
 
 
 def encode_item(item: Item) -> bytes:
     if isinstance(item, Marker):
         body: list[object] = ["m", item.source, item.partition, item.watermark_ms]
+    elif isinstance(item, Markers):
+        body = ["ms", [[m.source, m.partition, m.watermark_ms] for m in item.markers]]
     elif isinstance(item, Tick):
         body = ["t", item.now_ms]
     else:
@@ -44,6 +54,8 @@ def decode_item(data: bytes) -> Item:
         kind = body[0]
         if kind == "m":
             return Marker(str(body[1]), int(body[2]), int(body[3]))
+        if kind == "ms":
+            return Markers(tuple(Marker(str(s), int(p), int(w)) for s, p, w in body[1]))
         if kind == "t":
             return Tick(int(body[1]))
         if kind == "c":

@@ -21,7 +21,7 @@ Both halves are pure and kept here; the drivers only move the messages.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 
@@ -60,6 +60,27 @@ def ready_markers(
         if position >= watermark.offsets.get(partition, 0):
             markers.append(Marker(watermark.source, partition, watermark.watermark_ms))
     return markers
+
+
+def newest_ready_markers(
+    history: Sequence[SourceWatermark], positions: Mapping[int, int], sent: Mapping[int, int]
+) -> list[Marker]:
+    """Per partition, the marker of the newest record in ``history`` (oldest first) it may send.
+
+    With changes arriving all the time, the newest record's offsets are always a
+    little ahead of what the task has committed (markers wait for committed
+    positions); waiting for it would hold every deadline until a commit happened
+    to overtake a heartbeat. A slightly older record that the position has
+    passed still moves the watermark forward.
+    """
+    chosen: dict[int, Marker] = {}
+    for watermark in reversed(history):
+        pending = {p: at for p, at in positions.items() if p not in chosen}
+        if not pending:
+            break
+        for marker in ready_markers(watermark, pending, sent):
+            chosen[marker.partition] = marker
+    return [chosen[p] for p in sorted(chosen)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.core.watermarks import Marker, SourceWatermark, Watermarks, ready_markers
+from streams.core.watermarks import (
+    Marker,
+    SourceWatermark,
+    Watermarks,
+    newest_ready_markers,
+    ready_markers,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -56,3 +62,15 @@ def test_the_watermark_never_goes_back_and_never_passes_a_partition(
         last = marks.watermark_ms
         for key in marks.expected:
             assert marks.watermark_ms <= marks.seen.get(key, 0) or marks.watermark_ms == 0
+
+
+def test_the_newest_record_passed_is_the_marker_sent() -> None:
+    history = [SourceWatermark("qms", 1_000, {0: 5, 1: 2}),
+               SourceWatermark("qms", 2_000, {0: 8, 1: 2}),
+               SourceWatermark("qms", 3_000, {0: 12, 1: 4})]  # fmt: skip
+    # Partition 0 committed up to 9: the 2,000 record, not the newest; partition 1 is past all.
+    assert newest_ready_markers(history, {0: 9, 1: 4}, {}) == [
+        Marker("qms", 0, 2_000), Marker("qms", 1, 3_000)]
+    # Nothing newer than what was sent, and nothing the position has not passed.
+    assert newest_ready_markers(history, {0: 9, 1: 1}, {0: 2_000}) == []
+    assert newest_ready_markers([], {0: 9}, {}) == []

@@ -1,0 +1,40 @@
+"""The due index against the obvious answer: a scan of every customer's due time."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from streams.core.due import DueIndex
+
+pytestmark = pytest.mark.unit
+
+ops = st.lists(
+    st.tuples(st.integers(0, 20), st.one_of(st.none(), st.integers(0, 100)), st.integers(0, 100)),
+    max_size=200,
+)
+
+
+@given(ops)
+def test_ready_is_what_a_scan_of_every_due_time_says(
+    steps: list[tuple[int, int | None, int]],
+) -> None:
+    index, truth = DueIndex(), dict[int, int]()
+    for customer_id, due_ms, now_ms in steps:
+        index.set(customer_id, due_ms)
+        if due_ms is None:
+            truth.pop(customer_id, None)
+        else:
+            truth[customer_id] = due_ms
+        expected = sorted((at, c) for c, at in truth.items() if at <= now_ms)
+        assert index.ready(now_ms) == [c for _, c in expected]
+        assert len(index) == len(truth)
+
+
+def test_stale_entries_are_dropped_when_they_pile_up() -> None:
+    index = DueIndex()
+    for k in range(5_000):
+        index.set(1, k)  # one customer, moved 5,000 times
+    assert len(index._heap) <= 2 * len(index) + 1024
+    assert index.ready(10_000) == [1]
