@@ -40,6 +40,11 @@ class _Context:
         self._settings: Settings | None = None
 
     @property
+    def config_file(self) -> Path | None:
+        """The --config given, for child processes (they read QUOTEFLOW_CONFIG)."""
+        return self._config
+
+    @property
     def settings(self) -> Settings:
         if self._settings is None:
             from quoteflow.logs import configure_logging
@@ -342,6 +347,34 @@ def bench_cdc(obj: _Context, changes: int, rate: int, seconds: float) -> None:
     result = run_cdc_bench(
         obj.settings, changes=changes, rate=rate, seconds=seconds, report=_reporter()
     )
+    print(json.dumps(result.as_json()))
+
+
+@bench.command("streams")
+@click.option("--events", default=20_000, show_default=True, type=click.IntRange(min=1_000),
+              help="Quote change events every rate is measured over.")
+@click.option("--open-quotes", default=100_000, show_default=True,
+              type=click.IntRange(min=100), help="Open quotes while latency is measured.")
+@click.option("--latency-quotes", default=1_000, show_default=True,
+              type=click.IntRange(min=10), help="New quotes (100/s) whose triggers are timed.")
+@click.option("--memory-quotes", default=1_000_000, show_default=True,
+              type=click.IntRange(min=100), help="Open quotes while memory is measured.")
+@click.option("--heartbeat-ms", default=100, show_default=True, type=click.IntRange(min=10),
+              help="How often the source watermark is published (cdc.heartbeat_interval_s).")
+@pass_ctx
+def bench_streams(obj: _Context, events: int, open_quotes: int, latency_quotes: int,
+                  memory_quotes: int, heartbeat_ms: int) -> None:  # fmt: skip
+    """The processor's events/s against faust's ceiling, Kafka's and its own core; latency and
+    memory with many open quotes."""
+    import json
+
+    from streams.bench.run import run_streams_bench
+
+    result = run_streams_bench(
+        obj.settings, config_file=obj.config_file, events=events, open_quotes=open_quotes,
+        memory_quotes=memory_quotes, latency_quotes=latency_quotes, heartbeat_ms=heartbeat_ms,
+        report=_reporter(),
+    )  # fmt: skip
     print(json.dumps(result.as_json()))
 
 

@@ -1,0 +1,9 @@
+"""Errors of the stream processor's tools, one line each on the command line."""
+
+from __future__ import annotations
+
+from quoteflow.errors import QuoteflowError
+
+
+class BenchError(QuoteflowError):
+    """A benchmark could not run to the end (a worker died, or never caught up)."""
