@@ -20,6 +20,8 @@ resolved to the version this build knows.
 
 from __future__ import annotations
 
+import io
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,6 +33,7 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerialize
 from confluent_kafka.schema_registry.common._httpx_compat import httpx
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext, SerializationError
+from fastavro import parse_schema, schemaless_reader
 from fastavro.read import SchemaResolutionError
 
 from schemas.catalog import SchemaCatalog, SchemaVersion, default_catalog
@@ -71,6 +74,9 @@ class RegistrySerde:
         self._deserializers: dict[_CacheKey, AvroDeserializer] = {}
         #: The Confluent frame (magic byte + schema id) of each subject's schema, once known.
         self._headers: dict[_CacheKey, bytes] = {}
+        #: Each writer schema id already read once, parsed: later records skip the
+        #: deserializer's per-record registry lookup and conversions.
+        self._writers: dict[int, Any] = {}
 
     @property
     def client(self) -> SchemaRegistryClient:
@@ -140,6 +146,9 @@ class RegistrySerde:
             )
             raise DecodeError(f"{context}: not Confluent wire format: {hint}")
         schema_id = confluent_schema_id(data)
+        writer = self._writers.get(schema_id)
+        if writer is not None:
+            return self._read(data, writer, reader, context, schema_id)
         deserializer = self._deserializer(topic, is_key, reader)
         try:
             record = deserializer(data, _ctx(topic, is_key))
@@ -163,6 +172,32 @@ class RegistrySerde:
                 "wrong schema for this topic, or not BACKWARD compatible"
             ) from exc
         except _DECODE_ERRORS as exc:
+            raise DecodeError(
+                f"{context}: corrupt or truncated Avro body (schema id {schema_id}, "
+                f"{type(exc).__name__} while reading)"
+            ) from exc
+        if not isinstance(record, dict):
+            raise DecodeError(f"{context}: schema id {schema_id} did not decode to a record")
+        # The deserializer fetched and checked the writer schema: parse it once for the
+        # fast path (the client caches the schema, so this asks the registry nothing).
+        registered = self._client.get_schema(schema_id)
+        if registered.schema_str:
+            self._writers[schema_id] = parse_schema(json.loads(registered.schema_str))
+        return record
+
+    def _read(self, data: bytes, writer: Any, reader: SchemaVersion, context: str,
+              schema_id: int) -> dict[str, Any]:  # fmt: skip
+        """What the deserializer does for a known writer: resolve the body to the reader."""
+        try:
+            record = schemaless_reader(
+                io.BytesIO(data[CONFLUENT_HEADER_LEN:]), writer, reader.parsed
+            )
+        except SchemaResolutionError as exc:
+            raise DecodeError(
+                f"{context}: schema id {schema_id} cannot be read as {reader.label}: "
+                "wrong schema for this topic, or not BACKWARD compatible"
+            ) from exc
+        except READ_ERRORS as exc:
             raise DecodeError(
                 f"{context}: corrupt or truncated Avro body (schema id {schema_id}, "
                 f"{type(exc).__name__} while reading)"

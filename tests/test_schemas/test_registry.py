@@ -54,6 +54,8 @@ def test_round_trip_and_wire_format(
     assert data[0] == 0
     assert int.from_bytes(data[1:5], "big") == registered.schema_id
     assert registry.decode(schema_name, data, topic=TOPIC, is_key=is_key) == record
+    # The second read takes the fast path (the writer schema parsed once): the same record.
+    assert registry.decode(schema_name, data, topic=TOPIC, is_key=is_key) == record
 
     # Same Avro body as the embedded serde writes, so logical types match too.
     single = embedded.encode(schema_name, record, topic=TOPIC)
@@ -138,13 +140,19 @@ class TestDecodingBadBytes:
                 "qms_quote_key", b"\x00" + (4242).to_bytes(4, "big") + b"\x02", topic=TOPIC
             )
 
-    def test_data_of_another_schema(self, registry: RegistrySerde) -> None:
+    @pytest.mark.parametrize("known_writer", [False, True])
+    def test_data_of_another_schema(self, registry: RegistrySerde, known_writer: bool) -> None:
         data = registry.encode("abandonment_decision", examples.abandonment_decision(), topic=TOPIC)
+        if known_writer:  # read once correctly: the wrong read then takes the fast path
+            registry.decode("abandonment_decision", data, topic=TOPIC)
         with pytest.raises(DecodeError, match="cannot be read as abandonment_trigger v2"):
             registry.decode("abandonment_trigger", data, topic=TOPIC)
 
-    def test_truncated_body(self, registry: RegistrySerde) -> None:
+    @pytest.mark.parametrize("known_writer", [False, True])
+    def test_truncated_body(self, registry: RegistrySerde, known_writer: bool) -> None:
         data = registry.encode("dead_letter", examples.dead_letter(), topic=TOPIC)
+        if known_writer:
+            registry.decode("dead_letter", data, topic=TOPIC)
         for cut in range(6, len(data)):
             with pytest.raises(DecodeError, match="corrupt or truncated"):
                 registry.decode("dead_letter", data[:cut], topic=TOPIC)
