@@ -2,53 +2,52 @@
 
 Topology (every topic name takes ``streams.topic_prefix``):
 
-* ``route-quotes`` / ``route-customers`` read the CDC change topics, decode
-  them (undecodable records go to the dead-letter topic, with the reason) and
-  forward each change to ``<app_id>-by-customer``, partitioned by customer id:
-  faust has no joins, so quotes and customers meet by being co-partitioned.
-* A timer keeps the latest CDC watermark of each source and, for each change
-  partition this worker reads, sends a *marker* to every by-customer partition
-  once the committed input offset has passed the watermark's offset
-  (:mod:`streams.core.watermarks`); it also sends a *tick* with the wall clock
-  to the by-customer partitions this worker decides.
-* ``decide`` reads the by-customer topic: changes, markers and ticks go through
-  :func:`streams.core.detector.step` on the customer's state, kept in a
-  RocksDB table with a changelog; triggers and decisions go to their topics.
+* The router (:mod:`streams.router`, a confluent-kafka thread of the worker)
+  reads the CDC change topics, decodes them (undecodable records go to the
+  dead-letter topic, with the reason) and forwards each change to
+  ``<app_id>-by-customer``, partitioned by customer id: faust has no joins, so
+  quotes and customers meet by being co-partitioned. With the changes, in the
+  same transaction, it sends the watermark *markers* its positions vouch for
+  (:mod:`streams.core.watermarks`).
+* A faust timer sends a *tick* with the wall clock to the by-customer
+  partitions this worker decides.
+* ``decide`` (the faust agent) reads the by-customer topic: changes, markers and
+  ticks go through :func:`streams.core.detector.step` on the customer's state,
+  kept in a RocksDB table with a changelog; triggers and decisions go to their
+  topics.
 
 Exactly once: with ``processing_guarantee = "exactly_once"`` every send made
 while an event is processed joins that event's partition's transaction
 (:mod:`streams.transactions`), so outputs, state and input offsets commit
-together. Ticks and markers are sent outside transactions; they are harmless
-to repeat and, read with read_committed, never overtake the changes before them.
+together; the router's forwards commit with its input offsets. Ticks are sent
+outside transactions: harmless to repeat, and they carry no data.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
+import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import faust
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from quoteflow.settings import Settings
 from quoteflow.topics.catalog import by_name
-from schemas.errors import SerdeError
 from schemas.serde import Serde, serde_from_settings
 from streams.app import create_app, declare_topics, raw_topic
-from streams.core.changes import ChangeError, customer_change, quote_changes
 from streams.core.detector import CustomerState, Step, next_due, step
 from streams.core.due import DueIndex
 from streams.core.items import Item, Markers, Tick, decode_item, encode_item
 from streams.core.model import Change, Decision, Output, Trigger
 from streams.core.records import decision_record, trigger_record
 from streams.core.state_codec import StateFormatError, decode_state, encode_state
-from streams.core.watermarks import Marker, SourceWatermark, Watermarks, newest_ready_markers
+from streams.core.watermarks import Marker, Watermarks
+from streams.router import Router, Topics, dead_letter_record
 from streams.rules import Rules
 from streams.transactions import install, install_offset_fix
 
@@ -60,8 +59,6 @@ TRIGGERS = "quoteflow.abandonment.triggers"
 DECISIONS = "quoteflow.abandonment.decisions"
 WATERMARKS = "quoteflow.cdc.watermarks"
 DEAD_LETTER = "quoteflow.dead-letter"
-#: Watermark records kept per source to choose markers from (heartbeats: ~1 s apart).
-HISTORY = 64
 #: The change topic of each CDC source, as the watermark records name sources.
 SOURCES = {"qms": QUOTES, "crm": CUSTOMERS}
 
@@ -103,8 +100,6 @@ class Processor:
             consumer_auto_offset_reset="earliest",
         )  # fmt: skip
         app = self.app
-        self.quotes = raw_topic(app, self.names[QUOTES])
-        self.customers = raw_topic(app, self.names[CUSTOMERS])
         self.by_customer = raw_topic(
             app, f"{app.conf.id}-by-customer", partitions=self.partitions, internal=True
         )
@@ -128,11 +123,9 @@ class Processor:
             install(app, {t.changelog_topic.get_topic_name(): by_customer
                           for t in (self.states, self.marks)})  # fmt: skip
         self.expected = Watermarks.expecting({s: self.partitions for s in SOURCES})
-        #: The recent watermark records of each source, oldest first.
-        self.recent: dict[str, deque[SourceWatermark]] = {s: deque(maxlen=HISTORY) for s in SOURCES}
-        self.sent: dict[tuple[str, int], int] = {}
+        self.router: Router | None = None
+        self._router_thread: threading.Thread | None = None
         self.local = _Partitions()
-        self._watermark_consumer: Consumer | None = None
         self._wire()
 
     def internal_topics(self) -> dict[str, dict[str, str]]:
@@ -145,8 +138,6 @@ class Processor:
     # -- wiring ---------------------------------------------------------------------
     def _wire(self) -> None:
         app = self.app
-        app.agent(self.quotes, name="route-quotes")(self._route_quotes)
-        app.agent(self.customers, name="route-customers")(self._route_customers)
         app.agent(self.by_customer, name="decide")(self._decide)
         app.timer(self.settings.streams.tick_interval_s, name="clock")(self._tick)
 
@@ -154,53 +145,12 @@ class Processor:
         async def forget(_app: faust.App, revoked: Any = None, **_kwargs: Any) -> None:
             self.local = _Partitions()  # due indexes are rebuilt from the table after it
 
-    # -- routing --------------------------------------------------------------------
-    async def _route_quotes(self, stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            try:
-                value = event.value
-                decoded = (
-                    None if not value
-                    else self.serde.decode("qms_quote_envelope", value, topic=self.names[QUOTES])
-                )  # fmt: skip
-                changes: Iterable[Change] = quote_changes(decoded)
-            except (SerdeError, ChangeError) as exc:
-                await self._dead_letter(event, "route-quotes", exc)
-                continue
-            for change in changes:
-                await self._forward(change)
-
-    async def _route_customers(self, stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            try:
-                value = event.value
-                decoded = (
-                    None if not value
-                    else self.serde.decode("crm_customer_envelope", value,
-                                           topic=self.names[CUSTOMERS])
-                )  # fmt: skip
-                change = customer_change(decoded)
-            except (SerdeError, ChangeError) as exc:
-                await self._dead_letter(event, "route-customers", exc)
-                continue
-            if change is not None:
-                await self._forward(change)
-
-    async def _forward(self, change: Change) -> None:
-        await self.by_customer.send(
-            key=str(change.customer_id).encode(), value=encode_item(change),
-            partition=change.customer_id % self.partitions,
-        )  # fmt: skip
-
     async def _dead_letter(self, event: faust.EventT[bytes], stage: str, exc: Exception) -> None:
         message = event.message
-        record = {
-            "source_topic": message.topic, "source_partition": message.partition,
-            "source_offset": message.offset, "key": message.key, "value": message.value,
-            "headers": [], "stage": f"streams.{stage}", "error_type": type(exc).__name__,
-            "error_message": str(exc)[:1000], "attempts": 1,
-            "failed_at": int(self.clock() * 1000),
-        }  # fmt: skip
+        record = dead_letter_record(
+            message.topic, message.partition, message.offset, message.key, message.value,
+            stage=stage, exc=exc, now_ms=int(self.clock() * 1000),
+        )  # fmt: skip
         log.warning(
             "record sent to the dead-letter topic",
             extra={"topic": message.topic, "partition": message.partition,
@@ -303,10 +253,11 @@ class Processor:
             )  # fmt: skip
             self.local.held_since[partition] = self.clock()  # once per stall period
 
-    # -- the clock --------------------------------------------------------------------
+    # -- the clock and the router --------------------------------------------------------
     async def _tick(self, *_app: Any) -> None:
-        self._read_watermarks()
-        await self._send_markers()
+        if self.router is not None and self.router.failure is not None:
+            await self.app.crash(self.router.failure)
+            return
         now_ms = int(self.clock() * 1000)
         for tp in self.app.consumer.assignment():
             if tp.topic == self.by_customer.get_topic_name():
@@ -315,59 +266,26 @@ class Processor:
                     partition=tp.partition, timestamp=None, headers=None,
                 )  # fmt: skip
 
-    def _read_watermarks(self) -> None:
-        if self._watermark_consumer is None:
-            conf = {
-                **self.settings.kafka.as_librdkafka_dict(),
-                "group.id": f"{self.app.conf.id}-watermarks",
-                "enable.auto.commit": False,
-            }
-            consumer = Consumer(conf)
-            consumer.assign([TopicPartition(self.names[WATERMARKS], 0, OFFSET_BEGINNING)])
-            self._watermark_consumer = consumer
-        for _ in range(1000):
-            message = self._watermark_consumer.poll(0)
-            if message is None:
-                return
-            if message.error() is not None or not message.value():
-                continue
-            try:
-                record = self.serde.decode("cdc_watermark", message.value() or b"",
-                                           topic=self.names[WATERMARKS])  # fmt: skip
-            except SerdeError as exc:
-                log.warning("undecodable watermark record", extra={"error": str(exc)[:200]})
-                continue
-            source = str(record["source"])
-            if source in SOURCES:
-                offsets = {int(o["partition"]): int(o["offset"]) for o in record["offsets"]}
-                watermark = SourceWatermark(source, int(record["watermark_ms"]), offsets)
-                self.recent[source].append(watermark)
+    def start_router(self) -> threading.Event:
+        """Route the change topics in a thread of this process; set the event to stop it."""
+        names = self.names
+        topics = Topics(
+            sources={names[topic]: source for source, topic in SOURCES.items()},
+            quotes=names[QUOTES], watermarks=names[WATERMARKS],
+            by_customer=self.by_customer.get_topic_name(), dead_letter=names[DEAD_LETTER],
+        )  # fmt: skip
+        self.router = Router(self.settings, self.serde, topics, app_id=self.app.conf.id,
+                             partitions=self.partitions, clock=self.clock)  # fmt: skip
+        stop = threading.Event()
+        self._router_thread = threading.Thread(target=self.router.run, args=(stop,),
+                                               name="router", daemon=True)  # fmt: skip
+        self._router_thread.start()
+        return stop
 
-    async def _send_markers(self) -> None:
-        consumer = self.app.consumer
-        committed = getattr(consumer, "_committed_offset", {})
-        topics = {self.names[topic]: source for source, topic in SOURCES.items()}
-        ready: list[Marker] = []
-        for tp in consumer.assignment():
-            source = topics.get(tp.topic)
-            if source is None or not self.recent[source]:
-                continue
-            # Committed, not consumed: a marker must never overtake a change that a
-            # transaction still in flight (and maybe aborted) carries.
-            position = committed.get(tp) or 0
-            sent = {tp.partition: self.sent.get((source, tp.partition), 0)}
-            history = self.recent[source]
-            for marker in newest_ready_markers(history, {tp.partition: position}, sent):
-                ready.append(marker)
-                self.sent[(source, tp.partition)] = marker.watermark_ms
-        if not ready:
-            return
-        value = encode_item(Markers(tuple(ready)))
-        for partition in range(self.partitions):  # every decider needs every marker
-            await self.app.producer.send(
-                topic=self.by_customer.get_topic_name(), key=None, value=value,
-                partition=partition, timestamp=None, headers=None,
-            )  # fmt: skip
+    def stop_router(self) -> None:
+        """Wait for the router's last batch (set the event from :meth:`start_router` first)."""
+        if self._router_thread is not None:
+            self._router_thread.join(30)
 
 
 def _encode_seen(marks: Watermarks) -> bytes:
@@ -399,12 +317,16 @@ def run_worker(settings: Settings, rules: Rules) -> None:
     worker = faust.Worker(
         processor.app, loglevel=settings.log.level.lower(), override_logging=False
     )
+    stop_router = processor.start_router()
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:
         if exc.code in (0, None):
             clean.write_text("stopped cleanly\n")
         raise
+    finally:
+        stop_router.set()
+        processor.stop_router()
 
 
 def discard_state_after_crash(tabledir: Path) -> Path:

@@ -288,26 +288,28 @@ def _processor_rate(run: _Run, source: wl.Source, customers: Sequence[bytes],
     run.report(f"processor: warming up on {len(customers):,} customers and {warm:,} quote events")
     worker = WorkerProcess(["-m", "quoteflow", "process"], run.worker_env(phase),
                            run.home / "processor.log")  # fmt: skip
-    progress = GroupProgress(run.settings, app_id)
+    progress = GroupProgress(run.settings, app_id)  # the deciding faust agent's group
+    routing = GroupProgress(run.settings, f"{app_id}-router")  # the router's (streams.router)
     try:
         _produce(source, customers_topic, customers, customer_keys)
         _produce(source, quotes_topic, quotes[:warm], quote_keys[:warm])
         for topic in (customers_topic, quotes_topic):
-            progress.wait_until(topic, source.end_offsets(topic), timeout_s=300, worker=worker,
-                                what="processor warm-up")  # fmt: skip
+            routing.wait_until(topic, source.end_offsets(topic), timeout_s=300, worker=worker,
+                               what="processor warm-up")  # fmt: skip
         progress.wait_until(by_customer, source.end_offsets(by_customer), timeout_s=300,
                             worker=worker, what="processor warm-up")  # fmt: skip
         run.report(f"processor: {len(quotes) - warm:,} quote events")
         t0 = time.perf_counter()
         _produce(source, quotes_topic, quotes[warm:], quote_keys[warm:])
-        routed = progress.wait_until(quotes_topic, source.end_offsets(quotes_topic),
-                                     timeout_s=3600, worker=worker, what="processor (routing)")
+        routed = routing.wait_until(quotes_topic, source.end_offsets(quotes_topic),
+                                    timeout_s=3600, worker=worker, what="processor (routing)")
         run.report(f"processor: routed in {routed - t0:.1f} s")
         # Everything routed is below this end; ticks written after it do not count.
         t1 = progress.wait_until(by_customer, source.end_offsets(by_customer), timeout_s=3600,
                                  worker=worker, what="processor (deciding)")  # fmt: skip
         return (len(quotes) - warm) / (t1 - t0), quotes_topic
     finally:
+        routing.close()
         progress.close()
         worker.stop()
 
