@@ -12,12 +12,12 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -32,6 +32,8 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 _MINUTE = 60_000
 #: At most this many (product, channel) delays are remembered per Rules object.
 _MAX_CACHED = 4096
+#: The cached properties of Rules (see "the rules as functions").
+_CACHED = ("_delays", "_offers", "_quiet_clocks")
 
 
 class RulesError(QuoteflowError):
@@ -179,6 +181,13 @@ class Rules(_Strict):
     # Rules never change once loaded, and the core asks some of them for every change
     # event: what depends on the rules alone is worked out once per Rules object, in
     # cached properties (pydantic leaves those out of ==, hash and model_dump).
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Rules:
+        """A copy without the cached answers: ``update`` may change what they depend on."""
+        copied = super().model_copy(update=update, deep=deep)
+        for name in _CACHED:
+            copied.__dict__.pop(name, None)
+        return copied
 
     @cached_property
     def _delays(self) -> dict[tuple[str, str], int]:
