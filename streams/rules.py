@@ -12,12 +12,12 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -30,6 +30,10 @@ DEFAULT_RULES = Path(__file__).with_name("rules.toml")
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 _MINUTE = 60_000
+#: At most this many (product, channel) delays are remembered per Rules object.
+_MAX_CACHED = 4096
+#: The cached properties of Rules (see "the rules as functions").
+_CACHED = ("_delays", "_offers", "_quiet_clocks")
 
 
 class RulesError(QuoteflowError):
@@ -174,8 +178,35 @@ class Rules(_Strict):
     offers: tuple[OfferRule, ...] = Field(min_length=1)
 
     # -- the rules as functions -------------------------------------------------------
+    # Rules never change once loaded, and the core asks some of them for every change
+    # event: what depends on the rules alone is worked out once per Rules object, in
+    # cached properties (pydantic leaves those out of ==, hash and model_dump).
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Rules:
+        """A copy without the cached answers: ``update`` may change what they depend on."""
+        copied = super().model_copy(update=update, deep=deep)
+        for name in _CACHED:
+            copied.__dict__.pop(name, None)
+        return copied
+
+    @cached_property
+    def _delays(self) -> dict[tuple[str, str], int]:
+        """:meth:`delay_ms` per (product, channel), filled as they are asked for."""
+        return {}
+
     def delay_ms(self, product: str, channel: str) -> int:
         """The most specific delay: product and channel, then product, then the default."""
+        key = (product, channel)
+        delays = self._delays
+        known = delays.get(key)
+        if known is not None:
+            return known
+        delay = self._find_delay_ms(product, channel)
+        if len(delays) < _MAX_CACHED:  # product codes and channels are a short list; be safe
+            delays[key] = delay
+        return delay
+
+    def _find_delay_ms(self, product: str, channel: str) -> int:
         by_product = None
         for rule in self.delay.override:
             if rule.product == product:
@@ -193,10 +224,14 @@ class Rules(_Strict):
 
     def select_offer(self, quote: Quote, customer: Customer) -> Offer | None:
         """The first offer whose filters match, or None (no offer for this quote)."""
-        for rule in self.offers:
+        for rule, offer in self._offers:
             if rule.matches(quote, customer):
-                return rule.offer()
+                return offer
         return None
+
+    @cached_property
+    def _offers(self) -> tuple[tuple[OfferRule, Offer], ...]:
+        return tuple((rule, rule.offer()) for rule in self.offers)
 
     def in_holdout(self, customer_id: int) -> bool:
         """Deterministic: the same customer is held out on every run and every worker."""
@@ -208,7 +243,7 @@ class Rules(_Strict):
         zone = _zone(timezone) or _zone(self.quiet_hours.default_timezone)
         assert zone is not None  # the default was validated at load
         local = datetime.fromtimestamp(at_ms / 1000, UTC).astimezone(zone)
-        start, end = _clock(self.quiet_hours.start), _clock(self.quiet_hours.end)
+        start, end = self._quiet_clocks
         now = local.time().replace(tzinfo=None)
         if start == end:
             return at_ms
@@ -218,6 +253,10 @@ class Rules(_Strict):
         day = local.date() if now < end else local.date() + timedelta(days=1)
         resume = datetime.combine(day, end, tzinfo=zone)
         return max(at_ms, int(resume.timestamp() * 1000))
+
+    @cached_property
+    def _quiet_clocks(self) -> tuple[time, time]:
+        return _clock(self.quiet_hours.start), _clock(self.quiet_hours.end)
 
     def frequency_window_ms(self) -> int:
         return self.frequency_cap.period_days * 86_400_000

@@ -9,7 +9,9 @@ A ``t`` (truncate) names no row: it is reported, not guessed at.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -17,12 +19,32 @@ from schemas.debezium import parse_zoned_timestamp
 from schemas.errors import DecodeError
 from streams.core.model import Customer, CustomerChange, Position, Quote, QuoteChange
 
+_OPS = ("c", "r", "u", "d", "t")
+_fromisoformat = datetime.fromisoformat
+#: What our CDC connector writes (``schemas.debezium.zoned_timestamp``): UTC, six digits.
+_canonical = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", re.ASCII).fullmatch
+
 
 class ChangeError(ValueError):
     """A change event the core cannot use (says which field, never a value)."""
 
 
 def _ms(text: str, field: str) -> int:
+    """Epoch milliseconds of a ZonedTimestamp (the instant, truncated like the float it was).
+
+    Our connector always writes the canonical shape (``2026-11-23T10:00:00.000000Z``):
+    checked digit by digit, ``datetime.fromisoformat`` (C) reads it about 5 times faster
+    than the general parser, whose named groups, ``int`` calls and time-zone conversion
+    were a third of this module's time. (``fromisoformat`` alone is laxer than the
+    general parser: it takes e.g. a NUL for a digit.) Every other shape, and every
+    string the fast path refuses, takes the general parser, so both accept, refuse
+    and read alike.
+    """
+    if type(text) is str and _canonical(text) is not None:
+        try:
+            return int(_fromisoformat(text).timestamp() * 1000)
+        except ValueError:
+            pass  # e.g. a month 13: the general parser says why
     try:
         return int(parse_zoned_timestamp(text).timestamp() * 1000)
     except (DecodeError, TypeError, AttributeError) as exc:
@@ -31,45 +53,55 @@ def _ms(text: str, field: str) -> int:
 
 def _position(value: Mapping[str, Any]) -> Position:
     source = value.get("source")
-    if not isinstance(source, Mapping) or not isinstance(source.get("ts_ms"), int):
+    # A decoded record is a dict: ``type() is dict`` first spares the ABC check.
+    if type(source) is not dict and not isinstance(source, Mapping):
+        raise ChangeError("the change event has no source.ts_ms")
+    ts_ms = source.get("ts_ms")
+    if not isinstance(ts_ms, int):
         raise ChangeError("the change event has no source.ts_ms")
     lsn = source.get("lsn")
-    return Position(lsn if isinstance(lsn, int) else 0, source["ts_ms"])
+    return Position(lsn if isinstance(lsn, int) else 0, ts_ms)
 
 
 def _op(value: Mapping[str, Any]) -> str:
     op = value.get("op")
-    if op not in ("c", "r", "u", "d", "t"):
+    if op not in _OPS:
         raise ChangeError("the change event's op is not one of c, r, u, d, t")
     return str(op)
 
 
 def _row(value: Mapping[str, Any], field: str) -> Mapping[str, Any]:
     row = value.get(field)
-    if not isinstance(row, Mapping):
+    if type(row) is not dict and not isinstance(row, Mapping):
         raise ChangeError(f"a change event of op {value.get('op')} without {field}")
     return row
 
 
 def quote(row: Mapping[str, Any]) -> Quote:
+    """The quote of a row; fields are read (and refused) in the order of :class:`Quote`."""
     try:
         premium = row["premium"]
         if not isinstance(premium, Decimal):
             raise ChangeError("premium is not a decimal")
-        return Quote(
-            quote_id=int(row["quote_id"]),
-            quote_ref=str(row["quote_ref"]),
-            customer_id=int(row["customer_id"]),
-            product_code=str(row["product_code"]),
-            channel=str(row["channel"]),
-            premium=premium,
-            currency=str(row["currency"]).strip(),
-            status=str(row["status"]),
-            created_ms=_ms(row["created_at"], "created_at"),
-            updated_ms=_ms(row["updated_at"], "updated_at"),
-        )
+        quote_id = int(row["quote_id"])
+        quote_ref = str(row["quote_ref"])
+        customer_id = int(row["customer_id"])
+        product_code = str(row["product_code"])
+        channel = str(row["channel"])
+        currency = str(row["currency"]).strip()
+        status = str(row["status"])
+        created_at = row["created_at"]
+        created_ms = _ms(created_at, "created_at")
+        updated_at = row["updated_at"]
     except KeyError as exc:
         raise ChangeError(f"the quote row has no {exc.args[0]}") from None
+    # A new row's two timestamps are usually the same text: read it once.
+    if type(updated_at) is str and updated_at == created_at:
+        updated_ms = created_ms
+    else:
+        updated_ms = _ms(updated_at, "updated_at")
+    return Quote(quote_id, quote_ref, customer_id, product_code, channel, premium, currency,
+                 status, created_ms, updated_ms)  # fmt: skip
 
 
 def customer(row: Mapping[str, Any]) -> Customer:
@@ -78,12 +110,12 @@ def customer(row: Mapping[str, Any]) -> Customer:
         if not isinstance(consent, bool):
             raise ChangeError("marketing_consent is not a boolean")
         return Customer(
-            customer_id=int(row["customer_id"]),
-            first_name=str(row["first_name"]),
-            email=None if row["email"] is None else str(row["email"]),
-            marketing_consent=consent,
-            timezone=str(row["timezone"]),
-            segment=None if row.get("segment") is None else str(row["segment"]),
+            int(row["customer_id"]),
+            str(row["first_name"]),
+            None if row["email"] is None else str(row["email"]),
+            consent,
+            str(row["timezone"]),
+            None if row.get("segment") is None else str(row["segment"]),
         )
     except KeyError as exc:
         raise ChangeError(f"the customer row has no {exc.args[0]}") from None
@@ -100,14 +132,13 @@ def quote_changes(value: Mapping[str, Any] | None) -> list[QuoteChange]:
         old = quote(_row(value, "before"))
         return [QuoteChange(old.customer_id, old.quote_id, None, position)]
     new = quote(_row(value, "after"))
+    joined = QuoteChange(new.customer_id, new.quote_id, new, position)
     before = value.get("before")
-    changes = []
-    if isinstance(before, Mapping):
+    if type(before) is dict or isinstance(before, Mapping):
         old_customer = before.get("customer_id")
         if isinstance(old_customer, int) and old_customer != new.customer_id:
-            changes.append(QuoteChange(old_customer, new.quote_id, None, position))
-    changes.append(QuoteChange(new.customer_id, new.quote_id, new, position))
-    return changes
+            return [QuoteChange(old_customer, new.quote_id, None, position), joined]
+    return [joined]
 
 
 def customer_change(value: Mapping[str, Any] | None) -> CustomerChange | None:

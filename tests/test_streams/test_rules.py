@@ -33,6 +33,17 @@ def test_delay_most_specific_first() -> None:
     assert shipped.delay_ms("HOME-BUILDINGS", "WEB") == 60 * 60_000
 
 
+def test_cached_answers_are_per_rules_and_not_part_of_them() -> None:
+    shipped = load_rules()
+    assert shipped.delay_ms("MOTOR-COMP", "BROKER") == shipped.delay_ms("MOTOR-COMP", "BROKER")
+    assert shipped == load_rules() and hash(shipped) == hash(load_rules())
+    assert "_delays" not in shipped.model_dump()
+    quicker = shipped.model_copy(update={"delay": shipped.delay.model_copy(
+        update={"override": ()})})  # fmt: skip
+    assert quicker.delay_ms("MOTOR-COMP", "BROKER") == 30 * 60_000
+    assert shipped.delay_ms("MOTOR-COMP", "BROKER") == 120 * 60_000
+
+
 def test_offers_first_match_wins_with_premium_bands_and_segments() -> None:
     shipped = load_rules()
     gold = customer(segment="GOLD")
