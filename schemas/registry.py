@@ -55,6 +55,9 @@ _CacheKey = tuple[str, bool, str]
 _ENCODE_ERRORS: tuple[type[Exception], ...] = (SerializationError, *WRITE_ERRORS)
 #: Library errors meaning "these bytes are not what the schema says".
 _DECODE_ERRORS: tuple[type[Exception], ...] = (SerializationError, *READ_ERRORS)
+#: What reading a record's body can raise, through the deserializer / fastavro directly.
+_SLOW_READ_ERRORS: tuple[type[Exception], ...] = (SchemaResolutionError, *_DECODE_ERRORS)
+_FAST_READ_ERRORS: tuple[type[Exception], ...] = (SchemaResolutionError, *READ_ERRORS)
 
 
 class RegistrySerde:
@@ -166,18 +169,9 @@ class RegistrySerde:
             raise RegistryError(
                 f"{context}: cannot reach the schema registry ({type(exc).__name__})"
             ) from exc
-        except SchemaResolutionError as exc:
-            raise DecodeError(
-                f"{context}: schema id {schema_id} cannot be read as {reader.label}: "
-                "wrong schema for this topic, or not BACKWARD compatible"
-            ) from exc
-        except _DECODE_ERRORS as exc:
-            raise DecodeError(
-                f"{context}: corrupt or truncated Avro body (schema id {schema_id}, "
-                f"{type(exc).__name__} while reading)"
-            ) from exc
-        if not isinstance(record, dict):
-            raise DecodeError(f"{context}: schema id {schema_id} did not decode to a record")
+        except _SLOW_READ_ERRORS as exc:
+            raise _unreadable(exc, context, schema_id, reader) from exc
+        record = _record(record, context, schema_id)
         # The deserializer fetched and checked the writer schema: parse it once for the
         # fast path (the client caches the schema, so this asks the registry nothing).
         registered = self._client.get_schema(schema_id)
@@ -192,19 +186,9 @@ class RegistrySerde:
             record = schemaless_reader(
                 io.BytesIO(data[CONFLUENT_HEADER_LEN:]), writer, reader.parsed
             )
-        except SchemaResolutionError as exc:
-            raise DecodeError(
-                f"{context}: schema id {schema_id} cannot be read as {reader.label}: "
-                "wrong schema for this topic, or not BACKWARD compatible"
-            ) from exc
-        except READ_ERRORS as exc:
-            raise DecodeError(
-                f"{context}: corrupt or truncated Avro body (schema id {schema_id}, "
-                f"{type(exc).__name__} while reading)"
-            ) from exc
-        if not isinstance(record, dict):
-            raise DecodeError(f"{context}: schema id {schema_id} did not decode to a record")
-        return record
+        except _FAST_READ_ERRORS as exc:
+            raise _unreadable(exc, context, schema_id, reader) from exc
+        return _record(record, context, schema_id)
 
     def _serializer(
         self, topic: str, is_key: bool, version: SchemaVersion
@@ -256,6 +240,24 @@ class RegistrySerde:
             f"schema registry request for subject {subject!r} failed: "
             f"HTTP {exc.http_status_code}, error code {exc.error_code}: {exc.error_message}"
         )
+
+
+def _unreadable(exc: Exception, context: str, schema_id: int, reader: SchemaVersion) -> DecodeError:
+    if isinstance(exc, SchemaResolutionError):
+        return DecodeError(
+            f"{context}: schema id {schema_id} cannot be read as {reader.label}: "
+            "wrong schema for this topic, or not BACKWARD compatible"
+        )
+    return DecodeError(
+        f"{context}: corrupt or truncated Avro body (schema id {schema_id}, "
+        f"{type(exc).__name__} while reading)"
+    )
+
+
+def _record(record: object, context: str, schema_id: int) -> dict[str, Any]:
+    if not isinstance(record, dict):
+        raise DecodeError(f"{context}: schema id {schema_id} did not decode to a record")
+    return record
 
 
 def _ctx(topic: str, is_key: bool) -> SerializationContext:

@@ -41,21 +41,10 @@ def free_ports(n: int) -> list[int]:
 
 def delete_subjects(settings: Settings, topic: str) -> None:
     """Remove a test topic's subjects from the registry for good (soft, then permanent)."""
-    from confluent_kafka.schema_registry.error import SchemaRegistryError
+    from quoteflow.subjects.admin import delete_subjects as delete
 
-    from schemas.serde import registry_client
-
-    url = settings.schema_registry.url
-    assert url is not None
-    client = registry_client(url)
-    try:
-        for subject in client.get_subjects():
-            if subject.startswith(f"{topic}-"):
-                for permanent in (False, True):
-                    with contextlib.suppress(SchemaRegistryError):
-                        client.delete_subject(subject, permanent=permanent)
-    finally:
-        client.close()
+    assert settings.schema_registry.url is not None
+    delete(settings, f"{topic}-")
 
 
 def end_offsets(settings: Settings, topic: str) -> dict[int, int]:

@@ -9,7 +9,7 @@ client and carries the plan out. Registry errors become
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
@@ -159,3 +159,26 @@ class SubjectAdmin:
                 f"cannot reach the schema registry at {self.url} ({type(exc).__name__}):"
                 " is it running? (`quoteflow stack status`)"
             ) from exc
+
+
+def delete_subjects(settings: Settings, prefix: str) -> list[str]:
+    """Delete for good (soft, then permanent) every subject whose name starts with ``prefix``.
+
+    For scratch subjects only: a test's or a benchmark's topics. Best effort per
+    subject (one already gone is not an error); the names deleted are returned.
+    """
+    url = settings.schema_registry.url
+    if url is None:
+        return []
+    client = registry_client(url)
+    deleted = []
+    try:
+        for subject in client.get_subjects():
+            if subject.startswith(prefix):
+                for permanent in (False, True):
+                    with suppress(SchemaRegistryError):
+                        client.delete_subject(subject, permanent=permanent)
+                deleted.append(subject)
+    finally:
+        client.close()
+    return deleted
