@@ -49,7 +49,7 @@ from streams.core.state_codec import StateFormatError, decode_state, encode_stat
 from streams.core.watermarks import Marker, Watermarks
 from streams.router import Router, Topics, dead_letter_record
 from streams.rules import Rules
-from streams.transactions import install, install_offset_fix
+from streams.transactions import install, install_fetch_wait, install_offset_fix
 
 log = logging.getLogger("quoteflow.streams")
 
@@ -59,6 +59,8 @@ TRIGGERS = "quoteflow.abandonment.triggers"
 DECISIONS = "quoteflow.abandonment.decisions"
 WATERMARKS = "quoteflow.cdc.watermarks"
 DEAD_LETTER = "quoteflow.dead-letter"
+#: How long the worker's consumer lets the broker hold a fetch with nothing new (faust: 1.5 s).
+FETCH_MAX_WAIT_MS = 100
 #: The change topic of each CDC source, as the watermark records name sources.
 SOURCES = {"qms": QUOTES, "crm": CUSTOMERS}
 
@@ -118,6 +120,7 @@ class Processor:
             options=rocksdb,
         )  # fmt: skip
         install_offset_fix()
+        install_fetch_wait(FETCH_MAX_WAIT_MS)
         if settings.streams.processing_guarantee == "exactly_once":
             by_customer = self.by_customer.get_topic_name()
             install(app, {t.changelog_topic.get_topic_name(): by_customer
