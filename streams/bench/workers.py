@@ -48,9 +48,10 @@ class WorkerProcess:
                 fields[name] = int(rest.split()[0]) / 1024
         return fields.get("VmRSS", 0.0), fields.get("VmHWM", 0.0)
 
-    def stop(self) -> None:
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stop it with ``sig`` (SIGKILL: a crash); SIGKILL anyway after 30 s."""
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(sig)
             try:
                 self.process.wait(30)
             except subprocess.TimeoutExpired:

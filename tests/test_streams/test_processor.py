@@ -11,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -31,6 +29,7 @@ from quoteflow.settings import Settings, load_settings
 from schemas import examples
 from schemas.debezium import zoned_timestamp
 from schemas.serde import Serde, serde_from_settings
+from streams.bench.workers import WorkerProcess
 from tests.helpers import delete_subjects, end_offsets
 
 pytestmark = pytest.mark.integration
@@ -186,29 +185,14 @@ def _env(settings: Settings) -> dict[str, str]:
     return env
 
 
-class Worker:
+class Worker(WorkerProcess):
     """`quoteflow process` as a child process, with its output kept for failures."""
 
     def __init__(self, world: World, log: Path, **env: str) -> None:
-        self.log = log
-        self._file = log.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "quoteflow", "process"],
-            env={**_env(world.settings), **env}, stdout=self._file, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        super().__init__(["-m", "quoteflow", "process"], {**_env(world.settings), **env}, log)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")[-3000:]
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        self._file.close()
 
 
 def read_all(world: World, topic: str, schema: str, *, until: Callable[[list[Any]], bool],
