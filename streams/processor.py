@@ -72,6 +72,8 @@ class _Partitions:
     due: dict[int, DueIndex] = field(default_factory=dict)  # partition -> its customers' due
     indexed: set[int] = field(default_factory=set)
     held_since: dict[int, float] = field(default_factory=dict)
+    #: Each partition's markers as the table holds them: read once, then kept in step.
+    marks: dict[int, Watermarks] = field(default_factory=dict)
 
 
 class Processor:
@@ -180,6 +182,7 @@ class Processor:
             markers = item.markers if isinstance(item, Markers) else (item,)
             marks = self._marks(partition).with_markers(markers)
             self.marks[str(partition).encode()] = _encode_seen(marks)
+            self.local.marks[partition] = marks
             await self._step_due(partition, now_ms, marks.watermark_ms)
         elif isinstance(item, Tick):
             await self._step_due(partition, now_ms, self._marks(partition).watermark_ms)
@@ -226,8 +229,13 @@ class Processor:
             await self.decisions.send(key=key, value=value)
 
     def _marks(self, partition: int) -> Watermarks:
-        raw = self.marks.get(str(partition).encode())
-        return _decode_seen(self.expected, raw)
+        """The partition's markers: from the table after an assignment, then from memory
+        (every change event needs the watermark; a table read and parse each was waste)."""
+        marks = self.local.marks.get(partition)
+        if marks is None:
+            marks = _decode_seen(self.expected, self.marks.get(str(partition).encode()))
+            self.local.marks[partition] = marks
+        return marks
 
     def _ensure_indexed(self, partition: int) -> None:
         """After an assignment: every due time of the partition's customers, from the table."""

@@ -234,7 +234,6 @@ class Router:
 
     # -- watermarks --------------------------------------------------------------------
     def _read_watermarks(self) -> None:
-        by_name = {v: k for k, v in self.topics.sources.items()}
         for _ in range(1000):
             message = self.watermark_reader.poll(0)
             if message is None:
@@ -248,7 +247,7 @@ class Router:
                 log.warning("undecodable watermark record", extra={"error": str(exc)[:200]})
                 continue
             source = str(record["source"])
-            if source in by_name:
+            if source in self.recent:
                 offsets = {int(o["partition"]): int(o["offset"]) for o in record["offsets"]}
                 self.recent[source].append(
                     SourceWatermark(source, int(record["watermark_ms"]), offsets))
