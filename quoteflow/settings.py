@@ -218,6 +218,11 @@ class PostgresSettings(_Section):
     password: SecretStr = SecretStr("quoteflow")
     qms_database: str = Field(default="qms", pattern=r"^[a-z_][a-z0-9_]*$")
     crm_database: str = Field(default="crm", pattern=r"^[a-z_][a-z0-9_]*$")
+    #: quoteflow's own operational database (the ESP sink's delivery ledger). Its server is
+    #: ``ops_host``/``ops_port`` when set: in production, not the legacy QMS server.
+    ops_database: str = Field(default="ops", pattern=r"^[a-z_][a-z0-9_]*$")
+    ops_host: str | None = None
+    ops_port: int | None = Field(default=None, ge=1, le=65535)
     connect_timeout_s: int = Field(default=10, ge=1)
 
     def conninfo(self, database: str) -> str:
@@ -233,6 +238,13 @@ class PostgresSettings(_Section):
             connect_timeout=str(self.connect_timeout_s),
             application_name="quoteflow",
         )
+
+    def ops_conninfo(self) -> str:
+        """The ops database's conninfo: its own server when configured, else this one."""
+        ops = self.model_copy(
+            update={"host": self.ops_host or self.host, "port": self.ops_port or self.port}
+        )
+        return ops.conninfo(self.ops_database)
 
 
 class TopicsSettings(_Section):
@@ -302,6 +314,121 @@ class CdcSettings(_Section):
     metrics_host: str = "127.0.0.1"
 
 
+SinkProvider = Literal["sendgrid", "braze", "customerio", "webhook"]
+
+#: The providers' public API roots; Braze's REST endpoint depends on the account's
+#: instance, and a webhook is the user's own URL, so those two have none.
+PROVIDER_BASE_URLS: dict[str, str] = {
+    "sendgrid": "https://api.sendgrid.com",
+    "customerio": "https://track.customer.io",
+}
+
+
+def is_loopback_url(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    return (urlsplit(url).hostname or "") in {"127.0.0.1", "localhost", "::1"}
+
+
+class SendgridSettings(_Section):
+    """SendGrid v3 mail send: the sender (a verified sender identity of the account)."""
+
+    from_email: str | None = None
+    from_name: str | None = None
+
+
+class BrazeSettings(_Section):
+    """Braze API-triggered campaign: the campaign whose template renders the offer."""
+
+    campaign_id: str | None = None
+
+
+class CustomerioSettings(_Section):
+    """Customer.io Track API: the workspace's site id (the API key is the secret)."""
+
+    site_id: str | None = None
+    #: The event name a campaign in Customer.io is triggered by.
+    event_name: str = Field(default="quote_abandoned", min_length=1, max_length=100)
+
+
+class SinkSettings(_Section):
+    """The ESP sink (``quoteflow sink``): provider, credentials, pacing, failure policy."""
+
+    provider: SinkProvider = "sendgrid"
+    #: The provider's API root (a webhook's full URL). Unset: the provider's public API;
+    #: Braze and webhook need one. https unless on loopback (the ESP sandbox).
+    base_url: str | None = None
+    #: The provider's API key, or the webhook's signing secret. Prefer ``secret_file``
+    #: (a mounted secret) or the environment; never put it in a TOML file under git.
+    secret: SecretStr | None = None
+    secret_file: Path | None = None
+    #: A CA bundle for the provider's TLS (corporate proxies); verification is always on.
+    ca_bundle: Path | None = None
+    sendgrid: SendgridSettings = Field(default_factory=SendgridSettings)
+    braze: BrazeSettings = Field(default_factory=BrazeSettings)
+    customerio: CustomerioSettings = Field(default_factory=CustomerioSettings)
+
+    #: Prepended to the topics the sink reads and writes (a test's own); "" in production.
+    topic_prefix: str = Field(default="", pattern=r"^[a-zA-Z0-9._-]*$")
+    group_id: str = Field(default="quoteflow-esp-sink", pattern=r"^[a-zA-Z0-9._-]+$")
+    #: Requests in flight at once (threads sharing one HTTP session); per-customer order holds.
+    concurrency: int = Field(default=64, ge=1, le=512)
+    #: Triggers read but not yet finished before the sink stops reading (memory, redelivery).
+    max_in_flight: int = Field(default=2_000, ge=1, le=100_000)
+    #: At most this many sends a second to the provider (None: as fast as it answers).
+    rate_limit_per_s: float | None = Field(default=None, gt=0)
+    connect_timeout_s: float = Field(default=3.05, gt=0, le=60)
+    read_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    #: Retry back-off: exponential from ``retry_initial_s`` up to ``retry_max_s``, with jitter.
+    retry_initial_s: float = Field(default=0.5, gt=0, le=60)
+    retry_max_s: float = Field(default=60.0, gt=0, le=3600)
+    #: A trigger that still fails after this long goes to the dead-letter topic as FAILED.
+    retry_budget_s: float = Field(default=6 * 3600.0, gt=0)
+    #: This many transient failures in a row open the circuit: reading pauses, nothing is
+    #: dropped, and one probe a ``breaker_cooldown_s`` tests whether the ESP is back.
+    breaker_failures: int = Field(default=5, ge=1, le=10_000)
+    breaker_cooldown_s: float = Field(default=5.0, gt=0, le=600)
+    #: A send whose outcome is unknown (a read timeout; a pending send found after a
+    #: crash) to a provider without a dedupe id: "hold" it as ambiguous for a person to
+    #: resolve (`quoteflow sink ambiguous`), or "resend" it and accept a possible duplicate.
+    ambiguous: Literal["hold", "resend"] = "hold"
+    #: Triggers with replay=true come from a replay into a sandbox: a production sink drops
+    #: them. True only for a sink whose provider is itself a sandbox.
+    accept_replays: bool = False
+    #: How often outcomes are recorded, receipts published and offsets committed.
+    commit_interval_s: float = Field(default=0.1, gt=0, le=10)
+
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("secret_file", "ca_bundle", mode="before")
+    @classmethod
+    def _path_or_unset(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return Path(value).expanduser() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check(self) -> SinkSettings:
+        if self.base_url is not None:
+            if not self.base_url.startswith(("http://", "https://")):
+                raise ValueError("base_url must start with https:// (or http:// on loopback)")
+            if self.base_url.startswith("http://") and not is_loopback_url(self.base_url):
+                raise ValueError("base_url must use https:// unless it is on loopback")
+        if self.secret is not None and self.secret_file is not None:
+            raise ValueError("secret and secret_file are alternatives: set one")
+        if self.retry_max_s < self.retry_initial_s:
+            raise ValueError("retry_max_s must be at least retry_initial_s")
+        return self
+
+    @property
+    def endpoint(self) -> str | None:
+        """The URL requests go to: the configured one, else the provider's public API."""
+        return self.base_url or PROVIDER_BASE_URLS.get(self.provider)
+
+
 class LogSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["json", "console"] = "console"
@@ -325,6 +452,7 @@ class Settings(BaseSettings):
     topics: TopicsSettings = Field(default_factory=TopicsSettings)
     streams: StreamsSettings = Field(default_factory=StreamsSettings)
     cdc: CdcSettings = Field(default_factory=CdcSettings)
+    sink: SinkSettings = Field(default_factory=SinkSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
     @model_validator(mode="after")

@@ -688,6 +688,11 @@ def test_postgres_init_creates_both_databases_from_the_stack_ddl(
         f"the init script does not create the registry's database {registry_database!r} "
         "(stack.registry_database)"
     )
+    ops_database = defaults.postgres.ops_database
+    assert re.search(rf"^\s*create_database\s+{ops_database}\s*$", script, re.M), (
+        f"the init script does not create the ESP sink's database {ops_database!r} "
+        "(postgres.ops_database)"
+    )
     assert 'CREATE DATABASE \\"$$database\\" OWNER \\"$$POSTGRES_USER\\"' in script, (
         "the init script's create_database does not make the pipeline role the owner"
     )

@@ -26,7 +26,8 @@ from quoteflow.stack.postgres.schema import CDC_SOURCES, error_gist
 def stack_databases(settings: Settings) -> list[str]:
     """Every database the local stack's cluster holds, owned by the pipeline role."""
     sources = [source.database(settings.postgres) for source in CDC_SOURCES]
-    return list(dict.fromkeys([*sources, settings.stack.registry_database]))
+    return list(dict.fromkeys([*sources, settings.postgres.ops_database,
+                               settings.stack.registry_database]))
 
 
 def ensure_role_and_databases(

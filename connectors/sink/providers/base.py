@@ -1,0 +1,98 @@
+"""What every ESP adapter provides: the request for one trigger, and how to read the answer.
+
+An adapter only shapes bytes; it never sends. The sink owns the session,
+retries, rate limits and the ledger, so adding a provider is one small module
+(see :mod:`connectors.sink.providers`) and a line in :data:`PROVIDERS`.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from quoteflow.settings import SinkSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """One HTTP request that delivers one trigger (one attempt: webhooks sign per attempt)."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str] = field(repr=False)  # credentials
+    body: bytes = field(repr=False)  # personal data
+    #: The id the ESP deduplicates on, when it has one: a resend is then harmless.
+    dedupe_id: str | None = None
+
+
+class Provider(ABC):
+    """One ESP's public API, as a pure function from a trigger to a :class:`Send`."""
+
+    name: ClassVar[str]
+    #: True when the ESP drops a repeat of the same dedupe id, so a send whose outcome is
+    #: unknown may be repeated safely; False sends such a trigger to the ambiguous policy.
+    dedupes: ClassVar[bool]
+
+    def __init__(self, settings: SinkSettings, endpoint: str, secret: str) -> None:
+        self.settings = settings
+        self.endpoint = endpoint.rstrip("/")
+        self._secret = secret
+
+    def __repr__(self) -> str:  # never the secret
+        return f"{type(self).__name__}(endpoint={self.endpoint!r})"
+
+    @abstractmethod
+    def request(self, trigger: Mapping[str, Any], *, now_s: float) -> Send:
+        """The request delivering ``trigger`` (a decoded ``abandonment_trigger`` record)."""
+
+    def message_id(self, status: int, headers: Mapping[str, str], body: bytes) -> str | None:
+        """The ESP's id for an accepted message, when its answer carries one."""
+        return None
+
+
+def json_body(payload: Mapping[str, Any]) -> bytes:
+    """Compact UTF-8 JSON: what is signed is exactly what is sent."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    return value
+
+
+def epoch_ms(value: Any) -> int:
+    """A decoded timestamp-millis (datetime with fastavro) as epoch milliseconds."""
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    return int(value)
+
+
+def offer_data(trigger: Mapping[str, Any]) -> dict[str, Any]:
+    """The personalisation every template gets, JSON-safe: money as a decimal string,
+    times in ISO 8601 UTC. The e-mail address is not in it: each API has its own place."""
+    premium = trigger["premium"]
+    offer = trigger["offer"]
+    return {
+        "trigger_id": trigger["trigger_id"],
+        "first_name": trigger["first_name"],
+        "quote_ref": trigger["quote_ref"],
+        "quote_id": trigger["quote_id"],
+        "product_code": trigger["product_code"],
+        "channel": trigger["channel"],
+        "premium": str(premium) if isinstance(premium, Decimal) else premium,
+        "currency": trigger["currency"],
+        "offer_code": offer["code"],
+        "offer_description": offer["description"],
+        "discount_pct": offer.get("discount_pct"),
+        "subject": trigger.get("subject", ""),
+        "template_id": trigger.get("template_id", ""),
+        "timezone": trigger["timezone"],
+        "quote_created_at": _iso(trigger["quote_created_at"]),
+        "rule_version": trigger["rule_version"],
+    }
