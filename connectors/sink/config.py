@@ -13,14 +13,15 @@ from connectors.sink.providers import PROVIDERS, Provider
 from quoteflow.errors import ConfigError
 from quoteflow.settings import SinkSettings
 
-#: Provider -> settings it cannot work without (besides the secret), as (key, value).
-_REQUIRED = {
-    "sendgrid": lambda s: [("sink.sendgrid.from_email", s.sendgrid.from_email)],
-    "braze": lambda s: [("sink.base_url", s.base_url), ("sink.braze.campaign_id",
-                                                        s.braze.campaign_id)],
-    "customerio": lambda s: [("sink.customerio.site_id", s.customerio.site_id)],
-    "webhook": lambda s: [("sink.base_url", s.base_url)],
-}
+
+def _required(s: SinkSettings) -> list[tuple[str, str | None]]:
+    """The settings ``s.provider`` cannot work without (besides the secret), as (key, value)."""
+    return {
+        "sendgrid": [("sink.sendgrid.from_email", s.sendgrid.from_email)],
+        "braze": [("sink.base_url", s.base_url), ("sink.braze.campaign_id", s.braze.campaign_id)],
+        "customerio": [("sink.customerio.site_id", s.customerio.site_id)],
+        "webhook": [("sink.base_url", s.base_url)],
+    }[s.provider]
 
 
 def read_secret(settings: SinkSettings) -> str:
@@ -47,12 +48,12 @@ def read_secret(settings: SinkSettings) -> str:
 
 def build_provider(settings: SinkSettings) -> Provider:
     """The configured provider, or a ConfigError naming the first missing setting."""
-    for key, value in _REQUIRED[settings.provider](settings):
+    for key, value in _required(settings):
         if not value:
             raise ConfigError(f"setting {key}: the {settings.provider} provider needs it")
     if settings.ca_bundle is not None and not Path(settings.ca_bundle).is_file():
         raise ConfigError(f"setting sink.ca_bundle: {settings.ca_bundle} is not a file")
     endpoint = settings.endpoint
-    if endpoint is None:  # _REQUIRED covers the providers without a public default
+    if endpoint is None:  # _required covers the providers without a public default
         raise ConfigError(f"setting sink.base_url: the {settings.provider} provider needs it")
     return PROVIDERS[settings.provider](settings, endpoint, read_secret(settings))
