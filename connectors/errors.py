@@ -7,3 +7,7 @@ from quoteflow.errors import QuoteflowError
 
 class CdcError(QuoteflowError):
     """The CDC source cannot start or must stop: the message says why and what to do."""
+
+
+class SinkError(QuoteflowError):
+    """The ESP sink cannot start or must stop: the message says why and what to do."""

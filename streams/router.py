@@ -44,6 +44,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
+from quoteflow.deadletter import dead_letter
 from quoteflow.settings import Settings
 from schemas.errors import SerdeError
 from schemas.serde import Serde
@@ -74,12 +75,9 @@ def dead_letter_record(topic: str, partition: int, offset: int, key: bytes | Non
                        value: bytes | None, *, stage: str, exc: Exception,
                        now_ms: int) -> dict[str, Any]:  # fmt: skip
     """The dead-letter record of an input record that could not be processed, and why."""
-    return {
-        "source_topic": topic, "source_partition": partition, "source_offset": offset,
-        "key": key, "value": value, "headers": [], "stage": f"streams.{stage}",
-        "error_type": type(exc).__name__, "error_message": str(exc)[:1000], "attempts": 1,
-        "failed_at": now_ms,
-    }  # fmt: skip
+    return dead_letter(topic, partition, offset, key, value, stage=f"streams.{stage}",
+                       error_type=type(exc).__name__, error_message=str(exc), attempts=1,
+                       now_ms=now_ms)  # fmt: skip
 
 
 class Router:

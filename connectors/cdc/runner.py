@@ -80,7 +80,7 @@ def _run_streams(
             stop.set()
 
     stop_metrics = _serve_metrics(settings, streams, report)
-    restore = _on_signals(stop) if threading.current_thread() is threading.main_thread() else None
+    restore = on_signals(stop) if threading.current_thread() is threading.main_thread() else None
     threads = [
         threading.Thread(target=run, args=(name, stream), name=f"cdc-{name}", daemon=True)
         for name, stream in streams.items()
@@ -138,7 +138,7 @@ def _serve_metrics(
     return stop
 
 
-def _on_signals(stop: threading.Event) -> Callable[[], None]:
+def on_signals(stop: threading.Event) -> Callable[[], None]:
     """SIGTERM and SIGINT set ``stop``; returns a function restoring the old handlers."""
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
 

@@ -50,6 +50,10 @@ class Provider(ABC):
     def request(self, trigger: Mapping[str, Any], *, now_s: float) -> Send:
         """The request delivering ``trigger`` (a decoded ``abandonment_trigger`` record)."""
 
+    def dedupe_id(self, trigger: Mapping[str, Any]) -> str | None:
+        """The id the ESP deduplicates ``trigger``'s sends on (None: it has none)."""
+        return None
+
     def message_id(self, status: int, headers: Mapping[str, str], body: bytes) -> str | None:
         """The ESP's id for an accepted message, when its answer carries one."""
         return None

@@ -33,8 +33,11 @@ class CustomerIo(Provider):
     name = "customerio"
     dedupes = True
 
+    def dedupe_id(self, trigger: Mapping[str, Any]) -> str:
+        return trigger_ulid(trigger["trigger_id"], epoch_ms(trigger["deadline_at"]))
+
     def request(self, trigger: Mapping[str, Any], *, now_s: float) -> Send:
-        event_id = trigger_ulid(trigger["trigger_id"], epoch_ms(trigger["deadline_at"]))
+        event_id = self.dedupe_id(trigger)
         data = offer_data(trigger)
         data["recipient"] = trigger["email"]
         payload = {

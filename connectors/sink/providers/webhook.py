@@ -59,6 +59,9 @@ class Webhook(Provider):
     name = "webhook"
     dedupes = True
 
+    def dedupe_id(self, trigger: Mapping[str, Any]) -> str:
+        return str(trigger["trigger_id"])
+
     def request(self, trigger: Mapping[str, Any], *, now_s: float) -> Send:
         data = offer_data(trigger)
         data["email"] = trigger["email"]

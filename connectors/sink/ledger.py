@@ -1,0 +1,207 @@
+"""The delivery ledger in the ops database: the durable memory of what was sent.
+
+Every statement is one round trip over a batch (``unnest`` of arrays), made by
+the dispatcher's one thread, each atomic on its own (autocommit): a claim
+before the requests leave, the outcomes before the offsets are committed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import psycopg
+from psycopg.rows import TupleRow
+
+from connectors.errors import SinkError
+from connectors.sink.migrate import migrate
+from quoteflow.stack.postgres.schema import error_gist
+
+State = Literal["pending", "sent", "rejected", "failed", "ambiguous"]
+FinalState = Literal["sent", "rejected", "failed", "ambiguous"]
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The intent to send one trigger, written before any request for it leaves."""
+
+    trigger_id: str
+    provider: str
+    customer_id: int
+    request_id: uuid.UUID
+    dedupe_id: str | None
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A ledger row as found: what happened to a trigger before."""
+
+    trigger_id: str
+    provider: str
+    customer_id: int
+    state: State
+    request_id: uuid.UUID
+    dedupe_id: str | None
+    attempts: int
+    http_status: int | None
+    esp_message_id: str | None
+    error: str | None
+    topic: str
+    partition: int
+    offset: int
+    claimed_at: datetime
+    first_attempt_at: datetime | None
+    completed_at: datetime | None
+    resolution: str | None
+
+    def read_at(self, topic: str, partition: int, offset: int) -> bool:
+        """Whether this entry was written for the record at that position (a redelivery)."""
+        return (self.topic, self.partition, self.offset) == (topic, partition, offset)
+
+
+@dataclass(frozen=True, slots=True)
+class Final:
+    """The outcome of one trigger, recorded once."""
+
+    trigger_id: str
+    state: FinalState
+    attempts: int
+    http_status: int | None
+    esp_message_id: str | None
+    error: str | None
+    first_attempt_at: datetime | None
+    completed_at: datetime
+
+
+_SELECT = """
+SELECT trigger_id, provider, customer_id, state, request_id, dedupe_id, attempts, http_status,
+       esp_message_id, error, source_topic, source_partition, source_offset, claimed_at,
+       first_attempt_at, completed_at, resolution
+FROM sink_deliveries
+"""
+_BY_IDS = _SELECT + "WHERE trigger_id = ANY(%s)"
+_OPEN = _SELECT + "WHERE state = %s AND resolution IS NULL ORDER BY claimed_at LIMIT %s"
+
+_CLAIM = """
+INSERT INTO sink_deliveries (trigger_id, provider, customer_id, state, request_id, dedupe_id,
+                             source_topic, source_partition, source_offset)
+SELECT t, p, c, 'pending', r, d, st, sp, so
+FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::uuid[], %s::text[], %s::text[],
+            %s::int[], %s::bigint[]) AS x(t, p, c, r, d, st, sp, so)
+ON CONFLICT (trigger_id) DO NOTHING
+RETURNING trigger_id
+"""
+
+_RECORD = """
+UPDATE sink_deliveries AS d
+SET state = x.s, attempts = x.a, http_status = x.h, esp_message_id = x.m, error = x.e,
+    first_attempt_at = x.f, completed_at = x.c
+FROM unnest(%s::text[], %s::text[], %s::int[], %s::int[], %s::text[], %s::text[],
+            %s::timestamptz[], %s::timestamptz[]) AS x(t, s, a, h, m, e, f, c)
+WHERE d.trigger_id = x.t AND d.state = 'pending'
+"""
+
+
+class Ledger:
+    """One connection to the ops database; not thread-safe (the dispatcher owns it)."""
+
+    def __init__(self, conninfo: str) -> None:
+        try:
+            self._conn: psycopg.Connection[TupleRow] = psycopg.connect(conninfo, autocommit=True)
+            self.applied = migrate(self._conn)
+        except psycopg.Error as exc:
+            raise SinkError(f"the ops database is not reachable: {error_gist(exc)}") from exc
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _run(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        try:
+            cur = self._conn.execute(query.encode(), params)
+            return cur.fetchall() if cur.description else []
+        except psycopg.Error as exc:
+            raise SinkError(f"ops database: {error_gist(exc)}") from exc
+
+    def claim(self, claims: Sequence[Claim]) -> dict[str, Entry]:
+        """Claim each trigger; return the existing entries of those already in the ledger."""
+        if not claims:
+            return {}
+        columns = list(zip(*(
+            (c.trigger_id, c.provider, c.customer_id, c.request_id, c.dedupe_id, c.topic,
+             c.partition, c.offset) for c in claims
+        ), strict=True))  # fmt: skip
+        claimed = {row[0] for row in self._run(_CLAIM, [list(col) for col in columns])}
+        taken = [c.trigger_id for c in claims if c.trigger_id not in claimed]
+        return {e.trigger_id: e for e in self.entries(taken)} if taken else {}
+
+    def entries(self, trigger_ids: Iterable[str]) -> list[Entry]:
+        rows = self._run(_BY_IDS, [list(trigger_ids)])
+        return [Entry(*row) for row in rows]
+
+    def reclaim(self, trigger_id: str, topic: str, partition: int, offset: int) -> None:
+        """A pending leftover of a stopped sink is being sent again from this record."""
+        self._run(
+            "UPDATE sink_deliveries SET source_topic = %s, source_partition = %s,"
+            " source_offset = %s, claimed_at = now() WHERE trigger_id = %s AND state = 'pending'",
+            [topic, partition, offset, trigger_id],
+        )
+
+    def record(self, finals: Sequence[Final]) -> None:
+        """Write outcomes of pending claims (a row already final is left as it is)."""
+        if not finals:
+            return
+        columns = list(zip(*(
+            (f.trigger_id, f.state, f.attempts, f.http_status, f.esp_message_id, f.error,
+             f.first_attempt_at, f.completed_at) for f in finals
+        ), strict=True))  # fmt: skip
+        self._run(_RECORD, [list(col) for col in columns])
+
+    def release(self, trigger_ids: Sequence[str]) -> None:
+        """Forget claims whose requests certainly never reached the ESP (a clean stop)."""
+        if trigger_ids:
+            self._run(
+                "DELETE FROM sink_deliveries WHERE state = 'pending' AND trigger_id = ANY(%s)",
+                [list(trigger_ids)],
+            )
+
+    def open_entries(self, state: Literal["pending", "ambiguous"], limit: int = 1000
+                     ) -> list[Entry]:  # fmt: skip
+        rows = self._run(_OPEN, [state, limit])
+        return [Entry(*row) for row in rows]
+
+    def resolve(self, trigger_id: str, resolution: Literal["sent", "resend"], by: str) -> Entry:
+        """A person's decision on an ambiguous delivery.
+
+        ``sent``: they found it in the ESP; it counts as sent. ``resend``: it was
+        not sent; the row is removed, so the trigger is delivered the next time it
+        is read (replay the sink's group to it). The decision is kept in the log
+        of this call's caller; the row records who decided.
+        """
+        rows = self._run(_BY_IDS, [[trigger_id]])
+        if not rows:
+            raise SinkError(f"trigger {trigger_id} is not in the delivery ledger")
+        entry = Entry(*rows[0])
+        if entry.state != "ambiguous":
+            raise SinkError(f"trigger {trigger_id} is {entry.state}, not ambiguous: nothing to do")
+        if resolution == "sent":
+            self._run(
+                "UPDATE sink_deliveries SET state = 'sent', resolution = 'sent', resolved_at ="
+                " now(), resolved_by = %s WHERE trigger_id = %s AND state = 'ambiguous'",
+                [by, trigger_id],
+            )
+        else:
+            self._run("DELETE FROM sink_deliveries WHERE trigger_id = %s AND state = 'ambiguous'",
+                      [trigger_id])  # fmt: skip
+        return entry

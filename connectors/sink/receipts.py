@@ -1,0 +1,60 @@
+"""Delivery receipts (``quoteflow.esp.deliveries``) and dead letters of the sink, as records.
+
+Pure mappings. A receipt says what the sink did with one trigger: SENT, DUPLICATE
+(already delivered: skipped), REJECTED (a permanent refusal), FAILED (gave up
+after retries) or UNKNOWN (held as ambiguous for a person to resolve).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from connectors.sink.delivery import Job, Result
+from connectors.sink.ledger import Entry
+from quoteflow.deadletter import dead_letter
+
+STAGE = "esp-sink"
+_STATUS = {"sent": "SENT", "rejected": "REJECTED", "failed": "FAILED", "ambiguous": "UNKNOWN"}
+
+
+def _ms(value: datetime | None, default: int) -> int:
+    return int(value.timestamp() * 1000) if value is not None else default
+
+
+def receipt_of(result: Result, provider: str) -> dict[str, Any]:
+    completed = result.completed_ms
+    return {
+        "trigger_id": result.job.trigger_id, "provider": provider,
+        "status": _STATUS[result.status], "esp_message_id": result.message_id,
+        "http_status": result.http_status, "attempts": result.attempts,
+        "first_attempt_at": result.first_attempt_ms or completed, "completed_at": completed,
+        "error": result.error,
+    }  # fmt: skip
+
+
+def receipt_of_entry(entry: Entry, *, duplicate: bool, now_ms: int) -> dict[str, Any]:
+    """The receipt of a trigger found in the ledger: the original one again when the same
+    record is read again after a crash, else DUPLICATE (a replay or a repeated trigger)."""
+    if duplicate:
+        return {
+            "trigger_id": entry.trigger_id, "provider": entry.provider, "status": "DUPLICATE",
+            "esp_message_id": entry.esp_message_id, "http_status": None, "attempts": 0,
+            "first_attempt_at": now_ms, "completed_at": now_ms,
+            "error": f"already {entry.state} (request {entry.request_id})",
+        }  # fmt: skip
+    completed = _ms(entry.completed_at, now_ms)
+    return {
+        "trigger_id": entry.trigger_id, "provider": entry.provider,
+        "status": _STATUS.get(entry.state, "UNKNOWN"), "esp_message_id": entry.esp_message_id,
+        "http_status": entry.http_status, "attempts": entry.attempts,
+        "first_attempt_at": _ms(entry.first_attempt_at, completed), "completed_at": completed,
+        "error": entry.error,
+    }  # fmt: skip
+
+
+def dead_letter_of(job: Job, *, error_type: str, error: str, attempts: int,
+                   now_ms: int) -> dict[str, Any]:  # fmt: skip
+    return dead_letter(job.topic, job.partition, job.offset, job.key, job.value, stage=STAGE,
+                       error_type=error_type, error_message=error, attempts=attempts,
+                       now_ms=now_ms)  # fmt: skip

@@ -1,0 +1,441 @@
+"""``quoteflow sink``: read triggers, deliver each once, record it, then commit.
+
+One dispatcher thread owns the Kafka consumer, the ledger connection and the
+transactional producer; a pool of sender threads shares one HTTP session. The
+order of things for every trigger, which is what makes delivery effect-once:
+
+1. read (``read_committed``) and queue it in its customer's lane;
+2. claim it in the ledger (pending, with its request id) right before it is
+   handed to a sender — a trigger already in the ledger is not sent again;
+3. send it (retries, back-off, rate limit, circuit breaker: :mod:`.delivery`);
+4. record the outcome in the ledger, then publish its receipt (and dead letter)
+   and commit its offset in one Kafka transaction.
+
+A crash between 2 and 4 leaves a pending claim: the redelivered record finds
+it and resends it when the provider deduplicates (or ``sink.ambiguous`` says
+resend), else holds it as ambiguous. A crash between 4 and its commit reads the
+record again and publishes the same receipt from the ledger (the aborted
+transaction's receipt is never visible to ``read_committed`` readers).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
+from typing import Any
+
+import requests
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from requests.adapters import HTTPAdapter
+
+from connectors.errors import SinkError
+from connectors.sink.breaker import CircuitBreaker
+from connectors.sink.config import build_provider
+from connectors.sink.delivery import Job, Result, Sender
+from connectors.sink.lanes import Lanes
+from connectors.sink.ledger import Claim, Final, Ledger
+from connectors.sink.offsets import PartitionOffsets
+from connectors.sink.ratelimit import RateLimiter
+from connectors.sink.receipts import dead_letter_of, receipt_of, receipt_of_entry
+from quoteflow.deadletter import dead_letter
+from quoteflow.settings import Settings
+from quoteflow.stack.base import Reporter, silent
+from schemas.errors import SerdeError
+from schemas.serde import Serde, serde_from_settings
+
+log = logging.getLogger(__name__)
+
+TRIGGERS = "quoteflow.abandonment.triggers"
+DELIVERIES = "quoteflow.esp.deliveries"
+DEAD_LETTER = "quoteflow.dead-letter"
+REPORT_EVERY_S = 10.0
+_BATCH = 500
+
+
+@dataclass(frozen=True)
+class SinkTopics:
+    triggers: str
+    deliveries: str
+    dead_letter: str
+
+    @classmethod
+    def with_prefix(cls, prefix: str) -> SinkTopics:
+        return cls(prefix + TRIGGERS, prefix + DELIVERIES, prefix + DEAD_LETTER)
+
+
+@dataclass
+class SinkStats:
+    read: int = 0
+    sent: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    failed: int = 0
+    ambiguous: int = 0
+    replays_dropped: int = 0
+    undecodable: int = 0
+    interrupted: int = 0
+    commits: int = 0
+
+    def describe(self) -> str:
+        return ", ".join(f"{f.name.replace('_', ' ')} {getattr(self, f.name)}"
+                         for f in fields(self))  # fmt: skip
+
+
+def http_session(concurrency: int) -> requests.Session:
+    """One session for every sender: one connection pool, as many connections as senders."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=concurrency, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.headers["User-Agent"] = "quoteflow-esp-sink"
+    return session
+
+
+class Sink:
+    """The dispatcher. :meth:`run` until ``stop`` is set; not thread-safe otherwise."""
+
+    def __init__(self, settings: Settings, *, report: Reporter = silent,
+                 stop: threading.Event | None = None,
+                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+        self.settings, self.cfg, self.report = settings, settings.sink, report
+        self.stop = stop or threading.Event()
+        self.clock = clock
+        self.provider = build_provider(self.cfg)
+        self.topics = SinkTopics.with_prefix(self.cfg.topic_prefix)
+        self.stats = SinkStats()
+        self.breaker = CircuitBreaker(self.cfg.breaker_failures, self.cfg.breaker_cooldown_s)
+        self.limiter = RateLimiter(self.cfg.rate_limit_per_s)
+        self.interrupt = threading.Event()
+        self.resend_unknown = self.provider.dedupes or self.cfg.ambiguous == "resend"
+        # The dispatcher's bookkeeping (its thread only).
+        self.lanes: Lanes[Job] = Lanes()
+        self.active: dict[str, list[Job]] = {}  # trigger id -> the same trigger read again
+        self.tracks: dict[tuple[str, int], PartitionOffsets] = {}
+        self.committed: dict[tuple[str, int], int] = {}
+        self.running = 0
+        self.results: queue.SimpleQueue[Result | BaseException] = queue.SimpleQueue()
+        self.finals: list[Final] = []
+        self.releases: list[str] = []
+        self.outbox: list[tuple[str, bytes | None, str, dict[str, Any]]] = []
+        self.paused = False
+
+    # --- set-up ----------------------------------------------------------------
+    def _kafka(self) -> tuple[Consumer, Producer]:
+        kafka = self.settings.kafka.as_librdkafka_dict()
+        consumer = Consumer({
+            **kafka, "group.id": self.cfg.group_id, "enable.auto.commit": False,
+            "auto.offset.reset": "earliest", "isolation.level": "read_committed",
+            "enable.partition.eof": False,
+        })  # fmt: skip
+        producer = Producer({
+            **kafka, "transactional.id": f"{self.cfg.group_id}-{uuid.uuid4().hex[:12]}",
+            "transaction.timeout.ms": 30_000, "linger.ms": 5, "acks": "all",
+            "enable.idempotence": True,
+        })  # fmt: skip
+        try:
+            producer.init_transactions(30)
+        except KafkaException as exc:
+            consumer.close()
+            raise SinkError(f"Kafka transactions are not available: {exc}") from exc
+        return consumer, producer
+
+    def run(self) -> SinkStats:
+        self.ledger = Ledger(self.settings.postgres.ops_conninfo())
+        if self.ledger.applied:
+            self.report(f"ops database: applied {', '.join(self.ledger.applied)}")
+        self.serde: Serde = serde_from_settings(self.settings.schema_registry)
+        session = http_session(self.cfg.concurrency)
+        self.sender = Sender(self.provider, session, self.cfg, self.breaker, self.limiter,
+                             self.interrupt, self.clock)  # fmt: skip
+        self.pool = ThreadPoolExecutor(self.cfg.concurrency, thread_name_prefix="esp-send")
+        try:
+            self.consumer, self.producer = self._kafka()
+            try:
+                self._loop()
+            finally:
+                self.consumer.close()
+        finally:
+            self.interrupt.set()
+            self.pool.shutdown(wait=True)
+            session.close()
+            self.serde.close()
+            self.ledger.close()
+        return self.stats
+
+    # --- the loop --------------------------------------------------------------
+    def _loop(self) -> None:
+        self.consumer.subscribe([self.topics.triggers], on_assign=self._on_assign,
+                                on_revoke=self._on_revoke, on_lost=self._on_revoke)  # fmt: skip
+        self.report(f"delivering {self.topics.triggers} to {self.provider.name} at"
+                    f" {self.provider.endpoint} (group {self.cfg.group_id},"
+                    f" {self.cfg.concurrency} senders); stop with Ctrl-C or SIGTERM")  # fmt: skip
+        last_flush = last_report = time.monotonic()
+        while not self.stop.is_set():
+            self._read()
+            self._collect()
+            self._dispatch()
+            now = time.monotonic()
+            if now - last_flush >= self.cfg.commit_interval_s:
+                self._flush()
+                last_flush = now
+            if now - last_report >= REPORT_EVERY_S:
+                self.report(f"{self.stats.describe()}; in flight {len(self.lanes)},"
+                            f" circuit {self.breaker.state}")  # fmt: skip
+                last_report = now
+        self._drain()
+        self.report(f"stopped: {self.stats.describe()}")
+
+    def _read(self) -> None:
+        self._pause_if_needed()
+        busy = self.paused or (self.lanes.ready_count > 0
+                               and self.running >= self.cfg.concurrency)  # fmt: skip
+        if busy:  # the senders (or the ESP) are the bottleneck: wait for an outcome
+            self._wait_result(0.05)
+        room = max(1, min(_BATCH, self.cfg.max_in_flight - len(self.lanes)))
+        # With every partition paused this serves callbacks and keeps the group membership.
+        messages = self.consumer.consume(room, timeout=0)
+        if not messages and not busy:
+            first = self.consumer.poll(0.005 if self.running else 0.1)
+            messages = [first] if first is not None else []
+        for message in messages:
+            self._accept(message)
+
+    def _pause_if_needed(self) -> None:
+        want = not self.breaker.closed or len(self.lanes) >= self.cfg.max_in_flight
+        if want != self.paused:
+            assignment = self.consumer.assignment()
+            if want:
+                self.consumer.pause(assignment)
+            else:
+                self.consumer.resume(assignment)
+            self.paused = want
+            if want and not self.breaker.closed:
+                log.warning("circuit open: reading paused until %s answers", self.provider.name)
+
+    def _accept(self, message: Message) -> None:
+        error = message.error()
+        if error is not None:
+            if error.fatal():
+                raise SinkError(f"Kafka: {error.str()}")
+            log.warning("Kafka: %s", error.str())
+            return
+        topic, partition, offset = message.topic(), message.partition(), message.offset()
+        if topic is None or partition is None or offset is None:
+            return
+        self.tracks.setdefault((topic, partition), PartitionOffsets()).read(offset)
+        self.stats.read += 1
+        key, value = message.key(), message.value()
+        try:
+            if value is None:
+                raise SerdeError("a trigger without a value (tombstone)")
+            trigger = self.serde.decode("abandonment_trigger", value, topic=topic)
+        except SerdeError as exc:
+            self.stats.undecodable += 1
+            record = dead_letter(topic, partition, offset, key, value, stage="esp-sink",
+                                 error_type=type(exc).__name__, error_message=str(exc),
+                                 attempts=1, now_ms=self._now_ms())  # fmt: skip
+            self.outbox.append((self.topics.dead_letter, key, "dead_letter", record))
+            self.tracks[(topic, partition)].done(offset)
+            return
+        if trigger.get("replay") and not self.cfg.accept_replays:
+            self.stats.replays_dropped += 1
+            self.tracks[(topic, partition)].done(offset)
+            return
+        job = Job(trigger, trigger["trigger_id"], int(trigger["customer_id"]), topic, partition,
+                  offset, key, value, dedupe_id=self.provider.dedupe_id(trigger),
+                  read_at=self.clock())  # fmt: skip
+        followers = self.active.get(job.trigger_id)
+        if followers is not None:  # the same trigger again while the first is on its way
+            followers.append(job)
+            return
+        self.active[job.trigger_id] = []
+        self.lanes.add(job.customer_id, job)
+
+    def _dispatch(self) -> None:
+        if self.stop.is_set() or not self.breaker.closed:
+            return
+        wanted = min(self.cfg.concurrency - self.running, self.lanes.ready_count)
+        granted = self.limiter.try_take(wanted) if wanted > 0 else 0
+        if granted <= 0:
+            return
+        jobs = [job for _, job in self.lanes.take_ready(granted)]
+        found = self.ledger.claim([
+            Claim(j.trigger_id, self.provider.name, j.customer_id, j.request_id, j.dedupe_id,
+                  j.topic, j.partition, j.offset) for j in jobs
+        ])  # fmt: skip
+        for job in jobs:
+            entry = found.get(job.trigger_id)
+            if entry is None:
+                self._submit(job)
+            elif entry.state == "pending":  # a stopped sink's claim: its outcome is unknown
+                if self.resend_unknown:
+                    self.ledger.reclaim(job.trigger_id, job.topic, job.partition, job.offset)
+                    job.request_id, job.resend = entry.request_id, True
+                    self._submit(job)
+                else:
+                    now = self._now_ms()
+                    self._on_result(Result(
+                        job, "ambiguous", entry.attempts, None, None,
+                        f"outcome unknown: a sink stopped after claiming it (request"
+                        f" {entry.request_id}) and before recording the ESP's answer",
+                        None, now), submitted=False)  # fmt: skip
+            else:
+                duplicate = not entry.read_at(job.topic, job.partition, job.offset)
+                receipt = receipt_of_entry(entry, duplicate=duplicate, now_ms=self._now_ms())
+                self.stats.duplicates += duplicate
+                self._finish(job, receipt)
+
+    def _submit(self, job: Job) -> None:
+        self.running += 1
+        self.pool.submit(self._send, job)
+
+    def _send(self, job: Job) -> None:
+        try:
+            self.results.put(self.sender.deliver(job))
+        except Exception as exc:  # noqa: BLE001 - a bug: stop the sink, do not lose track
+            self.results.put(exc)
+
+    def _wait_result(self, timeout: float) -> None:
+        try:
+            item = self.results.get(timeout=timeout)
+        except queue.Empty:
+            return
+        self._handle(item)
+
+    def _collect(self) -> None:
+        while True:
+            try:
+                item = self.results.get_nowait()
+            except queue.Empty:
+                return
+            self._handle(item)
+
+    def _handle(self, item: Result | BaseException) -> None:
+        if isinstance(item, BaseException):
+            raise SinkError(f"a sender failed: {item!r}") from item
+        self._on_result(item, submitted=True)
+
+    def _on_result(self, result: Result, *, submitted: bool) -> None:
+        job = result.job
+        if submitted:
+            self.running -= 1
+        if result.status == "interrupted":
+            # Not done: the record is read again (by us or the partition's next owner).
+            self.stats.interrupted += 1
+            if not result.maybe_sent:
+                self.releases.append(job.trigger_id)
+            self.lanes.done(job.customer_id)
+            self.active.pop(job.trigger_id, None)
+            return
+        self.finals.append(Final(
+            job.trigger_id, result.status, result.attempts, result.http_status,
+            result.message_id, result.error, _dt(result.first_attempt_ms),
+            _dt(result.completed_ms),
+        ))  # fmt: skip
+        setattr(self.stats, result.status, getattr(self.stats, result.status) + 1)
+        if result.status in ("rejected", "failed"):
+            record = dead_letter_of(job, error_type=f"Esp{result.status.title()}",
+                                    error=result.error or result.status,
+                                    attempts=result.attempts, now_ms=self._now_ms())  # fmt: skip
+            self.outbox.append((self.topics.dead_letter, job.key, "dead_letter", record))
+            log.warning("trigger %s %s by %s after %d attempt(s): %s", job.trigger_id,
+                        result.status, self.provider.name, result.attempts, result.error)
+        elif result.status == "ambiguous":
+            log.warning("trigger %s held as ambiguous (%s): resolve with `quoteflow sink"
+                        " resolve`", job.trigger_id, result.error)  # fmt: skip
+        self._finish(job, receipt_of(result, self.provider.name))
+
+    def _finish(self, job: Job, receipt: dict[str, Any]) -> None:
+        """The trigger has its outcome: receipt out, offset done, next of its customer ready."""
+        self.outbox.append((self.topics.deliveries, job.key, "esp_delivery_receipt", receipt))
+        self.tracks[(job.topic, job.partition)].done(job.offset)
+        self.lanes.done(job.customer_id)
+        for follower in self.active.pop(job.trigger_id, []):
+            self.stats.duplicates += 1
+            again = {**receipt, "status": "DUPLICATE", "attempts": 0,
+                     "error": f"the same trigger was read twice (offset {job.offset})"}
+            self.outbox.append((self.topics.deliveries, follower.key, "esp_delivery_receipt",
+                                again))  # fmt: skip
+            self.tracks[(follower.topic, follower.partition)].done(follower.offset)
+
+    # --- recording and committing ---------------------------------------------
+    def _flush(self) -> None:
+        commits = []
+        for (topic, partition), track in self.tracks.items():
+            position = track.committable()
+            if position is not None and position > self.committed.get((topic, partition), -1):
+                commits.append(TopicPartition(topic, partition, position))
+        if not (self.finals or self.releases or self.outbox or commits):
+            return
+        # The ledger first: once an offset is committed the record is never read again.
+        self.ledger.record(self.finals)
+        self.ledger.release(self.releases)
+        encoded = [(topic, key, self.serde.encode(schema, record, topic=topic))
+                   for topic, key, schema, record in self.outbox]  # fmt: skip
+        try:
+            self.producer.begin_transaction()
+            for topic, key, value in encoded:
+                self.producer.produce(topic, key=key, value=value)
+            if commits:
+                self.producer.send_offsets_to_transaction(
+                    commits, self.consumer.consumer_group_metadata(), 30)
+            self.producer.commit_transaction(30)
+        except KafkaException as exc:
+            raise SinkError(f"could not commit receipts and offsets: {exc.args[0]}") from exc
+        for tp in commits:
+            self.committed[(tp.topic, tp.partition)] = tp.offset
+        self.finals, self.releases, self.outbox = [], [], []
+        self.stats.commits += 1
+
+    def _drain(self) -> None:
+        """Stop sending (waits end, requests on the wire finish), record, commit, forget.
+
+        What was not finished is read again from the last committed offset, by this
+        sink or by the partition's next owner.
+        """
+        self.interrupt.set()
+        while self.running:
+            self._wait_result(0.1)
+        self._flush()
+        self.lanes, self.active, self.tracks, self.committed = Lanes(), {}, {}, {}
+        self.interrupt.clear()
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.paused = False
+        log.info("assigned %s", ", ".join(f"{p.topic}[{p.partition}]" for p in partitions))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._drain()
+
+    def _now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+
+def _dt(ms: int | None) -> Any:
+    from datetime import UTC, datetime
+
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def run_sink(settings: Settings, report: Reporter, stop: threading.Event | None = None
+             ) -> SinkStats:  # fmt: skip
+    """``quoteflow sink``: until SIGTERM/SIGINT (from the main thread) or ``stop``."""
+    from connectors.cdc.runner import on_signals
+
+    stop = stop or threading.Event()
+    sink = Sink(settings, report=report, stop=stop)
+    restore = on_signals(stop) if threading.current_thread() is threading.main_thread() else None
+    try:
+        return sink.run()
+    finally:
+        if restore is not None:
+            restore()
+
+
+__all__ = ["KafkaError", "Sink", "SinkStats", "SinkTopics", "run_sink"]
