@@ -440,6 +440,35 @@ def bench_streams(obj: _Context, events: int, open_quotes: int, latency_quotes: 
     print(json.dumps(result.as_json()))
 
 
+@bench.command("sink")
+@click.option("--sends", default=5_000, show_default=True, type=click.IntRange(min=100),
+              help="Triggers each throughput phase delivers.")
+@click.option("--latency-ms", default=50.0, show_default=True, type=click.FloatRange(min=0),
+              help="Latency the sandbox ESP adds to every request.")
+@click.option("--concurrency", default=64, show_default=True, type=click.IntRange(1, 512),
+              help="Requests in flight: the baseline's threads and each sink's senders.")
+@click.option("--rate", default=100, show_default=True, type=click.IntRange(min=1),
+              help="Steady triggers per second for the latency measurement.")
+@click.option("--seconds", default=10.0, show_default=True, type=click.FloatRange(min=1),
+              help="How long the steady workload runs.")
+@click.option("--provider", default="customerio", show_default=True,
+              type=click.Choice(["sendgrid", "braze", "customerio", "webhook"]))
+@pass_ctx
+def bench_sink(obj: _Context, sends: int, latency_ms: float, concurrency: int, rate: int,
+               seconds: float, provider: str) -> None:  # fmt: skip
+    """Sends/s of one sink process (and two) against a bare requests pool; produce-to-ESP
+    latency at a steady rate. All against the ESP sandbox."""
+    import json
+
+    from connectors.sink.bench import run_sink_bench
+
+    result = run_sink_bench(
+        obj.settings, sends=sends, latency_ms=latency_ms, concurrency=concurrency, rate=rate,
+        seconds=seconds, provider=provider, report=_reporter(),
+    )  # fmt: skip
+    print(json.dumps(result.as_json()))
+
+
 # --- smoke -------------------------------------------------------------------
 @cli.command()
 @pass_ctx

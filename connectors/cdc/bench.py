@@ -138,13 +138,13 @@ def _run(
         changes_per_s=changes / streamed,
         baseline_per_s=changes / baseline,
         decode_only_per_s=changes / decode_only,
-        p50_ms=_percentile(ordered, 0.50),
-        p99_ms=_percentile(ordered, 0.99),
+        p50_ms=percentile(ordered, 0.50),
+        p99_ms=percentile(ordered, 0.99),
         latency_changes=len(ordered),
     )
 
 
-def _percentile(ordered: list[float], fraction: float) -> float:
+def percentile(ordered: list[float], fraction: float) -> float:
     """Nearest-rank percentile of sorted values (NaN when there are none)."""
     if not ordered:
         return float("nan")
