@@ -7,3 +7,7 @@ from quoteflow.errors import QuoteflowError
 
 class CdcError(QuoteflowError):
     """The CDC source cannot start or must stop: the message says why and what to do."""
+
+
+class SandboxError(QuoteflowError):
+    """The ESP sandbox cannot start, or its control API refused a request: the message says why."""
