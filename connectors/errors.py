@@ -11,3 +11,7 @@ class CdcError(QuoteflowError):
 
 class SinkError(QuoteflowError):
     """The ESP sink cannot start or must stop: the message says why and what to do."""
+
+
+class SandboxError(QuoteflowError):
+    """The ESP sandbox cannot start, or its control API refused a request: the message says why."""

@@ -154,7 +154,8 @@ class _Bench:
         log = self.workdir / "sandbox.log"
         proc = WorkerProcess(
             ["-m", "connectors.esp_sandbox", "--port", str(port), "--latency-ms",
-             str(latency_ms), "--api-key", SANDBOX_KEY, "--site-id", SANDBOX_SITE, "--webhook-secret", SANDBOX_KEY],
+             str(latency_ms), "--api-key", SANDBOX_KEY, "--site-id", SANDBOX_SITE,
+             "--webhook-secret", SANDBOX_KEY],
             dict(os.environ), log)  # fmt: skip
         client = SandboxClient(f"http://127.0.0.1:{port}")
         try:
