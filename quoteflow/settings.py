@@ -397,6 +397,9 @@ class SinkSettings(_Section):
     accept_replays: bool = False
     #: How often outcomes are recorded, receipts published and offsets committed.
     commit_interval_s: float = Field(default=0.1, gt=0, le=10)
+    #: How long the group waits for a silent sink before giving its partitions to the
+    #: others (a killed sink's triggers wait this long).
+    session_timeout_s: float = Field(default=30.0, ge=6, le=300)
 
     @field_validator("base_url", mode="before")
     @classmethod

@@ -114,6 +114,7 @@ def sink_env(sink: SinkSettings, **extra: str) -> dict[str, str]:
         "CONCURRENCY": str(sink.concurrency), "READ_TIMEOUT_S": str(sink.read_timeout_s),
         "RETRY_INITIAL_S": str(sink.retry_initial_s), "RETRY_MAX_S": str(sink.retry_max_s),
         "COMMIT_INTERVAL_S": str(sink.commit_interval_s),
+        "SESSION_TIMEOUT_S": str(sink.session_timeout_s),
     }  # fmt: skip
     env.update({f"QUOTEFLOW_SINK__{k}": v for k, v in values.items()})
     env.update(extra)

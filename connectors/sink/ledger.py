@@ -58,11 +58,17 @@ class Entry:
     claimed_at: datetime
     first_attempt_at: datetime | None
     completed_at: datetime | None
+    receipt_at: datetime | None
     resolution: str | None
 
     def read_at(self, topic: str, partition: int, offset: int) -> bool:
-        """Whether this entry was written for the record at that position (a redelivery)."""
+        """Whether this entry was written for the record at that position."""
         return (self.topic, self.partition, self.offset) == (topic, partition, offset)
+
+    def redelivered_at(self, topic: str, partition: int, offset: int) -> bool:
+        """The same record read again before its receipt was committed (a crash between
+        the ledger write and the Kafka commit): its receipt is still owed."""
+        return self.receipt_at is None and self.read_at(topic, partition, offset)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +88,7 @@ class Final:
 _SELECT = """
 SELECT trigger_id, provider, customer_id, state, request_id, dedupe_id, attempts, http_status,
        esp_message_id, error, source_topic, source_partition, source_offset, claimed_at,
-       first_attempt_at, completed_at, resolution
+       first_attempt_at, completed_at, receipt_at, resolution
 FROM sink_deliveries
 """
 _BY_IDS = _SELECT + "WHERE trigger_id = ANY(%s)"
@@ -167,6 +173,12 @@ class Ledger:
              f.first_attempt_at, f.completed_at) for f in finals
         ), strict=True))  # fmt: skip
         self._run(_RECORD, [list(col) for col in columns])
+
+    def receipted(self, trigger_ids: Sequence[str]) -> None:
+        """Their receipts are committed to Kafka: a later read of them is a replay."""
+        if trigger_ids:
+            self._run("UPDATE sink_deliveries SET receipt_at = now() WHERE trigger_id = ANY(%s)"
+                      " AND receipt_at IS NULL", [list(trigger_ids)])  # fmt: skip
 
     def release(self, trigger_ids: Sequence[str]) -> None:
         """Forget claims whose requests certainly never reached the ESP (a clean stop)."""

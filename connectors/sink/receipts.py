@@ -34,8 +34,9 @@ def receipt_of(result: Result, provider: str) -> dict[str, Any]:
 
 
 def receipt_of_entry(entry: Entry, *, duplicate: bool, now_ms: int) -> dict[str, Any]:
-    """The receipt of a trigger found in the ledger: the original one again when the same
-    record is read again after a crash, else DUPLICATE (a replay or a repeated trigger)."""
+    """The receipt of a trigger found in the ledger: the original one again when its receipt
+    is still owed (see :meth:`Entry.redelivered_at`), else DUPLICATE (a replay or a
+    repeated trigger)."""
     if duplicate:
         return {
             "trigger_id": entry.trigger_id, "provider": entry.provider, "status": "DUPLICATE",

@@ -123,6 +123,9 @@ class Sink:
         self.finals: list[Final] = []
         self.releases: list[str] = []
         self.outbox: list[tuple[str, bytes | None, str, dict[str, Any]]] = []
+        #: Trigger ids whose outcome receipt is in the outbox (marked in the ledger once
+        #: the transaction carrying it has committed).
+        self.receipts_owed: list[str] = []
         self.paused = False
 
     # --- set-up ----------------------------------------------------------------
@@ -132,6 +135,8 @@ class Sink:
             **kafka, "group.id": self.cfg.group_id, "enable.auto.commit": False,
             "auto.offset.reset": "earliest", "isolation.level": "read_committed",
             "enable.partition.eof": False,
+            "session.timeout.ms": int(self.cfg.session_timeout_s * 1000),
+            "heartbeat.interval.ms": int(min(3.0, self.cfg.session_timeout_s / 3) * 1000),
         })  # fmt: skip
         producer = Producer({
             **kafka, "transactional.id": f"{self.cfg.group_id}-{uuid.uuid4().hex[:12]}",
@@ -179,6 +184,7 @@ class Sink:
         while not self.stop.is_set():
             self._read()
             self._collect()
+            self._record()
             self._dispatch()
             now = time.monotonic()
             if now - last_flush >= self.cfg.commit_interval_s:
@@ -286,9 +292,12 @@ class Sink:
                         f" {entry.request_id}) and before recording the ESP's answer",
                         None, now), submitted=False)  # fmt: skip
             else:
-                duplicate = not entry.read_at(job.topic, job.partition, job.offset)
-                receipt = receipt_of_entry(entry, duplicate=duplicate, now_ms=self._now_ms())
-                self.stats.duplicates += duplicate
+                owed = entry.redelivered_at(job.topic, job.partition, job.offset)
+                receipt = receipt_of_entry(entry, duplicate=not owed, now_ms=self._now_ms())
+                if owed:
+                    self.receipts_owed.append(job.trigger_id)
+                else:
+                    self.stats.duplicates += 1
                 self._finish(job, receipt)
 
     def _submit(self, job: Job) -> None:
@@ -349,6 +358,7 @@ class Sink:
         elif result.status == "ambiguous":
             log.warning("trigger %s held as ambiguous (%s): resolve with `quoteflow sink"
                         " resolve`", job.trigger_id, result.error)  # fmt: skip
+        self.receipts_owed.append(job.trigger_id)
         self._finish(job, receipt_of(result, self.provider.name))
 
     def _finish(self, job: Job, receipt: dict[str, Any]) -> None:
@@ -365,16 +375,24 @@ class Sink:
             self.tracks[(follower.topic, follower.partition)].done(follower.offset)
 
     # --- recording and committing ---------------------------------------------
+    def _record(self) -> None:
+        """Outcomes into the ledger as soon as they are known, not at the next commit: a
+        crash can then leave at most the requests in flight (and the answers of one loop
+        turn) without an outcome."""
+        if self.finals:
+            self.ledger.record(self.finals)
+            self.finals = []
+
     def _flush(self) -> None:
         commits = []
         for (topic, partition), track in self.tracks.items():
             position = track.committable()
             if position is not None and position > self.committed.get((topic, partition), -1):
                 commits.append(TopicPartition(topic, partition, position))
-        if not (self.finals or self.releases or self.outbox or commits):
+        if not (self.finals or self.releases or self.outbox or commits or self.receipts_owed):
             return
         # The ledger first: once an offset is committed the record is never read again.
-        self.ledger.record(self.finals)
+        self._record()
         self.ledger.release(self.releases)
         encoded = [(topic, key, self.serde.encode(schema, record, topic=topic))
                    for topic, key, schema, record in self.outbox]  # fmt: skip
@@ -390,7 +408,8 @@ class Sink:
             raise SinkError(f"could not commit receipts and offsets: {exc.args[0]}") from exc
         for tp in commits:
             self.committed[(tp.topic, tp.partition)] = tp.offset
-        self.finals, self.releases, self.outbox = [], [], []
+        self.ledger.receipted(self.receipts_owed)
+        self.releases, self.outbox, self.receipts_owed = [], [], []
         self.stats.commits += 1
 
     def _drain(self) -> None:

@@ -46,12 +46,13 @@ def test_each_provider_delivers_every_trigger_once(stack: object, provider: str)
         world.start()
         world.wait_delivered(triggers)
         receipts = world.receipts(len(triggers))
+        wait_for("every outcome recorded",
+                 lambda: set(ledger_states(world, triggers).values()) == {"sent"})
         assert statuses(receipts) == {t["trigger_id"]: "SENT" for t in triggers}
         assert all(r["provider"] == provider and r["attempts"] == 1 for r in receipts)
         if provider in ("sendgrid", "braze"):  # the ESP's message id reaches the receipt
             assert all(r["esp_message_id"] for r in receipts)
         assert world.delivered(triggers) == {t["trigger_id"]: 1 for t in triggers}
-        assert set(ledger_states(world, triggers).values()) == {"sent"}
         # Per-customer order: the sandbox received each customer's triggers as produced.
         messages = world.client.messages(provider=provider)
         for customer in (triggers[0]["customer_id"], triggers[1]["customer_id"]):
@@ -198,8 +199,9 @@ def test_kill_9_mid_batch_then_restart_delivers_each_once(world: SinkWorld,
     assert sum(world.delivered(triggers).values()) < len(triggers), "killed too late"
     world.start()
     world.wait_delivered(triggers)
+    wait_for("every outcome recorded",
+             lambda: set(ledger_states(world, triggers).values()) == {"sent"})
     assert world.delivered(triggers) == {t["trigger_id"]: 1 for t in triggers}
-    assert set(ledger_states(world, triggers).values()) == {"sent"}
 
 
 def test_kill_9_without_a_dedupe_id_never_sends_twice(stack: object, tmp_path: Path) -> None:
@@ -220,4 +222,9 @@ def test_kill_9_without_a_dedupe_id_never_sends_twice(stack: object, tmp_path: P
         assert max(delivered.values()) == 1  # never twice
         # What the kill interrupted is held, not guessed: every undelivered one is ambiguous.
         assert all(states[t] == "ambiguous" for t, n in delivered.items() if n == 0)
+        # Claims are made as requests leave, not as triggers are read, and outcomes recorded
+        # as they come: what a kill can leave unknown is the requests in flight plus the
+        # answers of one dispatcher turn, each at most `concurrency`.
+        held = sum(1 for s in states.values() if s == "ambiguous")
+        assert 0 < held <= 2 * world.settings.sink.concurrency
         assert all(n == 1 for t, n in delivered.items() if states[t] == "sent")

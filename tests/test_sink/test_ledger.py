@@ -67,6 +67,11 @@ def test_claim_once_then_found(conninfo: str) -> None:
         assert (rows["a"].state, rows["a"].attempts, rows["a"].esp_message_id) == ("sent", 2, "m-1")
         assert (rows["b"].state, rows["b"].error) == ("rejected", "HTTP 400")
         assert rows["c"].state == "pending"
+        # Read again at its own offset before its receipt was committed: the receipt is owed.
+        assert rows["a"].redelivered_at("t", 0, 1) and not rows["a"].redelivered_at("t", 0, 2)
+        ledger.receipted(["a"])
+        (a,) = ledger.entries(["a"])
+        assert a.receipt_at is not None and not a.redelivered_at("t", 0, 1)  # now a replay
         ledger.release(["c", "a"])  # only pending claims are forgotten
         assert {e.trigger_id for e in ledger.entries(["a", "b", "c"])} == {"a", "b"}
 

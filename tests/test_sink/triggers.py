@@ -9,11 +9,14 @@ otherwise, so tests that count deliveries per trigger cannot collide.
 from __future__ import annotations
 
 import itertools
+import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 _SEQ = itertools.count(1)
+#: Trigger ids are unique across runs too: the ops ledger outlives a test session.
+_RUN = uuid.uuid4().hex[:8]
 BASE_TIME = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
 
@@ -24,7 +27,7 @@ def make_trigger(**overrides: Any) -> dict[str, Any]:
     created = BASE_TIME + timedelta(minutes=n)
     deadline = created + timedelta(hours=2)
     record: dict[str, Any] = {
-        "trigger_id": f"q{quote_id}-r2026.03-{n:06d}",
+        "trigger_id": f"q{quote_id}-r2026.03-{_RUN}-{n:06d}",
         "quote_id": quote_id,
         "quote_ref": f"QF-{quote_id}",
         "customer_id": 5_000 + n,

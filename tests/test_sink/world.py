@@ -21,6 +21,7 @@ from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from connectors.esp_sandbox import Sandbox, SandboxClient, SandboxConfig
+from connectors.sink.bench import sink_env
 from connectors.sink.runner import Sink, SinkStats, SinkTopics
 from quoteflow.settings import Settings, load_settings
 from schemas.serde import Serde, serde_from_settings
@@ -97,32 +98,11 @@ class SinkWorld:
         self.threads.clear()
         return stats
 
-    def env(self) -> dict[str, str]:
-        """The settings as environment variables, for a sink in a child process."""
-        import os
-
-        sink = self.settings.sink
-        env = {k: v for k, v in os.environ.items() if not k.startswith("QUOTEFLOW_")}
-        env.update({
-            "QUOTEFLOW_SCHEMA_REGISTRY__AUTO_REGISTER": "true",
-            "QUOTEFLOW_SINK__PROVIDER": sink.provider,
-            "QUOTEFLOW_SINK__BASE_URL": sink.base_url or "",
-            "QUOTEFLOW_SINK__SECRET": sink.secret.get_secret_value() if sink.secret else "",
-            "QUOTEFLOW_SINK__TOPIC_PREFIX": sink.topic_prefix,
-            "QUOTEFLOW_SINK__GROUP_ID": sink.group_id,
-            "QUOTEFLOW_SINK__CUSTOMERIO__SITE_ID": sink.customerio.site_id or "",
-            "QUOTEFLOW_SINK__SENDGRID__FROM_EMAIL": sink.sendgrid.from_email or "",
-            "QUOTEFLOW_SINK__BRAZE__CAMPAIGN_ID": sink.braze.campaign_id or "",
-            "QUOTEFLOW_SINK__ACCEPT_REPLAYS": str(sink.accept_replays).lower(),
-            "QUOTEFLOW_SINK__READ_TIMEOUT_S": str(sink.read_timeout_s),
-            "QUOTEFLOW_SINK__RETRY_INITIAL_S": str(sink.retry_initial_s),
-            "QUOTEFLOW_LOG__LEVEL": "WARNING",
-        })  # fmt: skip
-        return env
-
     def spawn(self, log: Path) -> WorkerProcess:
         """`quoteflow sink` as a child process (kill -9 tests)."""
-        return WorkerProcess(["-m", "quoteflow", "sink"], self.env(), log)
+        env = sink_env(self.settings.sink, QUOTEFLOW_SCHEMA_REGISTRY__AUTO_REGISTER="true",
+                       QUOTEFLOW_LOG__LEVEL="WARNING")  # fmt: skip
+        return WorkerProcess(["-m", "quoteflow", "sink"], env, log)
 
     def read(self, topic: str, schema: str, *, count: int, timeout_s: float = 60.0,
              isolation: str = "read_committed") -> list[dict[str, Any]]:  # fmt: skip
@@ -179,7 +159,8 @@ def sink_world(provider: str = "customerio",
     overrides = {
         **sandbox.sink_overrides(provider), "topic_prefix": prefix, "group_id": f"test-sink-{run}",
         "retry_initial_s": 0.05, "retry_max_s": 1.0, "breaker_cooldown_s": 0.5,
-        "commit_interval_s": 0.1, "read_timeout_s": 2.0, "concurrency": 16, **sink,
+        "commit_interval_s": 0.1, "read_timeout_s": 2.0, "concurrency": 16,
+        "session_timeout_s": 6, **sink,
     }  # fmt: skip
     world_settings = load_settings(schema_registry={"auto_register": True}, sink=overrides)
     topics = SinkTopics.with_prefix(prefix)

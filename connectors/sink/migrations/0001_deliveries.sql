@@ -25,6 +25,10 @@ CREATE TABLE sink_deliveries (
     claimed_at       timestamptz NOT NULL DEFAULT now(),
     first_attempt_at timestamptz,
     completed_at     timestamptz,
+    -- When the outcome's receipt was committed to Kafka (with the offset): a record read
+    -- again before that (a crash in between) gets the same receipt again, after it a
+    -- DUPLICATE (a replay).
+    receipt_at       timestamptz,
     -- A person's decision on an ambiguous delivery (`quoteflow sink resolve`).
     resolution       text        CHECK (resolution IN ('sent', 'resend')),
     resolved_at      timestamptz,
