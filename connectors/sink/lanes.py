@@ -19,9 +19,11 @@ class Lanes(Generic[T]):
         #: key -> items waiting behind the one in flight (present while one is in flight).
         self._waiting: dict[Hashable, deque[T]] = {}
         self._ready: deque[tuple[Hashable, T]] = deque()
+        self._count = 0
 
     def add(self, key: Hashable, item: T) -> None:
         """Queue ``item``; it becomes ready when its lane is free."""
+        self._count += 1
         if key in self._waiting:
             self._waiting[key].append(item)
         else:
@@ -44,6 +46,7 @@ class Lanes(Generic[T]):
         queue = self._waiting.get(key)
         if queue is None:
             raise KeyError(f"lane {key!r} has nothing in flight")
+        self._count -= 1
         if queue:
             self._ready.append((key, queue.popleft()))
         else:
@@ -55,4 +58,4 @@ class Lanes(Generic[T]):
 
     def __len__(self) -> int:
         """Items held: in flight or ready (one per lane) plus those waiting behind them."""
-        return len(self._waiting) + sum(len(q) for q in self._waiting.values())
+        return self._count
