@@ -137,7 +137,8 @@ def test_secret_file(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("sink", "message"),
-    [({"base_url": "http://esp.example.com"}, "https:// unless it is on loopback"),
+    [({"base_url": "http://esp.example.com"}, "sink.base_url"),
+     ({"base_url": "http://esp.example.com"}, "https:// unless it is on loopback"),
      ({"base_url": "ftp://x"}, "must start with"),
      ({"secret": "a", "secret_file": "/x"}, "alternatives"),
      ({"retry_initial_s": 10, "retry_max_s": 1}, "retry_max_s"),
