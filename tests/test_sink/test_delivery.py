@@ -186,11 +186,11 @@ def test_replay_flagged_triggers_are_dropped_by_a_production_sink(world: SinkWor
     assert world.delivered(replayed) == {t["trigger_id"]: 0 for t in replayed}
 
 
-def test_kill_9_mid_batch_then_restart_delivers_each_once(world: SinkWorld,
-                                                          tmp_path: Path) -> None:  # fmt: skip
+def kill_9_mid_batch(world: SinkWorld, log: Path) -> list[dict[str, object]]:
+    """150 triggers; a `quoteflow sink` process killed -9 with sends in flight; a new sink."""
     world.client.faults(latency_ms=150)
     triggers = world.produce(make_trigger() for _ in range(150))
-    sink = world.spawn(tmp_path / "sink-1.log")
+    sink = world.spawn(log)
     try:
         wait_for("some deliveries", lambda: sum(world.delivered(triggers).values()) >= 20)
         sink.stop(signal.SIGKILL)
@@ -198,6 +198,12 @@ def test_kill_9_mid_batch_then_restart_delivers_each_once(world: SinkWorld,
         sink.stop(signal.SIGKILL)
     assert sum(world.delivered(triggers).values()) < len(triggers), "killed too late"
     world.start()
+    return triggers
+
+
+def test_kill_9_mid_batch_then_restart_delivers_each_once(world: SinkWorld,
+                                                          tmp_path: Path) -> None:  # fmt: skip
+    triggers = kill_9_mid_batch(world, tmp_path / "sink-1.log")
     world.wait_delivered(triggers)
     wait_for("every outcome recorded",
              lambda: set(ledger_states(world, triggers).values()) == {"sent"})
@@ -206,15 +212,7 @@ def test_kill_9_mid_batch_then_restart_delivers_each_once(world: SinkWorld,
 
 def test_kill_9_without_a_dedupe_id_never_sends_twice(stack: object, tmp_path: Path) -> None:
     with sink_world("sendgrid") as world:
-        world.client.faults(latency_ms=150)
-        triggers = world.produce(make_trigger() for _ in range(150))
-        sink = world.spawn(tmp_path / "sink-1.log")
-        try:
-            wait_for("some deliveries", lambda: sum(world.delivered(triggers).values()) >= 20)
-            sink.stop(signal.SIGKILL)
-        finally:
-            sink.stop(signal.SIGKILL)
-        world.start()
+        triggers = kill_9_mid_batch(world, tmp_path / "sink-1.log")
         wait_for("every trigger decided", lambda: set(
             ledger_states(world, triggers).values()) <= {"sent", "ambiguous"} and len(
             ledger_states(world, triggers)) == len(triggers))  # fmt: skip
