@@ -292,6 +292,10 @@ def delivery_receipt(**overrides: Any) -> Record:
             "first_attempt_at": datetime(2024, 7, 1, 10, 15, 5, 0, tzinfo=UTC),
             "completed_at": datetime(2024, 7, 1, 10, 15, 5, 380000, tzinfo=UTC),
             "error": None,
+            "request_id": "0b6a1f7e-3c1d-4d7e-9a55-2f1b8c9d0e11",
+            "customer_id": 77,
+            "quote_id": 1000042,
+            "latency_ms": 1380,
         },
         overrides,
     )
@@ -306,6 +310,7 @@ def failed_receipt() -> Record:
         attempts=5,
         completed_at=datetime(2024, 7, 1, 10, 20, 5, 0, tzinfo=UTC),
         error="ConnectTimeout after 5 attempts",
+        latency_ms=301_000,
     )
 
 

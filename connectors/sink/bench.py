@@ -243,7 +243,8 @@ class _Bench:
         self.serde.encode("esp_delivery_receipt", {
             "trigger_id": "warm-up", "provider": self.provider_name, "status": "SENT",
             "esp_message_id": None, "http_status": 200, "attempts": 1, "first_attempt_at": 0,
-            "completed_at": 0, "error": None}, topic=topics.deliveries)  # fmt: skip
+            "completed_at": 0, "error": None, "request_id": None, "customer_id": None,
+            "quote_id": None, "latency_ms": None}, topic=topics.deliveries)  # fmt: skip
         self.serde.encode("dead_letter", dead_letter(
             topics.triggers, 0, 0, None, None, stage="bench", error_type="WarmUp",
             error_message="", attempts=0, now_ms=0), topic=topics.dead_letter)  # fmt: skip

@@ -22,6 +22,16 @@ def _ms(value: datetime | None, default: int) -> int:
     return int(value.timestamp() * 1000) if value is not None else default
 
 
+def _about(job: Job, request_id: object, completed_ms: int | None) -> dict[str, Any]:
+    """The v2 fields: who and what the receipt is about, and the customer's wait."""
+    fired = job.trigger.get("fired_at")
+    latency = None
+    if completed_ms is not None and isinstance(fired, datetime):
+        latency = max(0, completed_ms - int(fired.timestamp() * 1000))
+    return {"request_id": str(request_id), "customer_id": job.customer_id,
+            "quote_id": job.trigger.get("quote_id"), "latency_ms": latency}  # fmt: skip
+
+
 def receipt_of(result: Result, provider: str) -> dict[str, Any]:
     completed = result.completed_ms
     return {
@@ -29,11 +39,12 @@ def receipt_of(result: Result, provider: str) -> dict[str, Any]:
         "status": _STATUS[result.status], "esp_message_id": result.message_id,
         "http_status": result.http_status, "attempts": result.attempts,
         "first_attempt_at": result.first_attempt_ms or completed, "completed_at": completed,
-        "error": result.error,
+        "error": result.error, **_about(result.job, result.job.request_id, completed),
     }  # fmt: skip
 
 
-def receipt_of_entry(entry: Entry, *, duplicate: bool, now_ms: int) -> dict[str, Any]:
+def receipt_of_entry(entry: Entry, job: Job, *, duplicate: bool, now_ms: int
+                     ) -> dict[str, Any]:  # fmt: skip
     """The receipt of a trigger found in the ledger: the original one again when its receipt
     is still owed (see :meth:`Entry.redelivered_at`), else DUPLICATE (a replay or a
     repeated trigger)."""
@@ -43,6 +54,7 @@ def receipt_of_entry(entry: Entry, *, duplicate: bool, now_ms: int) -> dict[str,
             "esp_message_id": entry.esp_message_id, "http_status": None, "attempts": 0,
             "first_attempt_at": now_ms, "completed_at": now_ms,
             "error": f"already {entry.state} (request {entry.request_id})",
+            **_about(job, entry.request_id, None),
         }  # fmt: skip
     completed = _ms(entry.completed_at, now_ms)
     return {
@@ -50,7 +62,7 @@ def receipt_of_entry(entry: Entry, *, duplicate: bool, now_ms: int) -> dict[str,
         "status": _STATUS.get(entry.state, "UNKNOWN"), "esp_message_id": entry.esp_message_id,
         "http_status": entry.http_status, "attempts": entry.attempts,
         "first_attempt_at": _ms(entry.first_attempt_at, completed), "completed_at": completed,
-        "error": entry.error,
+        "error": entry.error, **_about(job, entry.request_id, completed),
     }  # fmt: skip
 
 

@@ -20,6 +20,7 @@ transaction's receipt is never visible to ``read_committed`` readers).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -165,32 +166,29 @@ class Sink:
         return consumer, producer
 
     def run(self) -> SinkStats:
-        self.ledger = Ledger(self.settings.postgres.ops_conninfo())
-        if self.ledger.applied:
-            self.report(f"ops database: applied {', '.join(self.ledger.applied)}")
-        self.serde: Serde = serde_from_settings(self.settings.schema_registry)
-        session = http_session(self.cfg.concurrency, self.provider.endpoint)
-        self.sender = Sender(self.provider, session, self.cfg, self.breaker, self.limiter,
-                             self.interrupt, self.clock)  # fmt: skip
-        self.pool = ThreadPoolExecutor(self.cfg.concurrency, thread_name_prefix="esp-send")
-        try:
+        with contextlib.ExitStack() as resources:
+            self.ledger = resources.enter_context(Ledger(self.settings.postgres.ops_conninfo()))
+            if self.ledger.applied:
+                self.report(f"ops database: applied {', '.join(self.ledger.applied)}")
+            self.serde: Serde = serde_from_settings(self.settings.schema_registry)
+            resources.callback(self.serde.close)
+            session = http_session(self.cfg.concurrency, self.provider.endpoint)
+            resources.callback(session.close)
+            self.sender = Sender(self.provider, session, self.cfg, self.breaker, self.limiter,
+                                 self.interrupt, self.clock)  # fmt: skip
+            self.pool = ThreadPoolExecutor(self.cfg.concurrency, thread_name_prefix="esp-send")
+            # Last in, first out: senders are woken and joined before the session closes.
+            resources.callback(self.pool.shutdown, wait=True)
+            resources.callback(self.interrupt.set)
             self.consumer, self.producer = self._kafka()
-            try:
-                self._loop()
-            finally:
-                self.consumer.close()
-        finally:
-            self.interrupt.set()
-            self.pool.shutdown(wait=True)
-            session.close()
-            self.serde.close()
-            self.ledger.close()
+            resources.callback(self.consumer.close)
+            self._loop()
         return self.stats
 
     # --- the loop --------------------------------------------------------------
     def _loop(self) -> None:
         self.consumer.subscribe([self.topics.triggers], on_assign=self._on_assign,
-                                on_revoke=self._on_revoke, on_lost=self._on_revoke)  # fmt: skip
+                                on_revoke=self._on_revoke, on_lost=self._on_lost)  # fmt: skip
         self.report(f"delivering {self.topics.triggers} to {self.provider.name} at"
                     f" {self.provider.endpoint} (group {self.cfg.group_id},"
                     f" {self.cfg.concurrency} senders); stop with Ctrl-C or SIGTERM")  # fmt: skip
@@ -313,7 +311,7 @@ class Sink:
                         None, now), submitted=False)  # fmt: skip
             else:
                 owed = entry.redelivered_at(job.topic, job.partition, job.offset)
-                receipt = receipt_of_entry(entry, duplicate=not owed, now_ms=self._now_ms())
+                receipt = receipt_of_entry(entry, job, duplicate=not owed, now_ms=self._now_ms())
                 if owed:
                     self.receipts_owed.append(job.trigger_id)
                 else:
@@ -388,7 +386,7 @@ class Sink:
         self.lanes.done(job.customer_id)
         for follower in self.active.pop(job.trigger_id, []):
             self.stats.duplicates += 1
-            again = {**receipt, "status": "DUPLICATE", "attempts": 0,
+            again = {**receipt, "status": "DUPLICATE", "attempts": 0, "latency_ms": None,
                      "error": f"the same trigger was read twice (offset {job.offset})"}
             self.outbox.append((self.topics.deliveries, follower.key, "esp_delivery_receipt",
                                 again))  # fmt: skip
@@ -436,16 +434,23 @@ class Sink:
         self.releases, self.outbox, self.receipts_owed = [], [], []
         self.stats.commits += 1
 
-    def _drain(self) -> None:
+    def _drain(self, *, commit: bool = True) -> None:
         """Stop sending (waits end, requests on the wire finish), record, commit, forget.
 
         What was not finished is read again from the last committed offset, by this
-        sink or by the partition's next owner.
+        sink or by the partition's next owner. Partitions already *lost* (the group
+        moved on) cannot take a commit: the outcomes still reach the ledger, and the
+        next owner, reading those records again, publishes the receipts they are owed.
         """
         self.interrupt.set()
         while self.running:
             self._wait_result(0.1)
-        self._flush()
+        if commit:
+            self._flush()
+        else:
+            self.ledger.record(self.finals)
+            self.ledger.release(self.releases)
+            self.finals, self.releases, self.outbox, self.receipts_owed = [], [], [], []
         self.lanes, self.active, self.tracks, self.committed = Lanes(), {}, {}, {}
         self.interrupt.clear()
 
@@ -455,6 +460,11 @@ class Sink:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._drain()
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.warning("partitions lost (the group moved on without this sink): %s",
+                    ", ".join(f"{p.topic}[{p.partition}]" for p in partitions))
+        self._drain(commit=False)
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)

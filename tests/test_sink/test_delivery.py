@@ -50,6 +50,12 @@ def test_each_provider_delivers_every_trigger_once(stack: object, provider: str)
                  lambda: set(ledger_states(world, triggers).values()) == {"sent"})
         assert statuses(receipts) == {t["trigger_id"]: "SENT" for t in triggers}
         assert all(r["provider"] == provider and r["attempts"] == 1 for r in receipts)
+        by_id = {t["trigger_id"]: t for t in triggers}
+        for r in receipts:  # v2: who and what for dashboards, and the customer's wait
+            trigger = by_id[r["trigger_id"]]
+            assert (r["customer_id"], r["quote_id"]) == (trigger["customer_id"],
+                                                         trigger["quote_id"])  # fmt: skip
+            assert r["request_id"] and r["latency_ms"] >= 0
         if provider in ("sendgrid", "braze"):  # the ESP's message id reaches the receipt
             assert all(r["esp_message_id"] for r in receipts)
         assert world.delivered(triggers) == {t["trigger_id"]: 1 for t in triggers}
@@ -171,6 +177,7 @@ def test_replaying_the_whole_topic_sends_nothing_twice(world: SinkWorld) -> None
     replay.start()
     receipts = world.receipts(40)
     assert sorted(r["status"] for r in receipts) == ["DUPLICATE"] * 20 + ["SENT"] * 20
+    assert all(r["latency_ms"] is None for r in receipts if r["status"] == "DUPLICATE")
     assert world.delivered(triggers) == {t["trigger_id"]: 1 for t in triggers}
     replay.stop_all()
 
