@@ -324,10 +324,22 @@ PROVIDER_BASE_URLS: dict[str, str] = {
 }
 
 
+def is_loopback_host(host: str) -> bool:
+    """True for names and addresses only this machine can reach."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def is_loopback_url(url: str) -> bool:
     from urllib.parse import urlsplit
 
-    return (urlsplit(url).hostname or "") in {"127.0.0.1", "localhost", "::1"}
+    return is_loopback_host(urlsplit(url).hostname or "")
 
 
 class SendgridSettings(_Section):

@@ -7,8 +7,9 @@ otherwise: anyone who can reach it can send with ``sandbox-key``.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
+
+from quoteflow.settings import is_loopback_host
 
 DEFAULT_PORT = 18090
 DEFAULT_API_KEY = "sandbox-key"
@@ -36,11 +37,4 @@ class SandboxConfig:
     max_body_bytes: int = 1 << 20
 
 
-def is_loopback_host(host: str) -> bool:
-    """True for names and addresses only this machine can reach."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+__all__ = ["SandboxConfig", "is_loopback_host"]

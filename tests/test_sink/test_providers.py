@@ -154,3 +154,5 @@ def test_loopback_http_is_allowed_for_the_sandbox(clean_env: pytest.MonkeyPatch)
     settings = load_settings(sink={"base_url": "http://127.0.0.1:18090"})
     assert settings.sink.endpoint == "http://127.0.0.1:18090"
     assert load_settings().sink.endpoint == "https://api.sendgrid.com"
+    for url in ("http://localhost:1", "http://[::1]:1/webhook", "http://127.0.0.2:1"):
+        assert load_settings(sink={"base_url": url}).sink.base_url == url
