@@ -117,6 +117,23 @@ WHERE d.trigger_id = x.t AND d.state = 'pending'
 """
 
 
+#: Outcomes and the next claims in one round trip (a dispatcher turn usually has both):
+#: data-modifying WITH clauses always run to completion, referenced or not.
+_RECORD_AND_CLAIM = (
+    "WITH recorded AS (" + _RECORD.strip() + "\nRETURNING 1)\n" + _CLAIM.strip()
+)
+
+
+def _final_rows(finals: Sequence[Final]) -> str:
+    return json.dumps([
+        {"t": f.trigger_id, "s": f.state, "a": f.attempts, "h": f.http_status,
+         "m": f.esp_message_id, "e": f.error,
+         "f": f.first_attempt_at.isoformat() if f.first_attempt_at else None,
+         "c": f.completed_at.isoformat()}
+        for f in finals
+    ])  # fmt: skip
+
+
 class Ledger:
     """One connection to the ops database; not thread-safe (the dispatcher owns it)."""
 
@@ -143,16 +160,22 @@ class Ledger:
         except psycopg.Error as exc:
             raise SinkError(f"ops database: {error_gist(exc)}") from exc
 
-    def claim(self, claims: Sequence[Claim]) -> dict[str, Entry]:
-        """Claim each trigger; return the existing entries of those already in the ledger."""
+    def claim(self, claims: Sequence[Claim], finals: Sequence[Final] = ()) -> dict[str, Entry]:
+        """Claim each trigger (recording ``finals`` in the same statement); return the
+        existing entries of those already in the ledger."""
         if not claims:
+            self.record(finals)
             return {}
         rows = json.dumps([
             {"t": c.trigger_id, "p": c.provider, "c": c.customer_id, "r": str(c.request_id),
              "d": c.dedupe_id, "st": c.topic, "sp": c.partition, "so": c.offset}
             for c in claims
         ])  # fmt: skip
-        claimed = {row[0] for row in self._run(_CLAIM, [rows])}
+        if finals:
+            returned = self._run(_RECORD_AND_CLAIM, [_final_rows(finals), rows])
+        else:
+            returned = self._run(_CLAIM, [rows])
+        claimed = {row[0] for row in returned}
         taken = [c.trigger_id for c in claims if c.trigger_id not in claimed]
         return {e.trigger_id: e for e in self.entries(taken)} if taken else {}
 
@@ -172,14 +195,7 @@ class Ledger:
         """Write outcomes of pending claims (a row already final is left as it is)."""
         if not finals:
             return
-        rows = json.dumps([
-            {"t": f.trigger_id, "s": f.state, "a": f.attempts, "h": f.http_status,
-             "m": f.esp_message_id, "e": f.error,
-             "f": f.first_attempt_at.isoformat() if f.first_attempt_at else None,
-             "c": f.completed_at.isoformat()}
-            for f in finals
-        ])  # fmt: skip
-        self._run(_RECORD, [rows])
+        self._run(_RECORD, [_final_rows(finals)])
 
     def receipted(self, trigger_ids: Sequence[str]) -> None:
         """Their receipts are committed to Kafka: a later read of them is a replay."""

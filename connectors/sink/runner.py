@@ -196,8 +196,8 @@ class Sink:
         while not self.stop.is_set():
             self._read()
             self._collect()
-            self._record()
-            self._dispatch()
+            self._dispatch()  # claims the next triggers and records outcomes in one go
+            self._record()  # outcomes still waiting when nothing was dispatched
             now = time.monotonic()
             if now - last_flush >= self.cfg.commit_interval_s:
                 self._flush()
@@ -292,7 +292,8 @@ class Sink:
         found = self.ledger.claim([
             Claim(j.trigger_id, self.provider.name, j.customer_id, j.request_id, j.dedupe_id,
                   j.topic, j.partition, j.offset) for j in jobs
-        ])  # fmt: skip
+        ], self.finals)  # fmt: skip
+        self.finals = []
         for job in jobs:
             entry = found.get(job.trigger_id)
             if entry is None:

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 from confluent_kafka.admin import AdminClient
 
+from connectors.sink.ledger import Ledger
 from quoteflow.cli import cli
 from quoteflow.settings import Settings
 
@@ -24,6 +25,7 @@ def test_the_benchmark_runs_every_phase_and_leaves_nothing_behind(
 ) -> None:
     admin = AdminClient(settings.kafka.as_librdkafka_dict())
     before = set(admin.list_topics(timeout=10).topics)
+    rows_before = bench_rows(settings)
     result = CliRunner().invoke(cli, [
         "bench", "sink", "--sends", "300", "--latency-ms", "10", "--concurrency", "8",
         "--rate", "50", "--seconds", "1",
@@ -42,8 +44,15 @@ def test_the_benchmark_runs_every_phase_and_leaves_nothing_behind(
     assert figures["baseline_per_s"] == max(figures["baseline_runs"])
     left = set(admin.list_topics(timeout=10).topics) - before
     assert not [t for t in left if t.startswith("bench.sink.")]
+    assert bench_rows(settings) == rows_before, "the run's ledger rows are removed"
+
+
+def bench_rows(settings: Settings) -> int:
+    """Benchmark rows in the ledger (the migrations are applied first on a fresh ops db)."""
+    Ledger(settings.postgres.ops_conninfo()).close()
     with psycopg.connect(settings.postgres.ops_conninfo()) as conn:
-        (rows,) = conn.execute(
+        row = conn.execute(
             "SELECT count(*) FROM sink_deliveries WHERE trigger_id LIKE 'bench-%'"
-        ).fetchone() or (None,)
-    assert rows == 0, "the run's ledger rows are removed"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])

@@ -76,6 +76,20 @@ def test_claim_once_then_found(conninfo: str) -> None:
         assert {e.trigger_id for e in ledger.entries(["a", "b", "c"])} == {"a", "b"}
 
 
+def test_outcomes_and_claims_in_one_statement(conninfo: str) -> None:
+    now = datetime.now(UTC)
+    with Ledger(conninfo) as ledger:
+        ledger.claim([claim("m"), claim("n", 2)])
+        found = ledger.claim([claim("o", 3), claim("m", 4)],
+                             [Final("m", "sent", 1, 200, None, None, now, now),
+                              Final("n", "rejected", 1, 400, None, "HTTP 400", now, now)])
+        assert set(found) == {"m"} and found["m"].state == "sent"  # recorded first
+        states = {e.trigger_id: e.state for e in ledger.entries(["m", "n", "o"])}
+        assert states == {"m": "sent", "n": "rejected", "o": "pending"}
+        assert ledger.claim([], [Final("o", "sent", 1, 200, None, None, now, now)]) == {}
+        assert [e.state for e in ledger.entries(["o"])] == ["sent"]
+
+
 def test_ambiguous_resolution(conninfo: str) -> None:
     now = datetime.now(UTC)
     with Ledger(conninfo) as ledger:
