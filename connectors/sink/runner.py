@@ -27,7 +27,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -176,9 +175,9 @@ class Sink:
             resources.callback(session.close)
             self.sender = Sender(self.provider, session, self.cfg, self.breaker, self.limiter,
                                  self.interrupt, self.clock)  # fmt: skip
-            self.pool = ThreadPoolExecutor(self.cfg.concurrency, thread_name_prefix="esp-send")
+            self._start_senders()
             # Last in, first out: senders are woken and joined before the session closes.
-            resources.callback(self.pool.shutdown, wait=True)
+            resources.callback(self._stop_senders)
             resources.callback(self.interrupt.set)
             self.consumer, self.producer = self._kafka()
             resources.callback(self.consumer.close)
@@ -319,15 +318,31 @@ class Sink:
                     self.stats.duplicates += 1
                 self._finish(job, receipt)
 
+    def _start_senders(self) -> None:
+        """``concurrency`` threads taking jobs from one queue: no future per send, as an
+        executor would make (the dispatcher reads outcomes from its own queue)."""
+        self.jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self.senders = [threading.Thread(target=self._sender_loop, name=f"esp-send-{i}",
+                                         daemon=True) for i in range(self.cfg.concurrency)]
+        for thread in self.senders:
+            thread.start()
+
+    def _stop_senders(self) -> None:
+        for _ in self.senders:
+            self.jobs.put(None)
+        for thread in self.senders:
+            thread.join()
+
     def _submit(self, job: Job) -> None:
         self.running += 1
-        self.pool.submit(self._send, job)
+        self.jobs.put(job)
 
-    def _send(self, job: Job) -> None:
-        try:
-            self.results.put(self.sender.deliver(job))
-        except Exception as exc:  # noqa: BLE001 - a bug: stop the sink, do not lose track
-            self.results.put(exc)
+    def _sender_loop(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            try:
+                self.results.put(self.sender.deliver(job))
+            except Exception as exc:  # noqa: BLE001 - a bug: stop the sink, do not lose track
+                self.results.put(exc)
 
     def _wait_result(self, timeout: float) -> None:
         try:
