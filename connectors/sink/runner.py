@@ -149,6 +149,9 @@ class Sink:
             **kafka, "group.id": self.cfg.group_id, "enable.auto.commit": False,
             "auto.offset.reset": "earliest", "isolation.level": "read_committed",
             "enable.partition.eof": False,
+            # A fetch parked in the broker waits this long for data: librdkafka's 500 ms
+            # default showed as a p99 of ~500 ms at a steady 100 triggers/s.
+            "fetch.wait.max.ms": 50,
             "session.timeout.ms": int(self.cfg.session_timeout_s * 1000),
             "heartbeat.interval.ms": int(min(3.0, self.cfg.session_timeout_s / 3) * 1000),
         })  # fmt: skip
