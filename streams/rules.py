@@ -30,8 +30,12 @@ DEFAULT_RULES = Path(__file__).with_name("rules.toml")
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 _MINUTE = 60_000
+_DAY = 86_400_000
 #: At most this many (product, channel) delays are remembered per Rules object.
 _MAX_CACHED = 4096
+#: How long the core can remember a quote (days): bounds the maximum age and the attribution
+#: window, so a quote it forgot is always too old to be offered again.
+MAX_MEMORY_DAYS = 366
 #: The cached properties of Rules (see "the rules as functions").
 _CACHED = ("_delays", "_offers", "_quiet_clocks")
 
@@ -121,6 +125,14 @@ class Holdout(_Strict):
     salt: str = "quoteflow"
 
 
+class Supersession(_Strict):
+    """Quotes of one customer for one product created within ``window_days`` of each other
+    are one purchase decision: a newer one replaces an older undecided one for good, and
+    accepting any of them closes the others (a re-quote accepted is not an abandonment)."""
+
+    window_days: int = Field(default=30, ge=0, le=366)
+
+
 class Unmatched(_Strict):
     """How long a quote waits past its deadline for its customer to reach the CRM stream."""
 
@@ -169,12 +181,18 @@ class Rules(_Strict):
 
     #: Stamped on every trigger and decision; part of their ids, so bump it when rules change.
     version: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+    #: A quote quoted longer ago than this when it would be decided gets no offer
+    #: (``too_old``): a first deployment's snapshot must not mail the QMS's history.
+    max_quote_age_days: int = Field(default=30, ge=1, le=MAX_MEMORY_DAYS)
+    #: A sale this long after the offer (or the holdout decision) counts as its conversion.
+    attribution_days: int = Field(default=7, ge=1, le=MAX_MEMORY_DAYS)
     delay: Delay = Delay()
     statuses: Statuses = Statuses()
     frequency_cap: FrequencyCap = FrequencyCap()
     quiet_hours: QuietHours = QuietHours()
     holdout: Holdout = Holdout()
     unmatched: Unmatched = Unmatched()
+    supersession: Supersession = Supersession()
     offers: tuple[OfferRule, ...] = Field(min_length=1)
 
     # -- the rules as functions -------------------------------------------------------
@@ -259,7 +277,20 @@ class Rules(_Strict):
         return _clock(self.quiet_hours.start), _clock(self.quiet_hours.end)
 
     def frequency_window_ms(self) -> int:
-        return self.frequency_cap.period_days * 86_400_000
+        return self.frequency_cap.period_days * _DAY
+
+    def max_quote_age_ms(self) -> int:
+        return self.max_quote_age_days * _DAY
+
+    def attribution_ms(self) -> int:
+        return self.attribution_days * _DAY
+
+    def same_purchase(self, a: Quote, b: Quote) -> bool:
+        """Two quotes of one customer that stand for one purchase (see :class:`Supersession`)."""
+        return (
+            a.product_code == b.product_code
+            and abs(a.created_ms - b.created_ms) <= self.supersession.window_days * _DAY
+        )
 
 
 def email_problem(email: str | None) -> str | None:

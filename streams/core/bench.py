@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from streams.core.changes import customer_change, quote_changes
-from streams.core.detector import CustomerState, step
+from streams.core.detector import CustomerState, next_due, step
+from streams.core.due import DueIndex
 from streams.core.model import Change, Output
 from streams.rules import Rules
 
@@ -33,9 +34,10 @@ def run_core(envelopes: Iterable[Mapping[str, Any] | None], rules: Rules) -> Cor
 
     The table is the envelope's ``source.table`` (``customers``, else quotes), as
     Debezium and our connector write it; a tombstone (None) gives nothing. Time is
-    event time, as in a replay of one ordered source: the clock and the watermark
-    are the latest commit time read so far, so a customer's due quotes are decided
-    when the watermark has passed them and the customer is stepped again. An
+    event time, as in a replay of one ordered source: a change is stepped at the
+    watermark before it, then the watermark (the clock too) moves to its commit time
+    and every customer with a quote due before it is stepped, as the processor does
+    on a watermark marker — decisions are made with every change read by then. An
     envelope the core cannot use raises :class:`~streams.core.changes.ChangeError`
     (the processor sends those to its dead-letter topic).
     """
@@ -43,6 +45,7 @@ def run_core(envelopes: Iterable[Mapping[str, Any] | None], rules: Rules) -> Cor
     outputs: list[Output] = []
     events = changes = 0
     watermark = 0
+    due = DueIndex()
     for envelope in envelopes:
         events += 1
         if envelope is None:
@@ -57,16 +60,23 @@ def run_core(envelopes: Iterable[Mapping[str, Any] | None], rules: Rules) -> Cor
             found = quote_changes(envelope)
         for change in found:
             changes += 1
-            commit_ms = change.position.commit_ms
-            if commit_ms > watermark:
-                watermark = commit_ms
             customer_id = change.customer_id
             state = states.get(customer_id)
             if state is None:
                 state = CustomerState(customer_id)
             result = step(state, change, watermark, watermark, rules)
             states[customer_id] = result.state
+            due.set(customer_id, next_due(result.state))
             if result.outputs:
                 outputs.extend(result.outputs)
+            commit_ms = change.position.commit_ms
+            if commit_ms > watermark:
+                watermark = commit_ms
+                for ready in due.ready(watermark - 1):  # decided once the watermark is past
+                    result = step(states[ready], None, watermark, watermark, rules)
+                    states[ready] = result.state
+                    due.set(ready, next_due(result.state))
+                    if result.outputs:
+                        outputs.extend(result.outputs)
     return CoreRun(events, changes, tuple(outputs), states)
 

@@ -51,7 +51,14 @@ def _ms(text: str, field: str) -> int:
         raise ChangeError(f"{field} is not a timestamp") from exc
 
 
-def _position(value: Mapping[str, Any]) -> Position:
+def _position(value: Mapping[str, Any], op: str) -> Position:
+    """The change's commit position (see :class:`~streams.core.model.Position`).
+
+    A snapshot row (``r``) ranks *before* every change of the transactions committed
+    after the commit its sequence names: its own LSN is where the snapshot read it
+    (our chunk's high watermark, Debezium's consistent point), not a commit, and a
+    change written before that LSN but committed later is newer than the row.
+    """
     source = value.get("source")
     # A decoded record is a dict: ``type() is dict`` first spares the ABC check.
     if type(source) is not dict and not isinstance(source, Mapping):
@@ -60,7 +67,25 @@ def _position(value: Mapping[str, Any]) -> Position:
     if not isinstance(ts_ms, int):
         raise ChangeError("the change event has no source.ts_ms")
     lsn = source.get("lsn")
-    return Position(lsn if isinstance(lsn, int) else 0, ts_ms)
+    lsn = lsn if isinstance(lsn, int) else 0
+    sequence = source.get("sequence")
+    commit_lsn = _last_commit_lsn(sequence) if sequence else 0
+    if op == "r" and commit_lsn:
+        return Position(0, ts_ms, commit_lsn)
+    return Position(lsn, ts_ms, commit_lsn)
+
+
+def _last_commit_lsn(sequence: object) -> int:
+    """The first element of Debezium's ``source.sequence`` (a JSON array of decimal strings
+    or null); 0 for null. Read without a JSON parser: it is on every change event."""
+    if type(sequence) is not str:
+        raise ChangeError("source.sequence is not a string")
+    head = sequence[1:].split(",", 1)[0].strip().strip('"')
+    if head == "null":
+        return 0
+    if not sequence.startswith("[") or not head.isdigit():
+        raise ChangeError("source.sequence is not [lastCommitLsn, lsn]")
+    return int(head)
 
 
 def _op(value: Mapping[str, Any]) -> str:
@@ -125,7 +150,8 @@ def quote_changes(value: Mapping[str, Any] | None) -> list[QuoteChange]:
     """The core changes of one ``qms.public.quotes`` record (value None: a tombstone)."""
     if value is None:
         return []
-    op, position = _op(value), _position(value)
+    op = _op(value)
+    position = _position(value, op)
     if op == "t":
         raise ChangeError("a TRUNCATE of the quotes table: every open quote is unknown now")
     if op == "d":
@@ -145,7 +171,8 @@ def customer_change(value: Mapping[str, Any] | None) -> CustomerChange | None:
     """The core change of one ``crm.public.customers`` record (None for a tombstone)."""
     if value is None:
         return None
-    op, position = _op(value), _position(value)
+    op = _op(value)
+    position = _position(value, op)
     if op == "t":
         raise ChangeError("a TRUNCATE of the customers table cannot be applied per customer")
     if op == "d":

@@ -12,15 +12,21 @@ deadline is the moment it did (``updated_at``) plus the delay for its product
 and channel. A due quote is decided only once the *watermark* has passed its
 due time — every change committed by then has reached the core (the driver
 takes the lower of the QMS and CRM source watermarks), so an acceptance or a
-consent withdrawal committed in time has been seen, however late it arrived —
-and always *as of* its due time: changes committed after it wait in the
-customer's queue until it is decided, quiet hours and frequency caps are
-judged at the due time. So decisions depend on event time only, and a live run
-(``now`` = wall clock) and a replay (``now`` = the watermark) decide alike.
+consent withdrawal committed in time has been seen, however late it arrived.
 
-Duplicates and stale changes are dropped by source position (LSN), also for
-quotes that already left (their last position is remembered), so a change
-delivered twice never decides twice.
+It is decided *with everything known* when the decision is made (``now_ms``:
+the wall clock live, the watermark in a replay): every change read by then is
+applied as it arrives, so a consent withdrawal or a new address committed after
+the due time but already read wins, quiet hours are judged when the e-mail
+would go out, and the frequency cap counts every offer made in its period
+whatever order quotes were decided in. A quote quoted longer ago than the
+rules' maximum age is never offered; holdout is drawn last, among quotes that
+would have been sent, so offered and held-out quotes are alike but for the
+e-mail.
+
+Duplicates and stale changes are dropped by commit position (Debezium's
+``source.sequence``), also for quotes that already left (their last position is
+remembered), so a change delivered twice never decides twice.
 """
 
 from __future__ import annotations
@@ -45,8 +51,15 @@ from streams.core.model import (
 from streams.rules import Rules, email_problem
 
 #: How long a decided quote stays open for a late acceptance (a conversion), and how long
-#: the position of a quote that left is remembered to drop its redelivered changes.
+#: the position of a quote that left is remembered to drop its redelivered changes (at
+#: least; longer when the rules' maximum age or attribution window is longer).
 MEMORY_MS = 30 * 86_400_000
+
+
+def memory_ms(rules: Rules) -> int:
+    """The memory horizon: never shorter than the maximum age, so a quote the core forgot
+    is too old to be offered again whatever row of it comes back."""
+    return max(MEMORY_MS, rules.max_quote_age_ms(), rules.attribution_ms())
 
 @fast_init
 @dataclass(frozen=True, slots=True)
@@ -59,6 +72,10 @@ class OpenQuote:
     due_ms: int | None  # when to look at it again; None once decided
     decided_ms: int | None = None  # when it was offered or held out (kept for a late sale)
     triggered: bool = False  # offered (else held out)
+    #: When it became offerable, as far as the core knows (the maximum age runs from it):
+    #: its ``updated_at`` when the core saw it enter; else (a snapshot row, a quote the
+    #: core forgot) its creation, the earliest it can have been quoted.
+    quoted_ms: int = 0
 
     @property
     def decided(self) -> bool:
@@ -71,7 +88,8 @@ class Left:
     """A quote that left the funnel: enough to drop its redelivered changes."""
 
     position: Position
-    decided: bool  # it was decided (offered, held out, suppressed...): never again
+    #: Closed for good (offered, held out, suppressed, superseded...): never a candidate again.
+    decided: bool
     at_ms: int
 
 
@@ -84,7 +102,8 @@ class CustomerState:
     quotes: Mapping[int, OpenQuote] = field(default_factory=dict)
     left: Mapping[int, Left] = field(default_factory=dict)
     offers_ms: tuple[int, ...] = ()
-    #: Changes committed after an undecided due time, in commit order: applied once it is.
+    #: Changes an earlier version of the core held back behind a due time (it decided as
+    #: of the due time); applied at the next step. Nothing is queued any more.
     queue: tuple[Change, ...] = ()
 
     @property
@@ -112,9 +131,10 @@ def _with_queue(state: CustomerState, queue: tuple[Change, ...]) -> CustomerStat
 
 
 def _renewed(open_quote: OpenQuote, quote: Quote, position: Position) -> OpenQuote:
-    """A newer row of a quote in the funnel: its deadline and decision stay."""
+    """A newer row of a quote in the funnel: its deadline, decision and age stay."""
     return OpenQuote(quote, position, open_quote.deadline_ms, open_quote.due_ms,
-                     open_quote.decided_ms, open_quote.triggered)  # fmt: skip
+                     open_quote.decided_ms, open_quote.triggered,
+                     open_quote.quoted_ms)  # fmt: skip
 
 
 @fast_init
@@ -158,51 +178,37 @@ def _first_due(quotes: Mapping[int, OpenQuote]) -> tuple[int, int] | None:
 def step(
     state: CustomerState, change: Change | None, now_ms: int, watermark_ms: int, rules: Rules
 ) -> Step:
-    """Take ``change`` (if any), then do everything the time allows, in event-time order.
+    """Take ``change`` (if any), then decide every quote the time allows.
 
-    ``now_ms`` is the wall clock live and the watermark in a replay; ``watermark_ms``
-    says every change committed *before* it has been given to the core (a heartbeat
-    stamped W was written after every transaction that committed before W; one
-    committing in the same millisecond may follow it), so a quote due at D is decided
-    once the watermark is past D.
+    ``now_ms`` is the wall clock live and the watermark in a replay: decisions are
+    made as of it. ``watermark_ms`` says every change committed *before* it has been
+    given to the core (a heartbeat stamped W was written after every transaction that
+    committed before W; one committing in the same millisecond may follow it), so a
+    quote due at D is decided once the watermark is past D, with every change read
+    by then.
     """
     outputs: list[Output] = []
+    if state.queue:  # held back by an earlier version of the core: apply now, in order
+        queue, state = state.queue, _with_queue(state, ())
+        for queued in queue:
+            state, applied = _apply(state, queued, rules)
+            outputs.extend(applied)
     if change is not None:
-        if not state.queue and (
-            (first_due := next_due(state)) is None or change.position.commit_ms <= first_due
-        ):
-            # Nothing due before it: apply now (what the queue would do, without it).
-            state, applied = _apply(state, change, rules)
-            if applied:
-                outputs.extend(applied)
-        else:
-            state = _with_queue(state, _enqueue(state.queue, change))
+        state, applied = _apply(state, change, rules)
+        if applied:
+            outputs.extend(applied)
     held: int | None = None
     while True:
         due = _first_due(state.quotes)
-        queue = state.queue
-        if queue and (due is None or queue[0].position.commit_ms <= due[0]):
-            state, applied = _apply(_with_queue(state, queue[1:]), queue[0], rules)
-            outputs.extend(applied)
-            continue
-        if due is not None and due[0] <= now_ms:
-            if watermark_ms > due[0]:
-                state, output = _decide(state, state.quotes[due[1]], due[0], watermark_ms, rules)
-                if output is not None:
-                    outputs.append(output)
-                continue
+        if due is None or due[0] > now_ms:
+            break
+        if watermark_ms <= due[0]:
             held = due[0]
-        break
-    return Step(_forget(state, min(now_ms, watermark_ms)), tuple(outputs), held)
-
-
-def _enqueue(queue: tuple[Change, ...], change: Change) -> tuple[Change, ...]:
-    """Insert in commit order (then LSN); equal ones keep their arrival order."""
-    key = (change.position.commit_ms, change.position.lsn)
-    index = len(queue)
-    while index > 0 and (queue[index - 1].position.commit_ms, queue[index - 1].position.lsn) > key:
-        index -= 1
-    return (*queue[:index], change, *queue[index:])
+            break
+        state, output = _decide(state, state.quotes[due[1]], now_ms, watermark_ms, rules)
+        if output is not None:
+            outputs.append(output)
+    return Step(_forget(state, min(now_ms, watermark_ms), rules), tuple(outputs), held)
 
 
 def _apply(
@@ -240,6 +246,11 @@ def _decision(
     )  # fmt: skip
 
 
+def _stale(position: Position, seen: Position | None) -> bool:
+    """A duplicate or an older change than the one applied (unknown positions: apply)."""
+    return seen is not None and position.known and position.order <= seen.order
+
+
 def _apply_quote(
     state: CustomerState, change: QuoteChange, rules: Rules
 ) -> tuple[CustomerState, tuple[Output, ...]]:
@@ -248,8 +259,8 @@ def _apply_quote(
     current = state.quotes.get(quote_id)
     gone = state.left.get(quote_id)
     seen = current or gone
-    if position.lsn and seen is not None and position.lsn <= seen.position.lsn:
-        return state, ()  # a duplicate or a stale change (lsn 0: cannot order, apply)
+    if _stale(position, None if seen is None else seen.position):
+        return state, ()
     was_decided = (current is not None and current.decided_ms is not None) or (
         gone is not None and gone.decided
     )
@@ -258,17 +269,8 @@ def _apply_quote(
         return _leave(state, quote_id, position, was_decided, position.commit_ms), ()
     if rules.is_exit(quote.status):
         outputs: tuple[Output, ...] = ()
-        if (
-            current is not None
-            and current.decided_ms is not None
-            and quote.status == rules.statuses.accepted
-        ):
-            # A sale after the decision: the offer (or the holdout) converted.
-            reason = "accepted after the offer" if current.triggered else "accepted in holdout"
-            outputs = (
-                _decision(quote, state.customer_id, Outcome.CONVERTED, reason,
-                          position.commit_ms, rules),
-            )  # fmt: skip
+        if quote.status == rules.statuses.accepted:
+            state, outputs = _accepted(state, quote, position, rules)
         return _leave(state, quote_id, position, was_decided, position.commit_ms), outputs
     if not rules.is_offerable(quote.status):
         if current is not None and current.decided_ms is not None:
@@ -276,25 +278,60 @@ def _apply_quote(
         return _leave(state, quote_id, position, was_decided, position.commit_ms), ()
     # Offerable.
     if was_decided:
-        if current is None:  # decided, left, and offerable again: remember, never re-offer
+        if current is None:  # closed for good, and offerable again: remember, never re-offer
             return _leave(state, quote_id, position, True, position.commit_ms), ()
         return _put(state, _renewed(current, quote, position)), ()
     if current is not None:  # still a candidate: newer row, same deadline
         return _put(state, _renewed(current, quote, position)), ()
-    return _enter(state, quote, position, rules), ()
+    # The core saw it before, not offerable (a draft): it was quoted now, by this change.
+    quoted_ms = quote.updated_ms if gone is not None else quote.created_ms
+    return _enter(state, quote, position, quoted_ms, rules), ()
 
 
-def _enter(state: CustomerState, quote: Quote, position: Position, rules: Rules) -> CustomerState:
-    """A new candidate; it supersedes the customer's older undecided candidates for the
-    same product (or is superseded by a newer one)."""
-    product = quote.product_code
+def _accepted(
+    state: CustomerState, quote: Quote, position: Position, rules: Rules
+) -> tuple[CustomerState, tuple[Output, ...]]:
+    """A sale: the purchase's other candidates close for good (the customer bought), and
+    each of its quotes already offered or held out converts, within the attribution
+    window of its decision."""
+    at_ms = position.commit_ms
+    outputs: list[Output] = []
+    closing: list[OpenQuote] = []
+    for open_quote in state.quotes.values():
+        other = open_quote.quote
+        if other.quote_id != quote.quote_id and not rules.same_purchase(other, quote):
+            continue
+        closing.append(open_quote)
+        decided_ms = open_quote.decided_ms
+        if decided_ms is not None and at_ms - decided_ms <= rules.attribution_ms():
+            group = "after the offer" if open_quote.triggered else "in holdout"
+            reason = f"accepted {group}, within the {rules.attribution_days}-day attribution window"
+            outputs.append(_decision(open_quote.quote, state.customer_id, Outcome.CONVERTED,
+                                     reason, at_ms, rules))  # fmt: skip
+    if not closing:
+        return state, ()
+    quotes = dict(state.quotes)
+    left = dict(state.left)
+    for open_quote in closing:
+        other_id = open_quote.quote.quote_id
+        del quotes[other_id]
+        left[other_id] = Left(open_quote.position, True, at_ms)
+    return _with(state, quotes, left), tuple(outputs)
+
+
+def _enter(state: CustomerState, quote: Quote, position: Position, quoted_ms: int,
+           rules: Rules) -> CustomerState:  # fmt: skip
+    """A new candidate. Of one purchase's quotes (:meth:`Rules.same_purchase`) only the
+    newest is a candidate: it closes the older undecided ones for good, and one newer
+    than a quote of the purchase already in the funnel is closed at once."""
     rank = (quote.created_ms, quote.quote_id)
     rivals = []
     for rival in state.quotes.values():
-        if rival.decided_ms is None and rival.quote.product_code == product:
+        if rules.same_purchase(rival.quote, quote):
             if (rival.quote.created_ms, rival.quote.quote_id) > rank:
-                return _leave(state, quote.quote_id, position, False, position.commit_ms)
-            rivals.append(rival)
+                return _leave(state, quote.quote_id, position, True, position.commit_ms)
+            if rival.decided_ms is None:
+                rivals.append(rival)
     quotes = dict(state.quotes)
     left = state.left
     if rivals:  # each leaves as it would alone, in one copy of the mappings
@@ -302,9 +339,9 @@ def _enter(state: CustomerState, quote: Quote, position: Position, rules: Rules)
         for rival in rivals:
             rival_id = rival.quote.quote_id
             quotes.pop(rival_id, None)
-            left[rival_id] = Left(rival.position, False, position.commit_ms)
-    deadline = quote.updated_ms + rules.delay_ms(product, quote.channel)
-    quotes[quote.quote_id] = OpenQuote(quote, position, deadline, deadline)
+            left[rival_id] = Left(rival.position, True, position.commit_ms)
+    deadline = quote.updated_ms + rules.delay_ms(quote.product_code, quote.channel)
+    quotes[quote.quote_id] = OpenQuote(quote, position, deadline, deadline, None, False, quoted_ms)
     return _with(state, quotes, left)
 
 
@@ -312,8 +349,7 @@ def _apply_customer(
     state: CustomerState, change: CustomerChange
 ) -> tuple[CustomerState, tuple[Output, ...]]:
     """The CRM row of this customer (None: deleted); its quotes are decided later."""
-    last = state.customer_position
-    if last is not None and change.position.lsn and change.position.lsn <= last.lsn:
+    if _stale(change.position, state.customer_position):
         return state, ()
     updated = CustomerState(state.customer_id, change.customer, change.position, state.quotes,
                             state.left, state.offers_ms, state.queue)  # fmt: skip
@@ -323,7 +359,13 @@ def _apply_customer(
 def _decide(
     state: CustomerState, open_quote: OpenQuote, at_ms: int, watermark_ms: int, rules: Rules
 ) -> tuple[CustomerState, Output | None]:
-    """One due quote, as of ``at_ms`` (its due time): wait more, or decide."""
+    """One due quote, as of ``at_ms`` (now): wait more, or decide.
+
+    The checks run in an order that says why: age first (nothing else matters for a
+    quote that old), then who the customer is and whether they may be contacted, then
+    when (quiet hours wait, they do not drop), how often, what to offer — and only
+    then, among quotes that would have been sent, whether the customer is held out.
+    """
     quote, customer = open_quote.quote, state.customer
 
     def close(outcome: Outcome, reason: str) -> tuple[CustomerState, Output]:
@@ -333,11 +375,18 @@ def _decide(
 
     def due_again(due_ms: int) -> OpenQuote:
         return OpenQuote(quote, open_quote.position, open_quote.deadline_ms, due_ms,
-                         open_quote.decided_ms, open_quote.triggered)  # fmt: skip
+                         open_quote.decided_ms, open_quote.triggered,
+                         open_quote.quoted_ms)  # fmt: skip
 
+    quoted_ms = open_quote.quoted_ms or quote.created_ms
+    if at_ms - quoted_ms > rules.max_quote_age_ms():
+        return close(
+            Outcome.SUPPRESSED,
+            f"too_old: quoted more than {rules.max_quote_age_days} day(s) before the decision",
+        )
     if customer is None:
         grace_end = open_quote.deadline_ms + rules.unmatched.grace_minutes * 60_000
-        if at_ms < grace_end:
+        if at_ms < grace_end or watermark_ms <= grace_end:  # a customer in time may be unread
             return _put(state, due_again(grace_end)), None
         return close(Outcome.UNMATCHED, "customer not in the CRM within the grace period")
     if not customer.marketing_consent:
@@ -348,15 +397,9 @@ def _decide(
     resume = rules.quiet_until(at_ms, customer.timezone)
     if resume > at_ms:
         return _put(state, due_again(resume)), None
-    if rules.in_holdout(customer.customer_id):
-        decision = _decision(quote, customer.customer_id, Outcome.HOLDOUT, "holdout group",
-                             at_ms, rules)  # fmt: skip
-        held = OpenQuote(quote, open_quote.position, open_quote.deadline_ms, None, at_ms,
-                         open_quote.triggered)  # fmt: skip
-        return _put(state, held), decision
     window = rules.frequency_window_ms()
-    recent = tuple(t for t in state.offers_ms if at_ms - window < t <= at_ms)
-    if len(recent) >= rules.frequency_cap.max_offers:
+    recent = sum(1 for t in state.offers_ms if abs(at_ms - t) < window)
+    if recent >= rules.frequency_cap.max_offers:
         cap = rules.frequency_cap
         return close(
             Outcome.SUPPRESSED,
@@ -365,21 +408,38 @@ def _decide(
     offer = rules.select_offer(quote, customer)
     if offer is None:
         return close(Outcome.SUPPRESSED, "no offer matches the quote")
-    trigger = Trigger(
-        trigger_id(quote.quote_id, rules.version), quote, customer, offer,
-        open_quote.deadline_ms, at_ms, watermark_ms, rules.version,
-    )  # fmt: skip
-    sent = OpenQuote(quote, open_quote.position, open_quote.deadline_ms, None, at_ms, True)
+    # Holdout counts towards the cap like an offer: both groups are capped alike.
+    offers_ms = _remember_offer(state.offers_ms, at_ms, window)
+    output: Output
+    if rules.in_holdout(customer.customer_id):
+        output = _decision(quote, customer.customer_id, Outcome.HOLDOUT, "holdout group",
+                           at_ms, rules)  # fmt: skip
+        triggered = False
+    else:
+        output = Trigger(
+            trigger_id(quote.quote_id, rules.version), quote, customer, offer,
+            open_quote.deadline_ms, at_ms, watermark_ms, rules.version,
+        )  # fmt: skip
+        triggered = True
+    decided = OpenQuote(quote, open_quote.position, open_quote.deadline_ms, None, at_ms,
+                        triggered, open_quote.quoted_ms)  # fmt: skip
     quotes = dict(state.quotes)
-    quotes[quote.quote_id] = sent
+    quotes[quote.quote_id] = decided
     state = CustomerState(state.customer_id, customer, state.customer_position, quotes,
-                          state.left, (*recent, at_ms), state.queue)  # fmt: skip
-    return state, trigger
+                          state.left, offers_ms, state.queue)  # fmt: skip
+    return state, output
 
 
-def _forget(state: CustomerState, now_ms: int) -> CustomerState:
-    """Drop decided quotes and remembered positions past :data:`MEMORY_MS`."""
-    horizon = now_ms - MEMORY_MS
+def _remember_offer(offers_ms: tuple[int, ...], at_ms: int, window_ms: int) -> tuple[int, ...]:
+    """Every offer that can still count for a cap, with this one, in time order (none is
+    replaced by another: out-of-order decisions never erase a later offer)."""
+    newest = max((at_ms, *offers_ms))
+    return tuple(sorted(t for t in (*offers_ms, at_ms) if t > newest - window_ms))
+
+
+def _forget(state: CustomerState, now_ms: int, rules: Rules) -> CustomerState:
+    """Drop decided quotes and remembered positions past the memory horizon."""
+    horizon = now_ms - memory_ms(rules)
     # Usually nothing is that old: find out without building anything.
     for open_quote in state.quotes.values():
         if (open_quote.decided_ms or now_ms) < horizon:

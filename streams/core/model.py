@@ -21,12 +21,27 @@ from streams.core.frozen import fast_init
 class Position:
     """Where a change is in its source: orders the changes of one row, spots duplicates.
 
-    ``lsn`` 0 means unknown (a producer that does not fill it): such a change is
-    applied, since it cannot be ordered.
+    Changes are ordered by *commit* position, Debezium's ``source.sequence``
+    ``[lastCommitLsn, lsn]``: transactions reach the stream in commit order, and each
+    carries the end of the one before it, so ``(commit_lsn, lsn)`` grows with commit
+    order. The raw ``lsn`` alone does not: a transaction that wrote a row before a
+    snapshot chunk read it, and committed after, has a lower LSN than the snapshot
+    row yet is the newer truth. ``commit_lsn`` 0 means no sequence (read as Debezium's
+    null: before the first commit seen); ``lsn`` 0 too means unknown (a producer that
+    fills neither): such a change is applied, since it cannot be ordered.
     """
 
     lsn: int
     commit_ms: int
+    commit_lsn: int = 0
+
+    @property
+    def order(self) -> tuple[int, int]:
+        return (self.commit_lsn, self.lsn)
+
+    @property
+    def known(self) -> bool:
+        return self.lsn != 0 or self.commit_lsn != 0
 
 
 @fast_init

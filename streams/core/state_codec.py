@@ -4,6 +4,10 @@ JSON, compact, with a format version: small states (a customer has a few open
 quotes) encode in microseconds, the changelog topic stays readable with any
 tool, and a later format can read this one. Decimals travel as strings so no
 float ever touches money.
+
+Format 2 adds each position's commit LSN and each open quote's quoted time;
+format 1 (written before them) still reads, as commit LSN 0 and quoted time
+unknown — the creation time, the conservative reading of a quote's age.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from typing import Any
 from streams.core.detector import CustomerState, Left, OpenQuote
 from streams.core.model import Customer, CustomerChange, Position, Quote, QuoteChange
 
-FORMAT = 1
+FORMAT = 2
+#: Formats this code reads.
+READABLE = (1, 2)
 
 
 class StateFormatError(ValueError):
@@ -23,7 +29,7 @@ class StateFormatError(ValueError):
 
 
 def _position(p: Position) -> list[int]:
-    return [p.lsn, p.commit_ms]
+    return [p.lsn, p.commit_ms, p.commit_lsn]
 
 
 def _quote(q: Quote) -> list[Any]:
@@ -53,7 +59,7 @@ def encode_state(state: CustomerState) -> bytes:
         "cp": None if state.customer_position is None else _position(state.customer_position),
         "q": [
             [_quote(o.quote), _position(o.position), o.deadline_ms, o.due_ms, o.decided_ms,
-             o.triggered]
+             o.triggered, o.quoted_ms]
             for o in state.quotes.values()
         ],
         "l": [[k, _position(v.position), v.decided, v.at_ms] for k, v in state.left.items()],
@@ -64,7 +70,7 @@ def encode_state(state: CustomerState) -> bytes:
 
 
 def _read_position(raw: list[int]) -> Position:
-    return Position(int(raw[0]), int(raw[1]))
+    return Position(int(raw[0]), int(raw[1]), int(raw[2]) if len(raw) > 2 else 0)
 
 
 def _read_quote(raw: list[Any]) -> Quote:
@@ -88,14 +94,15 @@ def change_from_json(raw: list[Any]) -> QuoteChange | CustomerChange:
 def decode_state(data: bytes) -> CustomerState:
     try:
         body = json.loads(data)
-        if not isinstance(body, dict) or body.get("v") != FORMAT:
+        if not isinstance(body, dict) or body.get("v") not in READABLE:
             version = body.get("v") if isinstance(body, dict) else None
             raise StateFormatError(f"customer state format {version!r} is not {FORMAT}")
         quotes = {}
-        for raw_quote, position, deadline, due, decided, triggered in body["q"]:
+        for raw_quote, position, deadline, due, decided, triggered, *quoted in body["q"]:
             quote = _read_quote(raw_quote)
             quotes[quote.quote_id] = OpenQuote(
-                quote, _read_position(position), deadline, due, decided, bool(triggered)
+                quote, _read_position(position), deadline, due, decided, bool(triggered),
+                int(quoted[0]) if quoted else 0,
             )
         return CustomerState(
             customer_id=int(body["id"]),

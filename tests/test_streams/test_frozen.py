@@ -21,7 +21,7 @@ def test_instances_are_built_stay_frozen_and_compare_as_before() -> None:
     position = Position(lsn=5, commit_ms=6)
     assert (position.lsn, position.commit_ms) == (5, 6) and position == Position(5, 6)
     assert hash(position) == hash(Position(5, 6))
-    assert repr(position) == "Position(lsn=5, commit_ms=6)"
+    assert repr(position) == "Position(lsn=5, commit_ms=6, commit_lsn=0)"
     with pytest.raises(dataclasses.FrozenInstanceError):
         position.lsn = 7  # type: ignore[misc]
     assert dataclasses.replace(customer(), email=None).email is None
