@@ -173,12 +173,16 @@ class ChangeStream:
         *,
         topic: str | None = None,
         produce_to: str | None = None,
+        watermarks_to: str | None = None,
         latencies_ms: list[float] | None = None,
         catalogue: Sequence[TopicSpec] = CATALOGUE,
     ) -> None:
         """``topic`` names the catalogue topic of a table shaped like one (default: the
         source's own); ``produce_to`` sends the events to another topic, encoded for
-        the catalogue topic's subject (benchmarks); ``latencies_ms`` collects each
+        the catalogue topic's subject (benchmarks); ``watermarks_to`` publishes the
+        source watermarks to another topic (the catalogue's by default), which also
+        keeps them on for a ``produce_to`` stream: a test of its own topics then reads
+        only its own stream's watermarks; ``latencies_ms`` collects each
         event's commit-to-acknowledgement time; ``catalogue`` is where the topic's
         schemas are looked up."""
         self._topic = topic
@@ -187,6 +191,7 @@ class ChangeStream:
         self._source = source
         self._serde = serde
         self._produce_to = produce_to
+        self._watermarks_to = watermarks_to
         self._latencies = latencies_ms
         self._database = source.database(settings.postgres)
         self.slot = f"{settings.cdc.slot_prefix}_{source.server_name}"
@@ -211,14 +216,19 @@ class ChangeStream:
             raise CdcError(f"database {self._database}: {error_gist(exc)}") from exc
         self._require_topic(self._produce_to or prepared.capture.topic)
         if self._heartbeats:
-            self._require_topic(WATERMARK_TOPIC)
+            self._require_topic(self._watermark_topic)
         return prepared
 
     @property
     def _heartbeats(self) -> bool:
         """Heartbeats and watermarks, unless off or writing elsewhere (a benchmark's scratch
         topic's offsets must never reach the real watermark topic)."""
-        return self._settings.cdc.heartbeat_interval_s is not None and self._produce_to is None
+        elsewhere = self._produce_to is not None and self._watermarks_to is None
+        return self._settings.cdc.heartbeat_interval_s is not None and not elsewhere
+
+    @property
+    def _watermark_topic(self) -> str:
+        return self._watermarks_to or WATERMARK_TOPIC
 
     def _require_topic(self, topic: str) -> None:
         """Fail at start, in one line, rather than at the first change (auto-create is off)."""
@@ -427,14 +437,16 @@ class ChangeStream:
         if latest is None:
             return  # only the newest watermark that is ready matters
         record = source_watermark(
-            self._source.server_name, run.capture.topic, latest[0], latest[1],
+            self._source.server_name, self._produce_to or run.capture.topic, latest[0], latest[1],
             run.acked_offsets, time.time_ns() // 1_000_000,
         )  # fmt: skip
         try:
             value = self._serde.encode("cdc_watermark", record, topic=WATERMARK_TOPIC)
         except SerdeError as exc:
             raise CdcError(f"cannot encode a watermark: {exc}") from exc
-        run.producer.produce(WATERMARK_TOPIC, key=self._source.server_name.encode(), value=value)
+        run.producer.produce(
+            self._watermark_topic, key=self._source.server_name.encode(), value=value
+        )
         self.stats.watermarks += 1
         self.stats.watermark_ms = latest[0]
 
