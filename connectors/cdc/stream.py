@@ -40,6 +40,7 @@ from connectors.cdc.events import (
     truncate_events,
     update_events,
 )
+from connectors.cdc.offsets import end_offsets
 from connectors.cdc.progress import Progress, Txn
 from connectors.cdc.replication import ReplicationConnection
 from connectors.cdc.setup import Prepared, prepare
@@ -276,6 +277,11 @@ class ChangeStream:
             # a redelivered transaction gets the sequence it had the first time.
             state.last_commit_lsn = prepared.confirmed_lsn
         try:
+            if self._heartbeats:
+                # Every watermark record lists every partition, from where the topic ends
+                # now: absent would mean "unknown" to a consumer (connectors.cdc.offsets).
+                kafka = self._settings.kafka.as_librdkafka_dict()
+                state.acked_offsets.update(end_offsets(kafka, self._produce_to or capture.topic))
             conn.start(prepared.slot, prepared.publication)
             if ready is not None:
                 ready.set()

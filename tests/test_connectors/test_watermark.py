@@ -25,7 +25,7 @@ import pytest
 from quoteflow.settings import Settings
 from tests.conftest import TopicFactory
 
-from .conftest import Record, end_offsets, read_new, streaming
+from .conftest import Record, end_offsets, read_new, streaming, wait_confirmed_past
 
 pytestmark = pytest.mark.integration
 
@@ -151,3 +151,53 @@ def test_watermarks_end_offsets_are_partition_offsets_of_the_change_topic(
     for mark in marks:
         for entry in mark["offsets"]:
             assert 0 <= entry["offset"] <= ends[entry["partition"]]
+
+
+def _insert_quote(conn: psycopg.Connection[Any], ref: str) -> None:
+    conn.execute(
+        "INSERT INTO quotes (quote_ref, customer_id, product_code, channel, premium,"
+        " currency, valid_until) VALUES (%s, 1, 'P', 'WEB', 1, 'GBP', '2026-12-31')",
+        (ref,),
+    )
+
+
+def test_after_a_restart_every_watermark_lists_every_partition_from_its_end_offset(
+    cdc_settings: Settings, topic_factory: TopicFactory
+) -> None:
+    """A restarted connector knows nothing it acknowledged before; a record listing only
+    the partitions written since would read as "nothing there" for the others (issue 15,
+    item 2). Every record lists every partition, at least at its end offset at start."""
+    partitions = 12
+    own = Own(topic_factory("test.cdc.quotes", partitions=partitions),
+              topic_factory("test.cdc.marks"))  # fmt: skip
+    settings = _heartbeating(cdc_settings)
+    conninfo = settings.postgres.conninfo("qms")
+    run = uuid.uuid4().hex[:6]
+    with streaming(settings, "qms", **own.options()) as running, psycopg.connect(
+        conninfo, autocommit=True
+    ) as conn:
+        for n in range(2 * partitions):
+            _insert_quote(conn, f"R-{run}-{n}")
+        wait_confirmed_past(running, conninfo)
+    at_start = end_offsets(settings, own.changes)
+    assert sum(at_start.values()) >= 2 * partitions
+    marks_since = end_offsets(settings, own.marks)
+
+    # The same slot again: a restart. One insert reaches one partition.
+    with streaming(settings, "qms", **own.options()), psycopg.connect(
+        conninfo, autocommit=True
+    ) as conn:
+        _insert_quote(conn, f"R-{run}-after")
+        committed = conn.execute(
+            "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+        ).fetchone()
+        assert committed is not None
+        marks = _watermarks(settings, own, marks_since, int(committed[0]))
+    ends = end_offsets(settings, own.changes)
+    written = {p for p in ends if ends[p] > at_start[p]}
+    assert 0 < len(written) < partitions, "precondition: only some partitions got a write"
+    assert marks
+    for mark in marks:
+        offsets = {o["partition"]: o["offset"] for o in mark["offsets"]}
+        assert sorted(offsets) == sorted(at_start), mark
+        assert all(offsets[p] >= at_start[p] for p in at_start), (mark, at_start)
