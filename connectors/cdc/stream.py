@@ -40,6 +40,7 @@ from connectors.cdc.events import (
     truncate_events,
     update_events,
 )
+from connectors.cdc.heartbeat import sees_all_sessions, write_heartbeat
 from connectors.cdc.offsets import end_offsets
 from connectors.cdc.progress import Progress, Txn
 from connectors.cdc.replication import ReplicationConnection
@@ -400,7 +401,8 @@ class ChangeStream:
 
     # -- heartbeats and the source watermark -----------------------------------------
     def _maybe_heartbeat(self, run: _Run) -> None:
-        """Write a heartbeat into the source's WAL when one is due (one tiny WAL record)."""
+        """Write a heartbeat into the source's WAL when one is due (one tiny WAL record); its
+        time is bounded by commits stamped but not yet logged (connectors.cdc.heartbeat)."""
         interval = self._settings.cdc.heartbeat_interval_s
         if not self._heartbeats or interval is None or time.monotonic() < run.next_heartbeat:
             return
@@ -410,11 +412,14 @@ class ChangeStream:
                 run.heartbeat_conn = psycopg.connect(
                     self._settings.postgres.conninfo(self._database), autocommit=True
                 )
-            run.heartbeat_conn.execute(
-                "SELECT pg_logical_emit_message(false, %s,"
-                " (extract(epoch FROM clock_timestamp()) * 1000)::bigint::text)",
-                (HEARTBEAT_PREFIX,),
-            )
+                if not sees_all_sessions(run.heartbeat_conn):
+                    log.warning(
+                        "the role cannot see other roles' transactions (pg_stat_activity): a"
+                        " commit by another role can be missed by the watermark;"
+                        " GRANT pg_read_all_stats to the connector's role",
+                        extra={"source": self._source.server_name},
+                    )
+            write_heartbeat(run.heartbeat_conn)
         except psycopg.Error as exc:
             # The stream goes on; only the watermark stalls (and says so in its lag).
             log.warning("heartbeat failed", extra={"error": error_gist(exc)})

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -25,62 +24,31 @@ import pytest
 from quoteflow.settings import Settings
 from tests.conftest import TopicFactory
 
-from .conftest import Record, end_offsets, read_new, streaming, wait_confirmed_past
+from .conftest import (
+    Own,
+    Record,
+    end_offsets,
+    heartbeating,
+    read_new,
+    read_watermarks,
+    streaming,
+    wait_confirmed_past,
+)
 
 pytestmark = pytest.mark.integration
-
-QUOTES = "qms.public.quotes"
-
-
-@dataclass(frozen=True)
-class Own:
-    """A test's change topic (as many partitions as the real one) and watermark topic."""
-
-    changes: str
-    marks: str
-
-    def options(self) -> dict[str, Any]:
-        return {"topic": QUOTES, "produce_to": self.changes, "watermarks_to": self.marks}
-
-
-@pytest.fixture
-def own(topic_factory: TopicFactory) -> Own:
-    return Own(topic_factory("test.cdc.quotes", partitions=6), topic_factory("test.cdc.marks"))
-
-
-def _heartbeating(settings: Settings) -> Settings:
-    return settings.model_copy(
-        update={"cdc": settings.cdc.model_copy(update={"heartbeat_interval_s": 0.2})}
-    )
-
-
-def _watermarks(
-    settings: Settings, own: Own, since: dict[int, int], after_ms: int
-) -> list[dict[str, Any]]:
-    """This test's stream's watermarks published since ``since``, until one is past ``after_ms``."""
-
-    def past(records: list[Record]) -> bool:
-        return any(r.value and r.value["watermark_ms"] > after_ms for r in records)
-
-    records = read_new(
-        settings, own.marks, since, until=past, timeout_s=30,
-        key_schema="", value_schema="cdc_watermark",
-    )  # fmt: skip
-    marks = [r.value for r in records if r.value]
-    assert all(m["source"] == "qms" and m["topic"] == own.changes for m in marks)
-    return marks
 
 
 def test_reading_up_to_a_watermark_yields_every_change_committed_before_it(
     cdc_settings: Settings, own: Own
 ) -> None:
-    settings = _heartbeating(cdc_settings)
+    settings = heartbeating(cdc_settings)
     since = end_offsets(settings, own.changes)
     marks_since = end_offsets(settings, own.marks)
     run = uuid.uuid4().hex[:6]
-    with streaming(settings, "qms", **own.options()) as running, psycopg.connect(
-        settings.postgres.conninfo("qms"), autocommit=True
-    ) as conn:
+    with (
+        streaming(settings, "qms", **own.options()) as running,
+        psycopg.connect(settings.postgres.conninfo("qms"), autocommit=True) as conn,
+    ):
         ids = set()
         for t in range(5):
             with conn.transaction():
@@ -97,7 +65,7 @@ def test_reading_up_to_a_watermark_yields_every_change_committed_before_it(
             "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint"
         ).fetchone()
         assert committed is not None
-        marks = _watermarks(settings, own, marks_since, int(committed[0]))
+        marks = read_watermarks(settings, own, marks_since, int(committed[0]))
         stats = running.stream.stats
     mark = next(m for m in marks if m["watermark_ms"] > committed[0])
     assert mark["emitted_ms"] >= mark["watermark_ms"]
@@ -107,9 +75,7 @@ def test_reading_up_to_a_watermark_yields_every_change_committed_before_it(
     # Read exactly up to the bounds, no further: every row committed before is there.
     def below_bounds(records: list[Record]) -> bool:
         seen = {(r.partition, r.offset) for r in records}
-        return all(
-            (p, o - 1) in seen or o <= since.get(p, 0) for p, o in bounds.items()
-        )
+        return all((p, o - 1) in seen or o <= since.get(p, 0) for p, o in bounds.items())
 
     limited = read_new(
         settings, own.changes, since, until=below_bounds, timeout_s=30,
@@ -121,12 +87,12 @@ def test_reading_up_to_a_watermark_yields_every_change_committed_before_it(
 
 
 def test_an_idle_source_keeps_its_watermark_moving(cdc_settings: Settings, own: Own) -> None:
-    settings = _heartbeating(cdc_settings)
+    settings = heartbeating(cdc_settings)
     marks_since = end_offsets(settings, own.marks)
     with streaming(settings, "qms", **own.options()):
         start_ms = int(time.time() * 1000)
-        first = _watermarks(settings, own, marks_since, start_ms)
-        later = _watermarks(settings, own, marks_since, start_ms + 1_000)
+        first = read_watermarks(settings, own, marks_since, start_ms)
+        later = read_watermarks(settings, own, marks_since, start_ms + 1_000)
     times = [m["watermark_ms"] for m in later]
     assert times == sorted(times) and times[-1] - first[0]["watermark_ms"] >= 800
 
@@ -135,17 +101,18 @@ def test_watermarks_end_offsets_are_partition_offsets_of_the_change_topic(
     cdc_settings: Settings, own: Own
 ) -> None:
     """The bounds are real offsets: none beyond the topic's end when it was published."""
-    settings = _heartbeating(cdc_settings)
+    settings = heartbeating(cdc_settings)
     marks_since = end_offsets(settings, own.marks)
-    with streaming(settings, "qms", **own.options()), psycopg.connect(
-        settings.postgres.conninfo("qms"), autocommit=True
-    ) as conn:
+    with (
+        streaming(settings, "qms", **own.options()),
+        psycopg.connect(settings.postgres.conninfo("qms"), autocommit=True) as conn,
+    ):
         conn.execute(
             "INSERT INTO quotes (quote_ref, customer_id, product_code, channel, premium,"
             " currency, valid_until) VALUES (%s, 1, 'P', 'WEB', 1, 'GBP', '2026-12-31')",
             (f"E-{uuid.uuid4().hex[:6]}",),
         )
-        marks = _watermarks(settings, own, marks_since, int(time.time() * 1000))
+        marks = read_watermarks(settings, own, marks_since, int(time.time() * 1000))
         ends = end_offsets(settings, own.changes)
     assert marks and any(mark["offsets"] for mark in marks)
     for mark in marks:
@@ -170,12 +137,13 @@ def test_after_a_restart_every_watermark_lists_every_partition_from_its_end_offs
     partitions = 12
     own = Own(topic_factory("test.cdc.quotes", partitions=partitions),
               topic_factory("test.cdc.marks"))  # fmt: skip
-    settings = _heartbeating(cdc_settings)
+    settings = heartbeating(cdc_settings)
     conninfo = settings.postgres.conninfo("qms")
     run = uuid.uuid4().hex[:6]
-    with streaming(settings, "qms", **own.options()) as running, psycopg.connect(
-        conninfo, autocommit=True
-    ) as conn:
+    with (
+        streaming(settings, "qms", **own.options()) as running,
+        psycopg.connect(conninfo, autocommit=True) as conn,
+    ):
         for n in range(2 * partitions):
             _insert_quote(conn, f"R-{run}-{n}")
         wait_confirmed_past(running, conninfo)
@@ -184,15 +152,16 @@ def test_after_a_restart_every_watermark_lists_every_partition_from_its_end_offs
     marks_since = end_offsets(settings, own.marks)
 
     # The same slot again: a restart. One insert reaches one partition.
-    with streaming(settings, "qms", **own.options()), psycopg.connect(
-        conninfo, autocommit=True
-    ) as conn:
+    with (
+        streaming(settings, "qms", **own.options()),
+        psycopg.connect(conninfo, autocommit=True) as conn,
+    ):
         _insert_quote(conn, f"R-{run}-after")
         committed = conn.execute(
             "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint"
         ).fetchone()
         assert committed is not None
-        marks = _watermarks(settings, own, marks_since, int(committed[0]))
+        marks = read_watermarks(settings, own, marks_since, int(committed[0]))
     ends = end_offsets(settings, own.changes)
     written = {p for p in ends if ends[p] > at_start[p]}
     assert 0 < len(written) < partitions, "precondition: only some partitions got a write"
