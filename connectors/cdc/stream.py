@@ -40,6 +40,8 @@ from connectors.cdc.events import (
     truncate_events,
     update_events,
 )
+from connectors.cdc.heartbeat import sees_all_sessions, write_heartbeat
+from connectors.cdc.offsets import end_offsets
 from connectors.cdc.progress import Progress, Txn
 from connectors.cdc.replication import ReplicationConnection
 from connectors.cdc.setup import Prepared, prepare
@@ -173,12 +175,16 @@ class ChangeStream:
         *,
         topic: str | None = None,
         produce_to: str | None = None,
+        watermarks_to: str | None = None,
         latencies_ms: list[float] | None = None,
         catalogue: Sequence[TopicSpec] = CATALOGUE,
     ) -> None:
         """``topic`` names the catalogue topic of a table shaped like one (default: the
         source's own); ``produce_to`` sends the events to another topic, encoded for
-        the catalogue topic's subject (benchmarks); ``latencies_ms`` collects each
+        the catalogue topic's subject (benchmarks); ``watermarks_to`` publishes the
+        source watermarks to another topic (the catalogue's by default), which also
+        keeps them on for a ``produce_to`` stream: a test of its own topics then reads
+        only its own stream's watermarks; ``latencies_ms`` collects each
         event's commit-to-acknowledgement time; ``catalogue`` is where the topic's
         schemas are looked up."""
         self._topic = topic
@@ -187,6 +193,7 @@ class ChangeStream:
         self._source = source
         self._serde = serde
         self._produce_to = produce_to
+        self._watermarks_to = watermarks_to
         self._latencies = latencies_ms
         self._database = source.database(settings.postgres)
         self.slot = f"{settings.cdc.slot_prefix}_{source.server_name}"
@@ -211,14 +218,19 @@ class ChangeStream:
             raise CdcError(f"database {self._database}: {error_gist(exc)}") from exc
         self._require_topic(self._produce_to or prepared.capture.topic)
         if self._heartbeats:
-            self._require_topic(WATERMARK_TOPIC)
+            self._require_topic(self._watermark_topic)
         return prepared
 
     @property
     def _heartbeats(self) -> bool:
         """Heartbeats and watermarks, unless off or writing elsewhere (a benchmark's scratch
         topic's offsets must never reach the real watermark topic)."""
-        return self._settings.cdc.heartbeat_interval_s is not None and self._produce_to is None
+        elsewhere = self._produce_to is not None and self._watermarks_to is None
+        return self._settings.cdc.heartbeat_interval_s is not None and not elsewhere
+
+    @property
+    def _watermark_topic(self) -> str:
+        return self._watermarks_to or WATERMARK_TOPIC
 
     def _require_topic(self, topic: str) -> None:
         """Fail at start, in one line, rather than at the first change (auto-create is off)."""
@@ -266,6 +278,11 @@ class ChangeStream:
             # a redelivered transaction gets the sequence it had the first time.
             state.last_commit_lsn = prepared.confirmed_lsn
         try:
+            if self._heartbeats:
+                # Every watermark record lists every partition, from where the topic ends
+                # now: absent would mean "unknown" to a consumer (connectors.cdc.offsets).
+                kafka = self._settings.kafka.as_librdkafka_dict()
+                state.acked_offsets.update(end_offsets(kafka, self._produce_to or capture.topic))
             conn.start(prepared.slot, prepared.publication)
             if ready is not None:
                 ready.set()
@@ -384,7 +401,8 @@ class ChangeStream:
 
     # -- heartbeats and the source watermark -----------------------------------------
     def _maybe_heartbeat(self, run: _Run) -> None:
-        """Write a heartbeat into the source's WAL when one is due (one tiny WAL record)."""
+        """Write a heartbeat into the source's WAL when one is due (one tiny WAL record); its
+        time is bounded by commits stamped but not yet logged (connectors.cdc.heartbeat)."""
         interval = self._settings.cdc.heartbeat_interval_s
         if not self._heartbeats or interval is None or time.monotonic() < run.next_heartbeat:
             return
@@ -394,11 +412,14 @@ class ChangeStream:
                 run.heartbeat_conn = psycopg.connect(
                     self._settings.postgres.conninfo(self._database), autocommit=True
                 )
-            run.heartbeat_conn.execute(
-                "SELECT pg_logical_emit_message(false, %s,"
-                " (extract(epoch FROM clock_timestamp()) * 1000)::bigint::text)",
-                (HEARTBEAT_PREFIX,),
-            )
+                if not sees_all_sessions(run.heartbeat_conn):
+                    log.warning(
+                        "the role cannot see other roles' transactions (pg_stat_activity): a"
+                        " commit by another role can be missed by the watermark;"
+                        " GRANT pg_read_all_stats to the connector's role",
+                        extra={"source": self._source.server_name},
+                    )
+            write_heartbeat(run.heartbeat_conn)
         except psycopg.Error as exc:
             # The stream goes on; only the watermark stalls (and says so in its lag).
             log.warning("heartbeat failed", extra={"error": error_gist(exc)})
@@ -427,14 +448,16 @@ class ChangeStream:
         if latest is None:
             return  # only the newest watermark that is ready matters
         record = source_watermark(
-            self._source.server_name, run.capture.topic, latest[0], latest[1],
+            self._source.server_name, self._produce_to or run.capture.topic, latest[0], latest[1],
             run.acked_offsets, time.time_ns() // 1_000_000,
         )  # fmt: skip
         try:
             value = self._serde.encode("cdc_watermark", record, topic=WATERMARK_TOPIC)
         except SerdeError as exc:
             raise CdcError(f"cannot encode a watermark: {exc}") from exc
-        run.producer.produce(WATERMARK_TOPIC, key=self._source.server_name.encode(), value=value)
+        run.producer.produce(
+            self._watermark_topic, key=self._source.server_name.encode(), value=value
+        )
         self.stats.watermarks += 1
         self.stats.watermark_ms = latest[0]
 

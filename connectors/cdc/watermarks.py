@@ -133,7 +133,9 @@ def source_watermark(
 ) -> dict[str, Any]:
     """The cdc_watermark record: ``acked`` maps partition -> offset after the last acknowledged
     event; every event before the heartbeat is below it (later ones may be too: a consumer
-    then reads a little more than it needs, never less)."""
+    then reads a little more than it needs, never less). ``acked`` holds *every* partition
+    of the topic (seeded with their end offsets when the stream started): a consumer reads
+    a partition the record leaves out as unknown and holds."""
     return {
         "source": source,
         "topic": topic,

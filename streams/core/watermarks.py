@@ -1,7 +1,12 @@
 """The source watermark through the processor's repartitioning: markers, then a minimum.
 
 A CDC watermark record says: every change committed before ``watermark_ms`` is
-in the change topic, below the listed offset of each partition. The processor
+in the change topic, below the listed offset of each partition. The CDC lists
+every partition of the topic (it reads their end offsets when it starts); a
+partition a record does not list is *unknown*, never "empty": a record from a
+connector that restarted and has written nothing there yet, or from a topic
+that grew partitions, says nothing about what may still be in flight to it, so
+no marker is sent for it on that record's word. The processor
 does not read the change topics where it decides: it first moves every change
 to a topic partitioned by customer id. So the watermark travels the same way,
 as *markers*:
@@ -51,13 +56,14 @@ def ready_markers(
     ``positions``: for each change-topic partition the task reads, the offset of
     the next record it will read (everything before it is forwarded); ``sent``:
     the newest watermark already sent per partition (markers only move forward).
-    A partition the record does not list had nothing before the watermark.
+    A partition the record does not list holds: nothing is known of it.
     """
     markers = []
     for partition, position in sorted(positions.items()):
         if watermark.watermark_ms <= sent.get(partition, 0):
             continue
-        if position >= watermark.offsets.get(partition, 0):
+        bound = watermark.offsets.get(partition)
+        if bound is not None and position >= bound:
             markers.append(Marker(watermark.source, partition, watermark.watermark_ms))
     return markers
 

@@ -25,9 +25,11 @@ from quoteflow.settings import Settings, load_settings
 from quoteflow.stack.postgres.schema import CDC_SOURCES, CdcSource
 from schemas.catalog import SchemaCatalog
 from schemas.serde import Serde, serde_from_settings
+from tests.conftest import TopicFactory
 from tests.helpers import end_offsets
 
 SOURCES = {s.server_name: s for s in CDC_SOURCES}
+QUOTES = "qms.public.quotes"
 
 
 @pytest.fixture
@@ -221,3 +223,43 @@ def types_db(cdc_settings: Settings) -> Iterator[psycopg.Connection[Any]]:
             yield conn
         finally:
             types_table.drop(conn)
+
+
+@dataclass(frozen=True)
+class Own:
+    """A test's change topic (as many partitions as the real one) and watermark topic."""
+
+    changes: str
+    marks: str
+
+    def options(self) -> dict[str, Any]:
+        return {"topic": QUOTES, "produce_to": self.changes, "watermarks_to": self.marks}
+
+
+@pytest.fixture
+def own(topic_factory: TopicFactory) -> Own:
+    """A 6-partition change topic and a watermark topic of this test's own."""
+    return Own(topic_factory("test.cdc.quotes", partitions=6), topic_factory("test.cdc.marks"))
+
+
+def heartbeating(settings: Settings, interval_s: float = 0.2) -> Settings:
+    return settings.model_copy(
+        update={"cdc": settings.cdc.model_copy(update={"heartbeat_interval_s": interval_s})}
+    )
+
+
+def read_watermarks(
+    settings: Settings, own: Own, since: dict[int, int], after_ms: int
+) -> list[dict[str, Any]]:
+    """This test's stream's watermarks published since ``since``, until one is past ``after_ms``."""
+
+    def past(records: list[Record]) -> bool:
+        return any(r.value and r.value["watermark_ms"] > after_ms for r in records)
+
+    records = read_new(
+        settings, own.marks, since, until=past, timeout_s=30,
+        key_schema="", value_schema="cdc_watermark",
+    )  # fmt: skip
+    marks = [r.value for r in records if r.value]
+    assert all(m["source"] == "qms" and m["topic"] == own.changes for m in marks)
+    return marks

@@ -24,8 +24,18 @@ def test_a_marker_only_once_the_partition_is_read_to_the_offset() -> None:
     assert ready_markers(W, {0: 10, 1: 3}, {}) == [Marker("qms", 0, 5_000), Marker("qms", 1, 5_000)]
 
 
-def test_a_partition_the_record_does_not_list_had_nothing_to_wait_for() -> None:
-    assert ready_markers(W, {2: 0}, {}) == [Marker("qms", 2, 5_000)]
+def test_a_partition_the_record_does_not_list_holds() -> None:
+    """Absent means unknown (e.g. a CDC that restarted and wrote nothing there yet), never
+    empty: an acceptance on that partition may still be in flight."""
+    assert ready_markers(W, {2: 0}, {}) == []
+    assert ready_markers(W, {2: 1_000_000}, {}) == []
+    assert ready_markers(SourceWatermark("qms", 5_000, {}), {0: 10}, {}) == []
+
+
+def test_an_older_record_that_lists_the_partition_still_moves_it() -> None:
+    history = [SourceWatermark("qms", 1_000, {0: 5, 2: 4}), SourceWatermark("qms", 2_000, {0: 8})]
+    assert newest_ready_markers(history, {0: 8, 2: 4}, {}) == [
+        Marker("qms", 0, 2_000), Marker("qms", 2, 1_000)]
 
 
 def test_markers_only_move_forward() -> None:
