@@ -501,6 +501,40 @@ def test_two_workers_share_the_partitions_and_one_survives_the_other(
         b.stop()
 
 
+def test_empty_values_are_dead_lettered_and_only_null_values_are_tombstones(
+    world: World, tmp_path: Path
+) -> None:
+    """An empty value (b"") on a change topic is an undecodable record like any other:
+    dead-lettered with the reason. Only a null value is a tombstone, and produces nothing."""
+    now = time.time()
+    world.send_customer(1, at_s=now - 100)
+    world.send_raw("qms.public.quotes", b"")
+    world.send_raw("crm.public.customers", b"")
+    world.send_raw("qms.public.quotes", None)  # tombstones: nothing to decide, no dead letter
+    world.send_raw("crm.public.customers", None)
+    world.send_quote(61, 1, "QUOTED", updated_s=now - DELAY_S + 5, op="c")
+
+    stop = threading.Event()
+    beats = _heartbeats(world, stop)
+    worker = Worker(world, tmp_path / "worker.log")
+    try:
+        _triggers(world, until=lambda rs: len(rs) >= 1, timeout_s=90)
+        assert [t["quote_id"] for t in _all_triggers(world)] == [61], worker.output()
+        dead = _everything(world, "quoteflow.dead-letter", "dead_letter")
+        assert sorted(
+            (d["source_topic"], d["stage"], d["error_type"], d["value"]) for d in dead
+        ) == [
+            (world.topic("crm.public.customers"), "streams.route-customers", "DecodeError", b""),
+            (world.topic("qms.public.quotes"), "streams.route-quotes", "DecodeError", b""),
+        ], worker.output()
+        assert all(d["error_message"] for d in dead)  # with the reason
+        assert _everything(world, "quoteflow.abandonment.decisions", "abandonment_decision") == []
+    finally:
+        stop.set()
+        beats.join(5)
+        worker.stop()
+
+
 def test_read_to_end_reads_every_committed_record_and_only_those(world: World) -> None:
     """The "nothing arrived" reads: to the end, committed records only, never on a timeout."""
     topic = world.topic("quoteflow.dead-letter")
