@@ -47,6 +47,7 @@ from streams.core.model import Change, Decision, Output, Trigger
 from streams.core.records import decision_record, trigger_record
 from streams.core.state_codec import StateFormatError, decode_state, encode_state
 from streams.core.watermarks import Marker, Watermarks
+from streams.layout import check_watermark_topic, partition_counts
 from streams.router import Router, Topics, dead_letter_record
 from streams.rules import Rules
 from streams.transactions import install, install_fetch_wait, install_offset_fix
@@ -278,13 +279,19 @@ class Processor:
                 )  # fmt: skip
 
     def start_router(self) -> threading.Event:
-        """Route the change topics in a thread of this process; set the event to stop it."""
+        """Route the change topics in a thread of this process; set the event to stop it.
+
+        Raises :class:`streams.errors.TopicLayoutError` (one line) when the topics on the
+        broker cannot be read safely (:mod:`streams.layout`).
+        """
         names = self.names
         topics = Topics(
             sources={names[topic]: source for source, topic in SOURCES.items()},
             quotes=names[QUOTES], watermarks=names[WATERMARKS],
             by_customer=self.by_customer.get_topic_name(), dead_letter=names[DEAD_LETTER],
         )  # fmt: skip
+        counts = partition_counts(self.settings, [*topics.sources, topics.watermarks])
+        check_watermark_topic(counts, topics.watermarks)  # the router reads partition 0
         self.router = Router(self.settings, self.serde, topics, app_id=self.app.conf.id,
                              partitions=self.partitions, clock=self.clock)  # fmt: skip
         stop = threading.Event()

@@ -15,17 +15,18 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from quoteflow.settings import Settings, load_settings
+from quoteflow.topics.admin import TopicAdmin
 from schemas import examples
 from schemas.debezium import zoned_timestamp
 from schemas.serde import Serde, serde_from_settings
@@ -254,7 +255,10 @@ def _heartbeats(world: World, stop: threading.Event) -> threading.Thread:
     def beat() -> None:
         while not stop.is_set():
             if not world.watermark_paused:
-                world.publish_watermarks()
+                # A topic just created may have no leader for a moment: the next beat
+                # tries again, as the CDC connector's next heartbeat would.
+                with contextlib.suppress(KafkaException):
+                    world.publish_watermarks()
             stop.wait(0.5)
 
     thread = threading.Thread(target=beat, daemon=True)
@@ -554,3 +558,52 @@ def test_read_to_end_reads_every_committed_record_and_only_those(world: World) -
     finally:
         producer.abort_transaction(30)
     assert read_to_end(world.settings, topic) == [(None, b"committed")]
+
+
+def test_with_six_partitions_everywhere_the_watermark_topic_keeps_one_and_triggers_fire(
+    new_world: Callable[..., World], tmp_path: Path
+) -> None:
+    """``topics.partitions = 6``: `topics create` makes every catalogue topic (under the
+    test's prefix) with 6 partitions except the watermarks, one ordered log with one."""
+    world = new_world(None, partitions=6)
+    admin = TopicAdmin(world.settings)
+    specs = [replace(spec, name=world.topic(spec.name)) for spec in admin.catalogue]
+    admin.create(specs)
+    now = time.time()
+    world.send_customer(1, at_s=now - 100)
+    world.send_quote(71, 1, "QUOTED", updated_s=now - DELAY_S + 5, op="c")
+
+    stop = threading.Event()
+    beats = _heartbeats(world, stop)
+    worker = Worker(world, tmp_path / "worker.log")
+    try:
+        _triggers(world, until=lambda rs: len(rs) >= 1, timeout_s=60)
+        assert [t["quote_id"] for t in _all_triggers(world)] == [71], worker.output()
+    finally:
+        stop.set()
+        beats.join(5)
+        worker.stop()
+    watermarks = world.topic("quoteflow.cdc.watermarks")
+    assert list(end_offsets(world.settings, watermarks)) == [0]
+    assert len(end_offsets(world.settings, world.topic("qms.public.quotes"))) == 6
+    assert [(r.spec.name, r.state) for r in admin.report(specs) if r.state != "ok"] == []
+
+
+def test_a_watermark_topic_of_several_partitions_stops_the_worker_with_one_line(
+    new_world: Callable[..., World], tmp_path: Path
+) -> None:
+    """Reading partition 0 only of a 6-partition watermark topic would never fire (or fire
+    on part of the watermarks): the worker refuses to start and says why."""
+    world = new_world({**TOPICS, "quoteflow.cdc.watermarks": 6})
+    worker = Worker(world, tmp_path / "worker.log")
+    try:
+        worker.process.wait(60)
+    finally:
+        worker.stop()
+    assert worker.process.returncode not in (0, None), worker.output()
+    errors = [line for line in worker.output().splitlines() if "error" in line.lower()]
+    topic = world.topic("quoteflow.cdc.watermarks")
+    assert errors == [f"quoteflow: error: topic {topic} has 6 partitions; it must have exactly 1"
+                      " (the CDC watermarks are one ordered log per source): recreate it"
+                      " with 1 partition"], worker.output()  # fmt: skip
+    assert "Traceback" not in worker.output()
