@@ -18,7 +18,25 @@ from confluent_kafka.admin import AdminClient
 
 from quoteflow.errors import TopicError
 from quoteflow.settings import Settings
+from streams.core.watermarks import Watermarks
 from streams.errors import TopicLayoutError
+
+
+def expected_watermarks(counts: Mapping[str, int], sources: Mapping[str, str]) -> Watermarks:
+    """The markers a deciding partition waits for: one per partition of each change topic.
+
+    ``counts``: topic -> partition count on the broker; ``sources``: change topic ->
+    the CDC source that names it in the watermark records. The router sends a
+    marker for every change partition it reads, so this must be the change
+    topics' own counts, not the by-customer count: with fewer change partitions
+    the watermark would wait forever for markers that never come; with more,
+    markers of the extra partitions would be ignored and a quote decided before
+    an acceptance there, committed in time, had been read.
+    """
+    missing = sorted(topic for topic in sources if topic not in counts)
+    if missing:
+        raise TopicLayoutError(f"topic {missing[0]} does not exist (quoteflow topics create)")
+    return Watermarks.expecting({source: counts[topic] for topic, source in sources.items()})
 
 
 def check_watermark_topic(counts: Mapping[str, int], watermarks: str) -> None:

@@ -607,3 +607,62 @@ def test_a_watermark_topic_of_several_partitions_stops_the_worker_with_one_line(
                       " (the CDC watermarks are one ordered log per source): recreate it"
                       " with 1 partition"], worker.output()  # fmt: skip
     assert "Traceback" not in worker.output()
+
+
+def _change_topics(partitions: int) -> dict[str, int]:
+    return {**TOPICS, "qms.public.quotes": partitions, "crm.public.customers": partitions}
+
+
+def test_change_topics_with_fewer_partitions_than_by_customer_still_fire(
+    new_world: Callable[..., World], tmp_path: Path
+) -> None:
+    """3 change partitions, 6 by-customer: markers of 3 partitions per source are all
+    there is, and the watermark must not wait for 6."""
+    world = new_world(_change_topics(3), partitions=6)
+    now = time.time()
+    world.send_customer(1, at_s=now - 100)
+    world.send_quote(81, 1, "QUOTED", updated_s=now - DELAY_S + 5, op="c")
+
+    stop = threading.Event()
+    beats = _heartbeats(world, stop)
+    worker = Worker(world, tmp_path / "worker.log")
+    try:
+        _triggers(world, until=lambda rs: len(rs) >= 1, timeout_s=60)
+        assert [t["quote_id"] for t in _all_triggers(world)] == [81], worker.output()
+    finally:
+        stop.set()
+        beats.join(5)
+        worker.stop()
+
+
+def test_an_acceptance_on_a_change_partition_beyond_by_customer_is_waited_for(
+    new_world: Callable[..., World], tmp_path: Path
+) -> None:
+    """12 change partitions, 6 by-customer. The CDC vouches that partition 7 holds a change
+    committed before the watermark that the processor has not read yet (the acceptance,
+    committed in time): nothing is decided until it is read, then only the control fires."""
+    world = new_world(_change_topics(12), partitions=6)
+    now = time.time()
+    soon = now - DELAY_S + 15
+    deadline = soon + DELAY_S
+    world.send_customer(1, at_s=now - 100)
+    world.send_customer(2, at_s=now - 100)
+    world.send_quote(91, 1, "QUOTED", updated_s=soon, op="c", partition=7)
+    world.send_quote(92, 2, "QUOTED", updated_s=soon, op="c", partition=0)  # the control
+    world.unread[("qms.public.quotes", 7)] = 1  # the acceptance, not in Kafka yet
+
+    stop = threading.Event()
+    beats = _heartbeats(world, stop)
+    worker = Worker(world, tmp_path / "worker.log")
+    try:
+        while time.time() < deadline + 5:
+            time.sleep(0.2)
+        assert _all_triggers(world) == [], "decided before partition 7 was read"
+        world.send_quote(91, 1, "ACCEPTED", updated_s=deadline - 2, partition=7)
+        world.unread.clear()
+        _triggers(world, until=lambda rs: len(rs) >= 1, timeout_s=60)
+        assert [t["quote_id"] for t in _all_triggers(world)] == [92], worker.output()
+    finally:
+        stop.set()
+        beats.join(5)
+        worker.stop()
