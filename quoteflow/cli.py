@@ -552,7 +552,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = cli.main(args=argv, prog_name="quoteflow", standalone_mode=False)
     except QuoteflowError as exc:
-        err_console.print(f"quoteflow: error: {exc}", markup=False, highlight=False)
+        # soft_wrap: one line even where stderr is not a terminal (rich would wrap at 80).
+        err_console.print(f"quoteflow: error: {exc}", markup=False, highlight=False,
+                          soft_wrap=True)  # fmt: skip
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         err_console.print("quoteflow: aborted")

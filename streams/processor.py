@@ -47,6 +47,7 @@ from streams.core.model import Change, Decision, Output, Trigger
 from streams.core.records import decision_record, trigger_record
 from streams.core.state_codec import StateFormatError, decode_state, encode_state
 from streams.core.watermarks import Marker, Watermarks
+from streams.layout import check_watermark_topic, expected_watermarks, partition_counts
 from streams.router import Router, Topics, dead_letter_record
 from streams.rules import Rules
 from streams.transactions import install, install_fetch_wait, install_offset_fix
@@ -127,7 +128,9 @@ class Processor:
             by_customer = self.by_customer.get_topic_name()
             install(app, {t.changelog_topic.get_topic_name(): by_customer
                           for t in (self.states, self.marks)})  # fmt: skip
-        self.expected = Watermarks.expecting({s: self.partitions for s in SOURCES})
+        #: The markers each partition waits for, from the change topics' partition counts
+        #: on the broker (:meth:`start_router`); until then none: nothing is decided due.
+        self.expected = Watermarks(frozenset())
         self.router: Router | None = None
         self._router_thread: threading.Thread | None = None
         self.local = _Partitions()
@@ -278,13 +281,21 @@ class Processor:
                 )  # fmt: skip
 
     def start_router(self) -> threading.Event:
-        """Route the change topics in a thread of this process; set the event to stop it."""
+        """Route the change topics in a thread of this process; set the event to stop it.
+
+        Raises :class:`streams.errors.TopicLayoutError` (one line) when the topics on the
+        broker cannot be read safely (:mod:`streams.layout`).
+        """
         names = self.names
         topics = Topics(
             sources={names[topic]: source for source, topic in SOURCES.items()},
             quotes=names[QUOTES], watermarks=names[WATERMARKS],
             by_customer=self.by_customer.get_topic_name(), dead_letter=names[DEAD_LETTER],
         )  # fmt: skip
+        counts = partition_counts(self.settings, [*topics.sources, topics.watermarks])
+        check_watermark_topic(counts, topics.watermarks)  # the router reads partition 0
+        self.expected = expected_watermarks(counts, topics.sources)
+        self.local.marks.clear()  # any read before this was made with no expected markers
         self.router = Router(self.settings, self.serde, topics, app_id=self.app.conf.id,
                              partitions=self.partitions, clock=self.clock)  # fmt: skip
         stop = threading.Event()

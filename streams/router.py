@@ -196,16 +196,21 @@ class Router:
                 self.producer.poll(0.05)
 
     def _forward(self, message: Message) -> list[tuple[str, int | None, bytes | None, bytes]]:
-        """The by-customer records of one change record, or its dead letter."""
+        """The by-customer records of one change record, or its dead letter.
+
+        Only a null value is a tombstone (Debezium's after a delete): an empty one
+        is a record that cannot be decoded, and is dead-lettered like any other,
+        never dropped without a trace.
+        """
         topic, value = message.topic() or "", message.value()
         try:
             changes: Sequence[Change]
             if topic == self.topics.quotes:
-                decoded = None if not value else self.serde.decode(
+                decoded = None if value is None else self.serde.decode(
                     "qms_quote_envelope", value, topic=topic)  # fmt: skip
                 changes = quote_changes(decoded)
             else:
-                decoded = None if not value else self.serde.decode(
+                decoded = None if value is None else self.serde.decode(
                     "crm_customer_envelope", value, topic=topic)  # fmt: skip
                 change = customer_change(decoded)
                 changes = [] if change is None else [change]

@@ -60,3 +60,92 @@ def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
         }
     finally:
         consumer.close()
+
+
+def read_to_end(
+    settings: Settings, topic: str, *, isolation: str = "read_committed", timeout_s: float = 30
+) -> list[tuple[bytes | None, bytes | None]]:
+    """Every record of ``topic`` (key, value) up to its end as the broker reports it now.
+
+    A test that asserts that *nothing* arrived must have read everything there
+    is, not merely waited: a read that times out before reaching the end proves
+    nothing. The end is asked with the reader's own isolation level, so a
+    ``read_committed`` reader gets the last stable offset (an open transaction's
+    records are not "there" yet) and a ``read_uncommitted`` one the high
+    watermark. The read stops once the reader's position (which moves past
+    transaction markers and aborted records) reaches the end of every
+    partition; if it cannot within ``timeout_s``, the test fails.
+    """
+    import time
+
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    consumer = Consumer({
+        **settings.kafka.as_librdkafka_dict(), "group.id": "quoteflow-test-read-to-end",
+        "isolation.level": isolation, "enable.auto.commit": False,
+    })  # fmt: skip
+    try:
+        partitions = list(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+        ends = {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in partitions
+        }
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        records: list[tuple[bytes | None, bytes | None]] = []
+        deadline = time.monotonic() + timeout_s
+        pending = {p for p, end in ends.items() if end > 0}
+        while pending:
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"could not read {topic} to its end offsets {ends} in {timeout_s} s"
+                )
+            message = consumer.poll(0.2)
+            in_range = message is not None and message.error() is None and (
+                (message.offset() or 0) < ends[message.partition() or 0]
+            )
+            if message is not None and in_range:
+                records.append((message.key(), message.value()))
+            positions = consumer.position([TopicPartition(topic, p) for p in pending])
+            pending = {tp.partition for tp in positions if tp.offset < ends[tp.partition]}
+        return records
+    finally:
+        consumer.close()
+
+
+def committed_offsets(settings: Settings, group: str, topic: str) -> dict[int, int]:
+    """The consumer group's committed offset of each partition of ``topic`` (-1: none)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({**settings.kafka.as_librdkafka_dict(), "group.id": group,
+                         "enable.auto.commit": False})  # fmt: skip
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        committed = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
+        return {tp.partition: tp.offset for tp in committed}
+    finally:
+        consumer.close()
+
+
+def wait_until_consumed(
+    settings: Settings, group: str, topic: str, *, timeout_s: float = 60
+) -> None:
+    """Return once ``group`` has committed ``topic`` up to its end offsets as of this call.
+
+    "It has processed everything written so far": with exactly-once processing
+    a committed input offset means the outputs it caused are committed too, so
+    a read of the outputs to their end that follows sees all of them.
+    """
+    import time
+
+    ends = end_offsets(settings, topic)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        committed = committed_offsets(settings, group, topic)
+        if all(committed.get(p, -1) >= end for p, end in ends.items()):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"group {group} committed {committed} of {topic}, not its end {ends},"
+                f" in {timeout_s} s"
+            )
+        time.sleep(0.2)

@@ -31,6 +31,9 @@ class TopicSpec:
     purpose: str
     replication_factor: int = 1
     extra_config: Mapping[str, str] = field(default_factory=dict)
+    #: Why ``partitions`` is part of the topic's contract (``topics.partitions`` does not
+    #: override it, and a different count on the broker is reported); None: any count works.
+    fixed_partitions: str | None = None
 
     @property
     def key_format(self) -> KeyFormat:
@@ -107,6 +110,9 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         key_schema=None,
         value_schema="cdc_watermark",
         purpose="per CDC source: its change topic is complete up to a commit time below offsets",
+        # The processor reads it as one log, in order: on several partitions it would
+        # read part of the watermarks (and never fire, or fire too early).
+        fixed_partitions="one ordered log per source",
     ),
     TopicSpec(
         name="quoteflow.dead-letter",
@@ -131,12 +137,19 @@ def by_name(name: str) -> TopicSpec:
 def for_environment(
     replication_factor: int, partitions: int | None = None
 ) -> tuple[TopicSpec, ...]:
-    """The catalogue as this environment should have it (settings.topics)."""
+    """The catalogue as this environment should have it (settings.topics).
+
+    ``partitions`` resizes every topic whose count is not part of its contract.
+    """
     return tuple(
         replace(
             spec,
             replication_factor=replication_factor,
-            partitions=partitions if partitions is not None else spec.partitions,
+            partitions=(
+                partitions
+                if partitions is not None and spec.fixed_partitions is None
+                else spec.partitions
+            ),
         )
         for spec in CATALOGUE
     )
@@ -155,7 +168,12 @@ class ActualTopic:
 def drift(spec: TopicSpec, actual: ActualTopic) -> list[str]:
     """Differences between the catalogue and the broker, one readable line each."""
     found = []
-    if actual.partitions != spec.partitions:
+    if actual.partitions != spec.partitions and spec.fixed_partitions is not None:
+        found.append(
+            f"partitions {actual.partitions}, must be {spec.partitions} ({spec.fixed_partitions};"
+            f" recreate the topic with {spec.partitions})"
+        )
+    elif actual.partitions != spec.partitions:
         found.append(f"partitions {actual.partitions}, declared {spec.partitions}")
     if actual.replication_factor != spec.replication_factor:
         found.append(

@@ -40,7 +40,8 @@ def test_environment_sets_replication_and_min_isr() -> None:
     assert all(t.replication_factor == 3 for t in prod)
     assert all(t.config()["min.insync.replicas"] == "2" for t in prod)
     local = for_environment(replication_factor=1, partitions=2)
-    assert all(t.partitions == 2 and t.config()["min.insync.replicas"] == "1" for t in local)
+    assert all(t.config()["min.insync.replicas"] == "1" for t in local)
+    assert all(t.partitions == 2 for t in local if t.fixed_partitions is None)
 
 
 def test_drift_names_each_difference() -> None:
@@ -53,3 +54,20 @@ def test_drift_names_each_difference() -> None:
     assert f"partitions {spec.partitions + 1}, declared {spec.partitions}" in found
     assert f"retention.ms=1000, declared {spec.retention_ms}" in found
     assert len(found) == 2
+
+
+def test_the_watermark_topic_keeps_one_partition_whatever_the_environment() -> None:
+    """The CDC watermarks are one ordered log per source, read from partition 0:
+    ``topics.partitions`` sizes every other topic, never this one."""
+    local = {t.name: t.partitions for t in for_environment(1, partitions=6)}
+    assert local.pop("quoteflow.cdc.watermarks") == 1
+    assert set(local.values()) == {6}
+    assert by_name("quoteflow.cdc.watermarks").partitions == 1
+
+
+def test_a_watermark_topic_with_more_partitions_is_reported_in_one_line() -> None:
+    (spec,) = (t for t in for_environment(1, partitions=6) if t.name == "quoteflow.cdc.watermarks")
+    actual = ActualTopic(spec.name, 6, 1, spec.config())
+    assert drift(spec, actual) == [
+        "partitions 6, must be 1 (one ordered log per source; recreate the topic with 1)"
+    ]
