@@ -47,6 +47,7 @@ from streams.core.model import Change, Decision, Output, Trigger
 from streams.core.records import decision_record, trigger_record
 from streams.core.state_codec import StateFormatError, decode_state, encode_state
 from streams.core.watermarks import Marker, Watermarks
+from streams.local_state import prepare_tables
 from streams.router import Router, Topics, dead_letter_record
 from streams.rules import Rules
 from streams.transactions import install, install_fetch_wait, install_offset_fix
@@ -139,6 +140,11 @@ class Processor:
         for table in (self.states, self.marks):
             topics[table.changelog_topic.get_topic_name()] = {"cleanup.policy": "compact"}
         return topics
+
+    def changelogs(self) -> dict[str, str]:
+        """Each table's name (its local files' stem) -> its changelog topic."""
+        return {table.name: table.changelog_topic.get_topic_name()
+                for table in (self.states, self.marks)}  # fmt: skip
 
     # -- wiring ---------------------------------------------------------------------
     def _wire(self) -> None:
@@ -324,7 +330,9 @@ def run_worker(settings: Settings, rules: Rules) -> None:
     """Run one processor worker until SIGTERM/SIGINT (faust's Worker handles both)."""
     processor = build_processor(settings, rules)
     declare_topics(settings, processor.internal_topics(), processor.partitions)
-    clean = discard_state_after_crash(Path(processor.app.conf.tabledir))
+    tabledir = Path(processor.app.conf.tabledir)
+    clean = discard_state_after_crash(tabledir)
+    prepare_tables(settings, tabledir, processor.app.conf.id, processor.changelogs())
     worker = faust.Worker(
         processor.app, loglevel=settings.log.level.lower(), override_logging=False
     )
