@@ -47,6 +47,7 @@ from streams.core.model import Change, Decision, Output, Trigger
 from streams.core.records import decision_record, trigger_record
 from streams.core.state_codec import StateFormatError, decode_state, encode_state
 from streams.core.watermarks import Marker, Watermarks
+from streams.fencing import is_fenced, start_over
 from streams.local_state import prepare_tables
 from streams.router import Router, Topics, dead_letter_record
 from streams.rules import Rules
@@ -342,6 +343,10 @@ def run_worker(settings: Settings, rules: Rules) -> None:
     except SystemExit as exc:
         if exc.code in (0, None):
             clean.write_text("stopped cleanly\n")
+        elif is_fenced(worker.crash_reason):
+            stop_router.set()
+            processor.stop_router()
+            start_over(worker.crash_reason)  # no clean marker: local state is rebuilt
         raise
     finally:
         stop_router.set()
