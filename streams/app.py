@@ -58,15 +58,21 @@ def create_app(settings: Settings, *, app_id: str | None = None, **overrides: An
     worker replays only the changelog tail instead of the whole table. Internal
     topics (changelogs, repartitions) get the partition count of the pipeline's
     own topics, so tables stay co-partitioned with the streams that feed them.
+
+    Local state lives under ``<data_dir>/<app_id>``: faust names a table's files
+    by table and partition only, so without the app id a worker of another app
+    (a second pipeline, or a reprocessing from scratch) took the first app's
+    tables as its own (:mod:`streams.local_state` checks the rest).
     """
     data_dir = settings.streams.data_dir
     assert data_dir is not None  # filled from stack.home by the settings model
+    app_id = app_id or settings.streams.app_id
     options: dict[str, Any] = {
         "broker": broker_url(settings.kafka.bootstrap_servers),
         "broker_client_id": settings.kafka.client_id,
         "store": "rocksdb://",
         "processing_guarantee": settings.streams.processing_guarantee,
-        "datadir": str(data_dir),
+        "datadir": str(data_dir / app_id),
         "topic_replication_factor": settings.topics.replication_factor,
         "topic_partitions": settings.topics.partitions or by_name(QUOTES_TOPIC).partitions,
         "web_enabled": False,
@@ -78,7 +84,7 @@ def create_app(settings: Settings, *, app_id: str | None = None, **overrides: An
     if credentials is not None:
         options["broker_credentials"] = credentials
     options.update(overrides)
-    return faust.App(app_id or settings.streams.app_id, **options)
+    return faust.App(app_id, **options)
 
 
 def raw_topic(app: faust.App, name: str, **options: Any) -> faust.TopicT:

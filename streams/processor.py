@@ -47,7 +47,9 @@ from streams.core.model import Change, Decision, Output, Trigger
 from streams.core.records import decision_record, trigger_record
 from streams.core.state_codec import StateFormatError, decode_state, encode_state
 from streams.core.watermarks import Marker, Watermarks
+from streams.fencing import is_fenced, start_over
 from streams.layout import check_watermark_topic, expected_watermarks, partition_counts
+from streams.local_state import prepare_tables
 from streams.router import Router, Topics, dead_letter_record
 from streams.rules import Rules
 from streams.transactions import install, install_fetch_wait, install_offset_fix
@@ -142,6 +144,11 @@ class Processor:
         for table in (self.states, self.marks):
             topics[table.changelog_topic.get_topic_name()] = {"cleanup.policy": "compact"}
         return topics
+
+    def changelogs(self) -> dict[str, str]:
+        """Each table's name (its local files' stem) -> its changelog topic."""
+        return {table.name: table.changelog_topic.get_topic_name()
+                for table in (self.states, self.marks)}  # fmt: skip
 
     # -- wiring ---------------------------------------------------------------------
     def _wire(self) -> None:
@@ -335,7 +342,9 @@ def run_worker(settings: Settings, rules: Rules) -> None:
     """Run one processor worker until SIGTERM/SIGINT (faust's Worker handles both)."""
     processor = build_processor(settings, rules)
     declare_topics(settings, processor.internal_topics(), processor.partitions)
-    clean = discard_state_after_crash(Path(processor.app.conf.tabledir))
+    tabledir = Path(processor.app.conf.tabledir)
+    clean = discard_state_after_crash(tabledir)
+    prepare_tables(settings, tabledir, processor.app.conf.id, processor.changelogs())
     worker = faust.Worker(
         processor.app, loglevel=settings.log.level.lower(), override_logging=False
     )
@@ -345,6 +354,10 @@ def run_worker(settings: Settings, rules: Rules) -> None:
     except SystemExit as exc:
         if exc.code in (0, None):
             clean.write_text("stopped cleanly\n")
+        elif is_fenced(worker.crash_reason):
+            stop_router.set()
+            processor.stop_router()
+            start_over(worker.crash_reason)  # no clean marker: local state is rebuilt
         raise
     finally:
         stop_router.set()

@@ -43,7 +43,7 @@ def test_factory_defaults_to_exactly_once_and_rocksdb(
     assert app.conf.processing_guarantee.value == "exactly_once"
     assert str(app.conf.store) == "rocksdb:"
     assert app.conf.web_enabled is False
-    assert app.conf.datadir == defaults.stack.home / "streams"
+    assert app.conf.datadir == defaults.stack.home / "streams" / "unit-probe"  # per app id
     assert [str(url) for url in app.conf.broker] == [f"kafka://{defaults.kafka.bootstrap_servers}"]
 
     monkeypatch.setenv("QUOTEFLOW_STREAMS__PROCESSING_GUARANTEE", "at_least_once")
@@ -51,7 +51,7 @@ def test_factory_defaults_to_exactly_once_and_rocksdb(
     monkeypatch.setenv("QUOTEFLOW_KAFKA__BOOTSTRAP_SERVERS", "k1:9092,k2:9093")
     app = create_app(load_settings(), app_id="unit-probe")
     assert app.conf.processing_guarantee.value == "at_least_once"
-    assert app.conf.datadir == tmp_path / "faust"
+    assert app.conf.datadir == tmp_path / "faust" / "unit-probe"
     assert [str(url) for url in app.conf.broker] == ["kafka://k1:9092", "kafka://k2:9093"]
 
 
