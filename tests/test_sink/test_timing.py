@@ -9,7 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.sink.timing import Expired, Hold, QuietWindow, Send, decide, parse_clock
+from connectors.sink.timing import (
+    Expired,
+    Hold,
+    QuietWindow,
+    Send,
+    decide,
+    parse_clock,
+    window_of,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -143,3 +151,33 @@ def test_hold_durations_are_timedeltas_of_the_same_day_or_next() -> None:
     assert isinstance(verdict, Hold)
     assert timedelta(milliseconds=verdict.until_ms - local(2026, 12, 7, 23, 59)) == timedelta(
         hours=8, minutes=1)
+
+
+class TestTheTriggersWindow:
+    def test_the_window_the_processor_writes_is_the_one_the_sink_reads(self) -> None:
+        from schemas.embedded import EmbeddedSerde
+        from streams.core.records import trigger_record
+        from tests.test_streams.core_helpers import MINUTE, T0, Clock, customer, quote
+        from tests.test_streams.test_detector import run
+
+        c = Clock()
+        (trigger,) = run([c.customer(customer()), c.quote(quote()), T0 + 31 * MINUTE])
+        serde, topic = EmbeddedSerde(), "quoteflow.abandonment.triggers"
+        with_window = trigger_record(trigger, fired_at_ms=T0, replay=False,  # type: ignore[arg-type]
+                                     quiet_hours=("21:00", "08:00", "Europe/Paris"))
+        back = serde.decode("abandonment_trigger", serde.encode(
+            "abandonment_trigger", with_window, topic=topic), topic=topic)  # fmt: skip
+        assert window_of(back) == (QuietWindow.parse("21:00", "08:00"), "Europe/Paris")
+        without = trigger_record(trigger, fired_at_ms=T0, replay=False)  # type: ignore[arg-type]
+        back = serde.decode("abandonment_trigger", serde.encode(
+            "abandonment_trigger", without, topic=topic), topic=topic)  # fmt: skip
+        assert window_of(back) == (None, None)
+
+    def test_a_window_without_a_fallback_zone(self) -> None:
+        assert window_of({"quiet_hours": {"start": "22:00", "end": "07:00:30",
+                                          "fallback_timezone": None}}) == (
+            QuietWindow.parse("22:00", "07:00:30"), None)  # fmt: skip
+
+    def test_an_unreadable_window_is_an_error_the_sink_reports(self) -> None:
+        with pytest.raises(ValueError, match="HH:MM"):
+            window_of({"quiet_hours": {"start": "9pm", "end": "08:00"}})
