@@ -242,6 +242,8 @@ def abandonment_trigger(**overrides: Any) -> Record:
             "source_watermark_at": datetime(2024, 7, 1, 10, 15, 3, 900000, tzinfo=UTC),
             "rule_version": "rules-2024.07.1",
             "replay": False,
+            "quiet_hours": {"start": "21:00", "end": "08:00",
+                            "fallback_timezone": "Europe/London"},
         },
         overrides,
     )
@@ -253,6 +255,7 @@ def replayed_trigger_without_discount() -> Record:
         offer=offer(code="CALLBACK", description="Talk to us", discount_pct=None),
         premium=Decimal("1234567890.99"),
         replay=True,
+        quiet_hours=None,
     )
 
 

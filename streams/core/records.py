@@ -1,6 +1,6 @@
 """The core's outputs as the records of ``quoteflow.abandonment.triggers`` and ``.decisions``.
 
-Pure mappings onto the latest schema versions (``abandonment_trigger`` v2,
+Pure mappings onto the latest schema versions (``abandonment_trigger`` v3,
 ``abandonment_decision`` v1), times as epoch milliseconds (the schemas'
 ``timestamp-millis``). ``fired_at_ms`` is the driver's processing time; every
 other field comes from the core, so a replay writes the same records but for it
@@ -14,7 +14,12 @@ from typing import Any
 from streams.core.model import Decision, Trigger
 
 
-def trigger_record(trigger: Trigger, *, fired_at_ms: int, replay: bool) -> dict[str, Any]:
+def trigger_record(trigger: Trigger, *, fired_at_ms: int, replay: bool,
+                   quiet_hours: tuple[str, str] | tuple[str, str, str] | None = None
+                   ) -> dict[str, Any]:  # fmt: skip
+    """The trigger record; ``quiet_hours`` = the rules' window ``(start, end)`` and
+    optionally their default time zone, so the sink can judge quiet hours again when
+    the e-mail actually goes out (after an outage it may be hours later)."""
     quote, customer, offer = trigger.quote, trigger.customer, trigger.offer
     if customer.email is None:  # the core never fires without a valid address
         raise ValueError("a trigger without an e-mail address")
@@ -43,7 +48,11 @@ def trigger_record(trigger: Trigger, *, fired_at_ms: int, replay: bool) -> dict[
         "source_watermark_at": trigger.watermark_ms,
         "rule_version": trigger.rule_version,
         "replay": replay,
-    }
+        "quiet_hours": None if quiet_hours is None else {
+            "start": quiet_hours[0], "end": quiet_hours[1],
+            "fallback_timezone": quiet_hours[2] if len(quiet_hours) > 2 else None,
+        },
+    }  # fmt: skip
 
 
 def decision_record(decision: Decision, *, replay: bool) -> dict[str, Any]:

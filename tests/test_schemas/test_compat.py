@@ -204,7 +204,7 @@ class TestLock:
         problems = lock_problems(SchemaCatalog(catalog_dir), build_lock(catalog))
         assert len(problems) == 1
         assert problems[0].startswith("esp_delivery_receipt v1: edited in place")
-        assert "put the change in v3.avsc" in problems[0]
+        assert "put the change in v4.avsc" in problems[0]
 
     def test_doc_only_edits_are_detected(self, catalog_dir: Path, catalog: SchemaCatalog) -> None:
         # The fingerprint covers the canonical form only; the content hash catches the rest.
@@ -223,7 +223,7 @@ class TestLock:
             "esp_delivery_receipt v1: edited in place (same fingerprint 36fe17e6e2b27172 but "
             "the content changed"
         )
-        assert "put the change in v3.avsc" in problems[0]
+        assert "put the change in v4.avsc" in problems[0]
 
     def test_decimal_scale_edit_is_detected(
         self, catalog_dir: Path, catalog: SchemaCatalog

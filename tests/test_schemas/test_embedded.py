@@ -131,7 +131,7 @@ class TestEncodingInvalidRecords:
             serde.encode("abandonment_trigger", record, topic=TOPIC)  # type: ignore[arg-type]
         self.assert_no_personal_data(info.value)
         message = str(info.value)
-        assert "abandonment_trigger v2" in message
+        assert "abandonment_trigger v3" in message
         assert repr(TOPIC) in message
         return info.value
 

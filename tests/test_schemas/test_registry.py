@@ -111,7 +111,7 @@ def test_invalid_record_error_has_no_personal_data(registry: RegistrySerde) -> N
     with pytest.raises(EncodeError) as info:
         registry.encode("abandonment_trigger", record, topic="triggers")
     assert "quoteflow.v1.Offer.discount_pct" in str(info.value)
-    assert "abandonment_trigger v2" in str(info.value)
+    assert "abandonment_trigger v3" in str(info.value)
     assert examples.EXAMPLE_EMAIL not in "".join(traceback.format_exception(info.value))
 
 
@@ -145,7 +145,7 @@ class TestDecodingBadBytes:
         data = registry.encode("abandonment_decision", examples.abandonment_decision(), topic=TOPIC)
         if known_writer:  # read once correctly: the wrong read then takes the fast path
             registry.decode("abandonment_decision", data, topic=TOPIC)
-        with pytest.raises(DecodeError, match="cannot be read as abandonment_trigger v2"):
+        with pytest.raises(DecodeError, match="cannot be read as abandonment_trigger v3"):
             registry.decode("abandonment_trigger", data, topic=TOPIC)
 
     @pytest.mark.parametrize("known_writer", [False, True])

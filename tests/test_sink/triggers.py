@@ -1,9 +1,11 @@
 """Decoded ``abandonment_trigger`` records, as the serde yields them: the sink tests' input.
 
-Shaped like ``schemas/avro/abandonment_trigger/v2.avsc`` after fastavro's
+Shaped like ``schemas/avro/abandonment_trigger/v3.avsc`` after fastavro's
 logical types: ``premium`` a Decimal, timestamps timezone-aware UTC datetimes.
 Each call makes a distinct trigger (its own ids and address) unless told
-otherwise, so tests that count deliveries per trigger cannot collide.
+otherwise, so tests that count deliveries per trigger cannot collide. A trigger
+fired a few seconds ago (the sink expires those older than ``sink.max_trigger_age``)
+and without quiet hours (``quiet_hours=None``), unless told otherwise.
 """
 
 from __future__ import annotations
@@ -17,15 +19,14 @@ from typing import Any
 _SEQ = itertools.count(1)
 #: Trigger ids are unique across runs too: the ops ledger outlives a test session.
 _RUN = uuid.uuid4().hex[:8]
-BASE_TIME = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
 
 def make_trigger(**overrides: Any) -> dict[str, Any]:
     """One trigger record; keyword arguments replace fields (``offer`` as a whole)."""
     n = next(_SEQ)
     quote_id = 100_000 + n
-    created = BASE_TIME + timedelta(minutes=n)
-    deadline = created + timedelta(hours=2)
+    deadline = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
+    created = deadline - timedelta(hours=2)
     record: dict[str, Any] = {
         "trigger_id": f"q{quote_id}-r2026.03-{_RUN}-{n:06d}",
         "quote_id": quote_id,
@@ -51,6 +52,7 @@ def make_trigger(**overrides: Any) -> dict[str, Any]:
         "source_watermark_at": deadline + timedelta(seconds=1),
         "rule_version": "2026.03",
         "replay": False,
+        "quiet_hours": None,
     }
     record.update(overrides)
     return record
