@@ -289,6 +289,9 @@ class CdcSettings(_Section):
     sources: tuple[CdcSourceName, ...] = ("qms", "crm")
     #: Replication slots are named <slot_prefix>_<source>; one slot per source, held by one process.
     slot_prefix: str = Field(default="quoteflow", pattern=r"^[a-z_][a-z0-9_]{0,40}$")
+    #: Prefixes the change and watermark topics, like ``streams.topic_prefix``: a second
+    #: pipeline (or a test) on the same cluster reads and writes only its own topics.
+    topic_prefix: str = Field(default="", pattern=r"^[a-zA-Z0-9._-]*$")
     #: How often the confirmed position is sent to the server (and keepalives answered at once).
     status_interval_s: float = Field(default=1.0, gt=0, le=60)
     #: Events awaiting Kafka's acknowledgement before reading pauses: bounds memory and duplicates.

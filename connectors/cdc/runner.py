@@ -17,6 +17,7 @@ from types import FrameType
 
 from connectors.cdc.pgoutput import format_lsn
 from connectors.cdc.stream import ChangeStream, Stats
+from connectors.cdc.watermarks import WATERMARK_TOPIC
 from connectors.errors import CdcError
 from quoteflow.errors import QuoteflowError
 from quoteflow.settings import Settings
@@ -69,7 +70,15 @@ def _run_streams(
     report: Reporter,
     stop: threading.Event,
 ) -> dict[str, Stats]:
-    streams = {s.server_name: ChangeStream(settings, s, serdes[s.server_name]) for s in sources}
+    prefix = settings.cdc.topic_prefix
+    streams = {
+        s.server_name: ChangeStream(
+            settings, s, serdes[s.server_name],
+            produce_to=prefix + s.topic if prefix else None,
+            watermarks_to=prefix + WATERMARK_TOPIC if prefix else None,
+        )
+        for s in sources
+    }
     errors: dict[str, BaseException] = {}
 
     def run(name: str, stream: ChangeStream) -> None:

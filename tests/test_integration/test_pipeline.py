@@ -1,0 +1,232 @@
+"""The whole pipeline on real rows: `quoteflow cdc` -> `process` -> `sink` -> the ESP sandbox.
+
+Rows are written to the stack's real QMS and CRM databases; the CDC (its own
+slots), a processor (its own app id and state) and a sink (its own consumer
+group) run as child processes, as in production, on topics of their own (one
+``topic_prefix`` for all three); the sandbox is the witness of what was
+e-mailed. Customer and quote ids are this test's own, so the rows other tests
+write to the same databases never count.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from connectors.esp_sandbox import Sandbox, SandboxClient, SandboxConfig
+from connectors.sink.bench import sink_env
+from quoteflow.settings import Settings, load_settings
+from quoteflow.stack.postgres.schema import CDC_SOURCES
+from quoteflow.topics.admin import TopicAdmin
+from schemas.serde import serde_from_settings
+from streams.bench.workers import WorkerProcess
+from streams.core.detector import trigger_id
+from tests.helpers import delete_subjects
+from tests.test_connectors.conftest import drop_slot
+
+pytestmark = pytest.mark.integration
+
+RULES = """
+version = "{version}"
+[delay]
+default_minutes = 1
+[holdout]
+percent = 0
+[quiet_hours]
+start = "00:00"
+end = "00:00"
+[[offers]]
+code = "WELCOME-5"
+description = "5% off"
+discount_pct = 5
+template_id = "t-welcome"
+subject = "Your quote is waiting"
+"""
+
+
+def _wait(what: str, check: Callable[[], bool], timeout_s: float,
+          children: list[WorkerProcess]) -> None:  # fmt: skip
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        for child in children:
+            child.check()  # a component that died says so at once, with its log
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+        time.sleep(0.5)
+
+
+def _read_to_end(settings: Settings, topic: str, schema: str) -> list[dict[str, Any]]:
+    """Every committed record of ``topic``, read up to the end offsets as of now."""
+    consumer = Consumer({**settings.kafka.as_librdkafka_dict(),
+                         "group.id": f"e2e-read-{uuid.uuid4().hex[:8]}",
+                         "isolation.level": "read_committed",
+                         "enable.auto.commit": False})  # fmt: skip
+    serde = serde_from_settings(settings.schema_registry)
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                for p in partitions}  # fmt: skip
+        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+        records: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 60
+        while any(consumer.position([TopicPartition(topic, p)])[0].offset < end
+                  for p, end in ends.items() if end > 0):  # fmt: skip
+            assert time.monotonic() < deadline, f"could not read {topic} to its end"
+            message = consumer.poll(0.5)
+            if message is None or message.error() is not None or not message.value():
+                continue
+            records.append(serde.decode(schema, message.value() or b"", topic=topic))
+        return records
+    finally:
+        consumer.close()
+        serde.close()
+
+
+@pytest.fixture
+def pipeline(stack: object, settings: Settings, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    run = uuid.uuid4().hex[:8]
+    version = f"e2e-{run}"
+    rules_file = tmp_path / "rules.toml"
+    rules_file.write_text(RULES.format(version=version))
+    sandbox = Sandbox(SandboxConfig(port=0))
+    sandbox.start()
+    slot_prefix = f"e2e_{run}"
+    prefix = f"test.e2e.{run}."
+    admin = TopicAdmin(settings)
+    specs = [dataclasses.replace(spec, name=prefix + spec.name) for spec in admin.catalogue]
+    admin.create(specs)
+    base = {k: v for k, v in os.environ.items() if not k.startswith("QUOTEFLOW_")}
+    common = {**base, "QUOTEFLOW_SCHEMA_REGISTRY__AUTO_REGISTER": "true"}
+    children: list[WorkerProcess] = []
+    try:
+        cdc = WorkerProcess(["-m", "quoteflow", "cdc"], {
+            **common, "QUOTEFLOW_CDC__SLOT_PREFIX": slot_prefix,
+            "QUOTEFLOW_CDC__TOPIC_PREFIX": prefix,
+            "QUOTEFLOW_CDC__STATE_DIR": str(tmp_path / "cdc"), "QUOTEFLOW_CDC__SNAPSHOT": "never",
+            "QUOTEFLOW_CDC__HEARTBEAT_INTERVAL_S": "1",
+        }, tmp_path / "cdc.log")  # fmt: skip
+        children.append(cdc)
+
+        def slots_active() -> bool:
+            with psycopg.connect(settings.postgres.conninfo(settings.postgres.qms_database),
+                                 autocommit=True) as conn:  # fmt: skip
+                rows = conn.execute("SELECT count(*) FROM pg_replication_slots"
+                                    " WHERE slot_name LIKE %s AND active",
+                                    (f"{slot_prefix}%",)).fetchone()  # fmt: skip
+            return rows is not None and rows[0] == 2
+
+        _wait("the CDC's two slots", slots_active, 60, children)
+        children.append(WorkerProcess(["-m", "quoteflow", "process"], {
+            **common, "QUOTEFLOW_STREAMS__APP_ID": f"e2e-{run}",
+            "QUOTEFLOW_STREAMS__TOPIC_PREFIX": prefix,
+            "QUOTEFLOW_STREAMS__DATA_DIR": str(tmp_path / "streams"),
+            "QUOTEFLOW_STREAMS__RULES_FILE": str(rules_file),
+            "QUOTEFLOW_STREAMS__TICK_INTERVAL_S": "1",
+        }, tmp_path / "process.log"))  # fmt: skip
+        sink_settings = load_settings(sink={
+            **sandbox.sink_overrides("customerio"), "group_id": f"e2e-sink-{run}",
+            "topic_prefix": prefix,
+            "read_timeout_s": 5.0, "commit_interval_s": 0.5,
+        }).sink  # fmt: skip
+        children.append(WorkerProcess(["-m", "quoteflow", "sink"],
+                                      sink_env(sink_settings,
+                                               QUOTEFLOW_SCHEMA_REGISTRY__AUTO_REGISTER="true"),
+                                      tmp_path / "sink.log"))  # fmt: skip
+        yield {"version": version, "sandbox": sandbox, "children": children, "prefix": prefix}
+    finally:
+        for child in reversed(children):
+            child.stop()
+        sandbox.stop()
+        for source in CDC_SOURCES:
+            with contextlib.suppress(Exception):
+                drop_slot(settings, source, f"{slot_prefix}_{source.server_name}")
+        for spec in specs:
+            delete_subjects(settings, spec.name)
+        kafka = AdminClient(settings.kafka.as_librdkafka_dict())
+        for future in kafka.delete_topics([s.name for s in specs]).values():
+            with contextlib.suppress(Exception):  # cleanup is best effort
+                future.result()
+
+
+def test_quote_to_email_on_real_rows_sends_only_the_abandoned_offer(
+    pipeline: dict[str, Any], settings: Settings
+) -> None:
+    """An acceptance in time, an abandonment, a consent withdrawn before the decision and
+    a quote older than the maximum age: exactly one e-mail, to the abandoned quote's
+    customer; the others are decided (too old, no consent) or not at all (accepted)."""
+    ids = random.randrange(10**12, 2 * 10**12)
+    abandoned, accepted, withdrawn, old = (ids + n for n in range(4))
+    now = datetime.now(UTC)
+    pg = settings.postgres
+    with psycopg.connect(pg.conninfo(pg.crm_database), autocommit=True) as crm:
+        for customer_id in (abandoned, accepted, withdrawn, old):
+            crm.execute(
+                "INSERT INTO public.customers (customer_id, first_name, last_name, email,"
+                " marketing_consent, timezone) VALUES (%s, 'Ada', 'Lovelace', %s, true,"
+                " 'Europe/London')", (customer_id, f"ada.{customer_id}@example.com"),
+            )  # fmt: skip
+    with psycopg.connect(pg.conninfo(pg.qms_database), autocommit=True) as qms:
+        for quote_id, at in ((abandoned, now), (accepted, now), (withdrawn, now),
+                             (old, now - timedelta(days=60))):  # fmt: skip
+            qms.execute(
+                "INSERT INTO public.quotes (quote_id, quote_ref, customer_id, product_code,"
+                " channel, premium, currency, status, valid_until, created_at, updated_at)"
+                " VALUES (%s, %s, %s, 'MOTOR-COMP', 'WEB', 456.00, 'GBP', 'QUOTED',"
+                " current_date + 30, %s, %s)",
+                (quote_id, f"Q-E2E-{quote_id}", quote_id, at, at),
+            )  # fmt: skip
+        time.sleep(5)
+        qms.execute("UPDATE public.quotes SET status = 'ACCEPTED' WHERE quote_id = %s",
+                    (accepted,))  # fmt: skip
+    with psycopg.connect(pg.conninfo(pg.crm_database), autocommit=True) as crm:
+        crm.execute("UPDATE public.customers SET marketing_consent = false,"
+                    " consent_updated_at = now() WHERE customer_id = %s", (withdrawn,))  # fmt: skip
+
+    version, children, prefix = pipeline["version"], pipeline["children"], pipeline["prefix"]
+    client = SandboxClient(pipeline["sandbox"].url)
+    expected = trigger_id(abandoned, version)
+    others = {trigger_id(q, version) for q in (accepted, withdrawn, old)}
+
+    def delivered() -> dict[str, int]:
+        return {t: n.get("delivered", 0) for t, n in client.triggers().items()}
+
+    _wait("the abandoned quote's e-mail", lambda: delivered().get(expected, 0) >= 1, 240,
+          children)  # fmt: skip
+
+    def decided() -> dict[int, str]:
+        records = _read_to_end(settings, prefix + "quoteflow.abandonment.decisions",
+                               "abandonment_decision")  # fmt: skip
+        return {r["quote_id"]: r["reason"] for r in records
+                if r["rule_version"] == version}  # fmt: skip
+
+    _wait("the decisions of the withdrawn and the old quote",
+          lambda: {withdrawn, old} <= set(decided()), 60, children)  # fmt: skip
+    reasons = decided()
+    assert reasons[withdrawn] == "no marketing consent"
+    assert reasons[old].startswith("too_old")
+    assert accepted not in reasons  # accepted in time: no decision, no offer
+
+    triggers = [t for t in _read_to_end(settings, prefix + "quoteflow.abandonment.triggers",
+                                        "abandonment_trigger")
+                if t["rule_version"] == version]  # fmt: skip
+    assert [t["quote_id"] for t in triggers] == [abandoned]
+    time.sleep(3)  # let the sink finish anything it read
+    counts = delivered()
+    assert counts[expected] == 1
+    assert not others & {t for t, n in counts.items() if n}
+    (message,) = client.messages(trigger_id=expected)
+    assert f"ada.{abandoned}@example.com" in str(message)
+    client.close()
