@@ -71,6 +71,9 @@ _BATCH = 500
 #: A dispatcher turn claims (and records) in batches: one statement per few sends, not
 #: per send, unless this long has passed (a trickle of triggers is not held back longer).
 _BATCH_WAIT_S = 0.005
+#: Triggers held for quiet hours do not count towards ``sink.max_in_flight`` (they would
+#: stop the reading of other customers' triggers all night), up to this many times it.
+_HELD_PER_IN_FLIGHT = 10
 
 
 @dataclass(frozen=True)
@@ -237,7 +240,7 @@ class Sink:
                                and self.running >= self.cfg.concurrency)  # fmt: skip
         if busy:  # the senders (or the ESP) are the bottleneck: wait for an outcome
             self._wait_result(0.05)
-        room = max(1, min(_BATCH, self.cfg.max_in_flight - len(self.lanes)))
+        room = max(1, min(_BATCH, self.cfg.max_in_flight - self._in_flight()))
         # With every partition paused this serves callbacks and keeps the group membership.
         messages = self.consumer.consume(room, timeout=0)
         if not messages and not busy:
@@ -247,7 +250,8 @@ class Sink:
             self._accept(message)
 
     def _pause_if_needed(self) -> None:
-        want = not self.breaker.closed or len(self.lanes) >= self.cfg.max_in_flight
+        want = not self.breaker.closed or self._in_flight() >= self.cfg.max_in_flight or (
+            len(self.held) >= _HELD_PER_IN_FLIGHT * self.cfg.max_in_flight)
         if want != self.paused:
             assignment = self.consumer.assignment()
             if want:
@@ -257,6 +261,11 @@ class Sink:
             self.paused = want
             if want and not self.breaker.closed:
                 log.warning("circuit open: reading paused until %s answers", self.provider.name)
+
+    def _in_flight(self) -> int:
+        """Triggers held in memory that are not waiting for quiet hours to end: held ones
+        must not stop the sink reading other customers' triggers (up to a bound)."""
+        return len(self.lanes) - len(self.held)
 
     def _accept(self, message: Message) -> None:
         error = message.error()
@@ -307,19 +316,27 @@ class Sink:
         ):
             return  # a few more senders will be free in a moment: claim them together
         self._last_dispatch = now
-        granted = self.limiter.try_take(wanted) if wanted > 0 else 0
-        if granted <= 0:
+        if wanted <= 0:
             return
+        # Judged before the rate limiter: a held or expired trigger sends nothing, so it
+        # takes no token (a night of held triggers would otherwise starve the others).
         now_ms = self._now_ms()
         verdicts: dict[str, Verdict] = {}
-        jobs = []
-        for _, job in self.lanes.take_ready(granted):
+        expired: list[Job] = []
+        sendable: list[tuple[Hashable, Job]] = []
+        for key, job in self.lanes.take_ready(wanted):
             verdict = self._judge(job, now_ms)
+            verdicts[job.trigger_id] = verdict
             if isinstance(verdict, Hold):
                 self._hold(job, verdict.until_ms)
+            elif isinstance(verdict, Expired):
+                expired.append(job)
             else:
-                verdicts[job.trigger_id] = verdict
-                jobs.append(job)
+                sendable.append((key, job))
+        granted = self.limiter.try_take(len(sendable)) if sendable else 0
+        if granted < len(sendable):
+            self.lanes.put_back(sendable[granted:])
+        jobs = expired + [job for _, job in sendable[:granted]]
         if not jobs:
             return
         found = self.ledger.claim([

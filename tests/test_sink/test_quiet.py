@@ -95,3 +95,23 @@ def test_a_trigger_older_than_the_maximum_age_expires_unsent(world: SinkWorld) -
     wait_for("the replay's receipts", lambda: len(world.receipts(4, timeout_s=2)) >= 4)
     replay.stop_all()
     assert world.delivered([old, fresh]) == {old["trigger_id"]: 0, fresh["trigger_id"]: 1}
+
+
+def test_held_triggers_do_not_stop_the_reading_of_others(stack: object) -> None:
+    # More held triggers than sink.max_in_flight: the others behind them still go out.
+    with sink_world("customerio", max_in_flight=2, rate_limit_per_s=50) as world:
+        window, ends_at = window_around_now(15)
+        quiet = [make_trigger(timezone="UTC", quiet_hours=window) for _ in range(4)]
+        others = [make_trigger(timezone="UTC") for _ in range(4)]
+        world.produce([*quiet, *others])
+        world.start()
+        world.wait_delivered(others, timeout_s=ends_at - time.time() - 3)
+        assert world.delivered(quiet) == {t["trigger_id"]: 0 for t in quiet}
+        wait_for("the held triggers", lambda: all(world.delivered(quiet).values()),
+                 timeout_s=ends_at - time.time() + 30)  # fmt: skip
+        assert time.time() >= ends_at
+        time.sleep(1.0)
+        assert world.delivered([*quiet, *others]) == {
+            t["trigger_id"]: 1 for t in [*quiet, *others]}
+        (stats,) = world.stop_all()
+        assert stats.held == 4 and stats.sent == 8
