@@ -54,7 +54,7 @@ from connectors.sink.ledger import Claim, Final, Ledger
 from connectors.sink.offsets import PartitionOffsets
 from connectors.sink.ratelimit import RateLimiter
 from connectors.sink.receipts import dead_letter_of, receipt_of, receipt_of_entry
-from connectors.sink.timing import Expired, Hold, Verdict, decide, window_of
+from connectors.sink.timing import Expired, Hold, Send, Verdict, decide, window_of
 from quoteflow.deadletter import dead_letter
 from quoteflow.settings import Settings
 from quoteflow.stack.base import Reporter, silent
@@ -377,7 +377,14 @@ class Sink:
                 self._finish(job, receipt)
 
     def _judge(self, job: Job, now_ms: int) -> Verdict:
-        """Send, hold or expire, at the wall time the trigger would go out."""
+        """Send, hold or expire, at the wall time the trigger would go out.
+
+        A replay (accepted only by a sink whose provider is a sandbox) is not judged: its
+        ``fired_at`` is event time, so last week's replay would all expire or wait, and
+        the point of replaying into a sandbox is to see what would have gone out.
+        """
+        if job.trigger.get("replay"):
+            return Send()
         try:
             window, fallback = window_of(job.trigger)
         except (ValueError, KeyError, TypeError) as exc:

@@ -115,3 +115,14 @@ def test_held_triggers_do_not_stop_the_reading_of_others(stack: object) -> None:
             t["trigger_id"]: 1 for t in [*quiet, *others]}
         (stats,) = world.stop_all()
         assert stats.held == 4 and stats.sent == 8
+
+
+def test_a_replay_into_the_sandbox_is_not_judged_by_the_wall_clock(world: SinkWorld) -> None:
+    # A replay's fired_at is event time (last week): a sandbox sink shows it, not expires it.
+    window, _ = window_around_now(60)
+    replayed = make_trigger(replay=True, fired_at=datetime.now(UTC) - timedelta(days=7),
+                            timezone="UTC", quiet_hours=window)  # fmt: skip
+    world.produce([replayed])
+    world.start()
+    world.wait_delivered([replayed], timeout_s=30)
+    assert statuses(world.receipts(1)) == {replayed["trigger_id"]: "SENT"}
