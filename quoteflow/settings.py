@@ -14,6 +14,7 @@ start instead of being silently ignored. Validation errors are turned into a
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -415,6 +416,20 @@ class SinkSettings(_Section):
     #: How long the group waits for a silent sink before giving its partitions to the
     #: others (a killed sink's triggers wait this long).
     session_timeout_s: float = Field(default=30.0, ge=6, le=300)
+    #: A trigger older than this (from its fired_at) when it would go out is not sent:
+    #: receipt EXPIRED. Seconds, or a duration like "24h", "90m", "2d".
+    max_trigger_age: float = Field(default=24 * 3600.0, gt=0)
+
+    @field_validator("max_trigger_age", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        """Seconds as a number, or a number with a unit (s, m, h, d): ages are said in hours."""
+        if isinstance(value, str):
+            match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", value)
+            if match is None:
+                raise ValueError("must be seconds or a duration like 24h, 90m, 2d")
+            return float(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]
+        return value
 
     @field_validator("base_url", mode="before")
     @classmethod

@@ -88,8 +88,9 @@ class SinkBenchResult:
 
 
 def bench_trigger(run: str, n: int) -> dict[str, Any]:
-    """A trigger as the processor writes it; ids unique to the run (the ledger is shared)."""
-    deadline = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=n)
+    """A trigger as the processor writes it; ids unique to the run (the ledger is shared).
+    Fired now: the sink expires triggers older than ``sink.max_trigger_age``."""
+    deadline = datetime.now(UTC) - timedelta(seconds=1)
     return {
         "trigger_id": f"bench-{run}-{n}", "quote_id": n, "quote_ref": f"QB-{n}",
         "customer_id": 10_000_000 + n, "email": f"bench.{n}@example.com", "first_name": "Sam",

@@ -29,7 +29,8 @@ from connectors.sink.ratelimit import RateLimiter
 from quoteflow.logs import mask_email
 from quoteflow.settings import SinkSettings
 
-Status = Literal["sent", "rejected", "failed", "ambiguous", "interrupted"]
+#: "expired": never sent, older than ``sink.max_trigger_age`` when it would have gone out.
+Status = Literal["sent", "rejected", "failed", "ambiguous", "expired", "interrupted"]
 #: Enough of an ESP's error body to say what it disliked (masked: it may echo the address).
 EXCERPT_CHARS = 300
 

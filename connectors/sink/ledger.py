@@ -21,8 +21,8 @@ from connectors.errors import SinkError
 from connectors.sink.migrate import migrate
 from quoteflow.stack.postgres.schema import error_gist
 
-State = Literal["pending", "sent", "rejected", "failed", "ambiguous"]
-FinalState = Literal["sent", "rejected", "failed", "ambiguous"]
+State = Literal["pending", "sent", "rejected", "failed", "ambiguous", "expired"]
+FinalState = Literal["sent", "rejected", "failed", "ambiguous", "expired"]
 
 
 @dataclass(frozen=True, slots=True)

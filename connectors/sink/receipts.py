@@ -2,7 +2,8 @@
 
 Pure mappings. A receipt says what the sink did with one trigger: SENT, DUPLICATE
 (already delivered: skipped), REJECTED (a permanent refusal), FAILED (gave up
-after retries) or UNKNOWN (held as ambiguous for a person to resolve).
+after retries), UNKNOWN (held as ambiguous for a person to resolve) or EXPIRED
+(older than ``sink.max_trigger_age`` when it would have gone out: never sent).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from connectors.sink.ledger import Entry
 from quoteflow.deadletter import dead_letter
 
 STAGE = "esp-sink"
-_STATUS = {"sent": "SENT", "rejected": "REJECTED", "failed": "FAILED", "ambiguous": "UNKNOWN"}
+_STATUS = {"sent": "SENT", "rejected": "REJECTED", "failed": "FAILED", "ambiguous": "UNKNOWN",
+           "expired": "EXPIRED"}
 
 
 def _ms(value: datetime | None, default: int) -> int:

@@ -11,6 +11,14 @@ order of things for every trigger, which is what makes delivery effect-once:
 4. record the outcome in the ledger, then publish its receipt (and dead letter)
    and commit its offset in one Kafka transaction.
 
+Just before 2, :func:`.timing.decide` judges the trigger at the wall time it would
+go out: inside the quiet hours it carries (in the customer's zone) it is *held* —
+it keeps its lane (that customer's later triggers wait behind it), other
+customers' triggers flow on, its offset stays uncommitted (a restart reads it
+again), and it is judged again when the window ends; older than
+``sink.max_trigger_age`` it is claimed and recorded *expired* (receipt EXPIRED),
+never sent.
+
 A crash between 2 and 4 leaves a pending claim: the redelivered record finds
 it and resends it when the provider deduplicates (or ``sink.ambiguous`` says
 resend), else holds it as ambiguous. A crash between 4 and its commit reads the
@@ -21,13 +29,16 @@ transaction's receipt is never visible to ``read_committed`` readers).
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import logging
 import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, fields
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -43,6 +54,7 @@ from connectors.sink.ledger import Claim, Final, Ledger
 from connectors.sink.offsets import PartitionOffsets
 from connectors.sink.ratelimit import RateLimiter
 from connectors.sink.receipts import dead_letter_of, receipt_of, receipt_of_entry
+from connectors.sink.timing import Expired, Hold, Send, Verdict, decide, window_of
 from quoteflow.deadletter import dead_letter
 from quoteflow.settings import Settings
 from quoteflow.stack.base import Reporter, silent
@@ -59,6 +71,9 @@ _BATCH = 500
 #: A dispatcher turn claims (and records) in batches: one statement per few sends, not
 #: per send, unless this long has passed (a trickle of triggers is not held back longer).
 _BATCH_WAIT_S = 0.005
+#: Triggers held for quiet hours do not count towards ``sink.max_in_flight`` (they would
+#: stop the reading of other customers' triggers all night), up to this many times it.
+_HELD_PER_IN_FLIGHT = 10
 
 
 @dataclass(frozen=True)
@@ -80,6 +95,9 @@ class SinkStats:
     rejected: int = 0
     failed: int = 0
     ambiguous: int = 0
+    expired: int = 0
+    #: Times a trigger was held for quiet hours (each is sent or expires later).
+    held: int = 0
     replays_dropped: int = 0
     undecodable: int = 0
     interrupted: int = 0
@@ -138,6 +156,9 @@ class Sink:
         #: Trigger ids whose outcome receipt is in the outbox (marked in the ledger once
         #: the transaction carrying it has committed).
         self.receipts_owed: list[str] = []
+        #: Triggers held for quiet hours: (judge again at, order, job); each keeps its lane.
+        self.held: list[tuple[int, int, Job]] = []
+        self._held_order = itertools.count()
         self.paused = False
         self._batch = max(1, self.cfg.concurrency // 8)
         self._last_dispatch = self._last_record = 0.0
@@ -198,6 +219,7 @@ class Sink:
         while not self.stop.is_set():
             self._read()
             self._collect()
+            self._release_held()
             self._dispatch()  # claims the next triggers and records outcomes in one go
             self._record()  # outcomes still waiting when nothing was dispatched
             now = time.monotonic()
@@ -205,7 +227,8 @@ class Sink:
                 self._flush()
                 last_flush = now
             if now - last_report >= REPORT_EVERY_S:
-                self.report(f"{self.stats.describe()}; in flight {len(self.lanes)},"
+                self.report(f"{self.stats.describe()}; in flight {len(self.lanes)}"
+                            f" ({len(self.held)} held for quiet hours),"
                             f" circuit {self.breaker.state}")  # fmt: skip
                 last_report = now
         self._drain()
@@ -217,7 +240,7 @@ class Sink:
                                and self.running >= self.cfg.concurrency)  # fmt: skip
         if busy:  # the senders (or the ESP) are the bottleneck: wait for an outcome
             self._wait_result(0.05)
-        room = max(1, min(_BATCH, self.cfg.max_in_flight - len(self.lanes)))
+        room = max(1, min(_BATCH, self.cfg.max_in_flight - self._in_flight()))
         # With every partition paused this serves callbacks and keeps the group membership.
         messages = self.consumer.consume(room, timeout=0)
         if not messages and not busy:
@@ -227,7 +250,8 @@ class Sink:
             self._accept(message)
 
     def _pause_if_needed(self) -> None:
-        want = not self.breaker.closed or len(self.lanes) >= self.cfg.max_in_flight
+        want = not self.breaker.closed or self._in_flight() >= self.cfg.max_in_flight or (
+            len(self.held) >= _HELD_PER_IN_FLIGHT * self.cfg.max_in_flight)
         if want != self.paused:
             assignment = self.consumer.assignment()
             if want:
@@ -237,6 +261,11 @@ class Sink:
             self.paused = want
             if want and not self.breaker.closed:
                 log.warning("circuit open: reading paused until %s answers", self.provider.name)
+
+    def _in_flight(self) -> int:
+        """Triggers held in memory that are not waiting for quiet hours to end: held ones
+        must not stop the sink reading other customers' triggers (up to a bound)."""
+        return len(self.lanes) - len(self.held)
 
     def _accept(self, message: Message) -> None:
         error = message.error()
@@ -287,10 +316,29 @@ class Sink:
         ):
             return  # a few more senders will be free in a moment: claim them together
         self._last_dispatch = now
-        granted = self.limiter.try_take(wanted) if wanted > 0 else 0
-        if granted <= 0:
+        if wanted <= 0:
             return
-        jobs = [job for _, job in self.lanes.take_ready(granted)]
+        # Judged before the rate limiter: a held or expired trigger sends nothing, so it
+        # takes no token (a night of held triggers would otherwise starve the others).
+        now_ms = self._now_ms()
+        verdicts: dict[str, Verdict] = {}
+        expired: list[Job] = []
+        sendable: list[tuple[Hashable, Job]] = []
+        for key, job in self.lanes.take_ready(wanted):
+            verdict = self._judge(job, now_ms)
+            verdicts[job.trigger_id] = verdict
+            if isinstance(verdict, Hold):
+                self._hold(job, verdict.until_ms)
+            elif isinstance(verdict, Expired):
+                expired.append(job)
+            else:
+                sendable.append((key, job))
+        granted = self.limiter.try_take(len(sendable)) if sendable else 0
+        if granted < len(sendable):
+            self.lanes.put_back(sendable[granted:])
+        jobs = expired + [job for _, job in sendable[:granted]]
+        if not jobs:
+            return
         found = self.ledger.claim([
             Claim(j.trigger_id, self.provider.name, j.customer_id, j.request_id, j.dedupe_id,
                   j.topic, j.partition, j.offset) for j in jobs
@@ -298,7 +346,14 @@ class Sink:
         self.finals = []
         for job in jobs:
             entry = found.get(job.trigger_id)
-            if entry is None:
+            verdict = verdicts[job.trigger_id]
+            if entry is None and isinstance(verdict, Expired):
+                self._on_result(Result(
+                    job, "expired", 0, None, None,
+                    f"older than sink.max_trigger_age ({verdict.age_ms / 3_600_000:.1f} h >"
+                    f" {self.cfg.max_trigger_age / 3600:.1f} h) when it would have gone out;"
+                    " not sent", None, now_ms), submitted=False)  # fmt: skip
+            elif entry is None:
                 self._submit(job)
             elif entry.state == "pending":  # a stopped sink's claim: its outcome is unknown
                 if self.resend_unknown:
@@ -320,6 +375,47 @@ class Sink:
                 else:
                     self.stats.duplicates += 1
                 self._finish(job, receipt)
+
+    def _judge(self, job: Job, now_ms: int) -> Verdict:
+        """Send, hold or expire, at the wall time the trigger would go out.
+
+        A replay (accepted only by a sink whose provider is a sandbox) is not judged: its
+        ``fired_at`` is event time, so last week's replay would all expire or wait, and
+        the point of replaying into a sandbox is to see what would have gone out.
+        """
+        if job.trigger.get("replay"):
+            return Send()
+        try:
+            window, fallback = window_of(job.trigger)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("trigger %s: unreadable quiet hours (%s): judged without them",
+                        job.trigger_id, exc)  # fmt: skip
+            window, fallback = None, None
+        fired = job.trigger.get("fired_at")
+        fired_ms = int(fired.timestamp() * 1000) if isinstance(fired, datetime) else now_ms
+        return decide(now_ms, fired_at_ms=fired_ms, timezone=job.trigger.get("timezone"),
+                      window=window, max_age_ms=int(self.cfg.max_trigger_age * 1000),
+                      default_timezone=fallback or "UTC")  # fmt: skip
+
+    def _hold(self, job: Job, until_ms: int) -> None:
+        """Not now (quiet hours): keep it, lane and offset included, until ``until_ms``."""
+        self.stats.held += 1
+        heapq.heappush(self.held, (until_ms, next(self._held_order), job))
+        log.info("trigger %s held for quiet hours until %s", job.trigger_id,
+                 datetime.fromtimestamp(until_ms / 1000, UTC).isoformat())  # fmt: skip
+
+    def _release_held(self) -> None:
+        """Held triggers whose time has come go back to the front of the ready queue (their
+        lanes are still theirs), to be judged again and claimed."""
+        if not self.held:
+            return
+        now_ms = self._now_ms()
+        due: list[tuple[Hashable, Job]] = []
+        while self.held and self.held[0][0] <= now_ms:
+            job = heapq.heappop(self.held)[2]
+            due.append((job.customer_id, job))
+        if due:
+            self.lanes.put_back(due)
 
     def _start_senders(self) -> None:
         """``concurrency`` threads taking jobs from one queue: no future per send, as an
@@ -470,7 +566,9 @@ class Sink:
             self.ledger.record(self.finals)
             self.ledger.release(self.releases)
             self.finals, self.releases, self.outbox, self.receipts_owed = [], [], [], []
+        # Held triggers are forgotten with the rest: their offsets were not committed.
         self.lanes, self.active, self.tracks, self.committed = Lanes(), {}, {}, {}
+        self.held = []
         self.interrupt.clear()
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -490,8 +588,6 @@ class Sink:
 
 
 def _dt(ms: int | None) -> Any:
-    from datetime import UTC, datetime
-
     return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
 
 

@@ -181,3 +181,23 @@ class TestTheTriggersWindow:
     def test_an_unreadable_window_is_an_error_the_sink_reports(self) -> None:
         with pytest.raises(ValueError, match="HH:MM"):
             window_of({"quiet_hours": {"start": "9pm", "end": "08:00"}})
+
+
+class TestMaxTriggerAgeSetting:
+    @pytest.mark.parametrize(("value", "seconds"), [
+        (None, 86_400.0), ("24h", 86_400.0), ("90m", 5_400.0), ("2d", 172_800.0),
+        ("45s", 45.0), ("3600", 3_600.0), (7200, 7_200.0), ("1.5h", 5_400.0),
+    ])  # fmt: skip
+    def test_seconds_or_a_duration(self, value: object, seconds: float) -> None:
+        from quoteflow.settings import load_settings
+
+        sink = {} if value is None else {"max_trigger_age": value}
+        assert load_settings(sink=sink).sink.max_trigger_age == seconds
+
+    @pytest.mark.parametrize("value", ["soon", "24 hours", "-1h", 0, -5])
+    def test_invalid_values_are_named_in_the_error(self, value: object) -> None:
+        from quoteflow.errors import ConfigError
+        from quoteflow.settings import load_settings
+
+        with pytest.raises(ConfigError, match=r"sink\.max_trigger_age"):
+            load_settings(sink={"max_trigger_age": value})
