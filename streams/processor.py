@@ -227,7 +227,12 @@ class Processor:
 
     async def _emit(self, output: Output, now_ms: int) -> None:
         if isinstance(output, Trigger):
-            record = trigger_record(output, fired_at_ms=now_ms, replay=False)
+            # The rules' quiet window travels with the trigger: the sink checks it again
+            # just before sending (a trigger may wait in the sink past the decision).
+            quiet = self.rules.quiet_hours
+            record = trigger_record(output, fired_at_ms=now_ms, replay=False,
+                                    quiet_hours=(quiet.start, quiet.end,
+                                                 quiet.default_timezone))  # fmt: skip
             value = self.serde.encode("abandonment_trigger", record, topic=self.names[TRIGGERS])
             key = str(output.customer.customer_id).encode()
             await self.triggers.send(key=key, value=value)

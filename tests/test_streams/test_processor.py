@@ -291,6 +291,9 @@ def test_one_trigger_for_an_abandoned_quote_none_for_one_accepted_in_time(
         assert trigger["email"] == "c1@example.com" and trigger["first_name"] == "Ada"
         assert trigger["offer"]["code"] == "TEN" and trigger["template_id"] == "t-ten"
         assert trigger["rule_version"] == "test-rules-1"
+        # The rules' quiet window rides along, for the sink's check just before sending.
+        assert trigger["quiet_hours"] == {"start": "00:00", "end": "00:00",
+                                          "fallback_timezone": "Europe/London"}  # fmt: skip
         deadline = trigger["deadline_at"].timestamp()
         assert abs(deadline - (soon + DELAY_S)) < 0.01
         assert trigger["source_watermark_at"].timestamp() > deadline
