@@ -23,7 +23,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from connectors.esp_sandbox import Sandbox, SandboxClient, SandboxConfig
@@ -34,7 +33,7 @@ from quoteflow.topics.admin import TopicAdmin
 from schemas.serde import serde_from_settings
 from streams.bench.workers import WorkerProcess
 from streams.core.detector import trigger_id
-from tests.helpers import delete_subjects
+from tests.helpers import delete_subjects, read_to_end
 from tests.test_connectors.conftest import drop_slot
 
 pytestmark = pytest.mark.integration
@@ -68,30 +67,13 @@ def _wait(what: str, check: Callable[[], bool], timeout_s: float,
         time.sleep(0.5)
 
 
-def _read_to_end(settings: Settings, topic: str, schema: str) -> list[dict[str, Any]]:
-    """Every committed record of ``topic``, read up to the end offsets as of now."""
-    consumer = Consumer({**settings.kafka.as_librdkafka_dict(),
-                         "group.id": f"e2e-read-{uuid.uuid4().hex[:8]}",
-                         "isolation.level": "read_committed",
-                         "enable.auto.commit": False})  # fmt: skip
+def _records(settings: Settings, topic: str, schema: str) -> list[dict[str, Any]]:
+    """Every committed record of ``topic``, decoded, read up to its end (never a timeout)."""
     serde = serde_from_settings(settings.schema_registry)
     try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                for p in partitions}  # fmt: skip
-        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
-        records: list[dict[str, Any]] = []
-        deadline = time.monotonic() + 60
-        while any(consumer.position([TopicPartition(topic, p)])[0].offset < end
-                  for p, end in ends.items() if end > 0):  # fmt: skip
-            assert time.monotonic() < deadline, f"could not read {topic} to its end"
-            message = consumer.poll(0.5)
-            if message is None or message.error() is not None or not message.value():
-                continue
-            records.append(serde.decode(schema, message.value() or b"", topic=topic))
-        return records
+        return [serde.decode(schema, value, topic=topic)
+                for _, value in read_to_end(settings, topic) if value]  # fmt: skip
     finally:
-        consumer.close()
         serde.close()
 
 
@@ -207,7 +189,7 @@ def test_quote_to_email_on_real_rows_sends_only_the_abandoned_offer(
           children)  # fmt: skip
 
     def decided() -> dict[int, str]:
-        records = _read_to_end(settings, prefix + "quoteflow.abandonment.decisions",
+        records = _records(settings, prefix + "quoteflow.abandonment.decisions",
                                "abandonment_decision")  # fmt: skip
         return {r["quote_id"]: r["reason"] for r in records
                 if r["rule_version"] == version}  # fmt: skip
@@ -219,7 +201,7 @@ def test_quote_to_email_on_real_rows_sends_only_the_abandoned_offer(
     assert reasons[old].startswith("too_old")
     assert accepted not in reasons  # accepted in time: no decision, no offer
 
-    triggers = [t for t in _read_to_end(settings, prefix + "quoteflow.abandonment.triggers",
+    triggers = [t for t in _records(settings, prefix + "quoteflow.abandonment.triggers",
                                         "abandonment_trigger")
                 if t["rule_version"] == version]  # fmt: skip
     assert [t["quote_id"] for t in triggers] == [abandoned]
