@@ -67,6 +67,8 @@ def create_app(settings: Settings, *, app_id: str | None = None, **overrides: An
     data_dir = settings.streams.data_dir
     assert data_dir is not None  # filled from stack.home by the settings model
     app_id = app_id or settings.streams.app_id
+    # faust makes its datadir without parents: the per-app directory needs data_dir itself.
+    data_dir.mkdir(parents=True, exist_ok=True)
     options: dict[str, Any] = {
         "broker": broker_url(settings.kafka.bootstrap_servers),
         "broker_client_id": settings.kafka.client_id,

@@ -24,7 +24,11 @@ import os
 import sys
 import time
 
-from aiokafka.errors import ProducerFenced  # type: ignore[import-untyped]
+from aiokafka.errors import (  # type: ignore[import-untyped]
+    IllegalOperation,
+    InvalidProducerEpoch,
+    ProducerFenced,
+)
 
 log = logging.getLogger("quoteflow.streams")
 
@@ -33,11 +37,17 @@ RESTARTS_ENV = "QF_STREAMS_FENCED_RESTARTS"  # not QUOTEFLOW_*: settings reject 
 MAX_PAUSE_S = 30.0
 
 
+#: What a fenced producer's transaction dies of. faust may crash on the fence itself or on
+#: what follows it: its next commit of the dead transaction raises IllegalOperation ("Not
+#: in the middle of a transaction"), which chains nothing to the fence (seen end to end).
+FENCED = (ProducerFenced, InvalidProducerEpoch, IllegalOperation)
+
+
 def is_fenced(exc: BaseException | None) -> bool:
-    """Whether ``exc`` or anything it was raised from is a producer fence."""
+    """Whether ``exc`` or anything it was raised from is a producer fence (or its sequel)."""
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
-        if isinstance(exc, ProducerFenced):
+        if isinstance(exc, FENCED):
             return True
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__

@@ -28,7 +28,8 @@ from tests.test_streams.test_processor import (
 
 pytestmark = pytest.mark.integration
 
-world = test_processor.world  # the fixture: one test's topics and fake CDC source
+# The fixtures of the processor tests: one test's topics and fake CDC source.
+new_world, world = test_processor.new_world, test_processor.world
 
 CHANGELOGS = ("customer-state", "watermark-markers")
 

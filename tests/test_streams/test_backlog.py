@@ -22,6 +22,7 @@ from tests.test_streams.test_processor import (
     PARTITIONS,
     Worker,
     World,
+    _all_triggers,
     _heartbeats,
     _replay,
     _triggers,
@@ -29,7 +30,8 @@ from tests.test_streams.test_processor import (
 
 pytestmark = pytest.mark.integration
 
-world = test_processor.world  # the fixture: one test's topics and fake CDC source
+# The fixtures of the processor tests: one test's topics and fake CDC source.
+new_world, world = test_processor.new_world, test_processor.world
 
 OUTAGE_S = 600
 QUOTES_PER_S = 20
@@ -68,7 +70,7 @@ def test_a_worker_restarted_after_ten_minutes_down_sends_every_trigger_once(
         try:
             _triggers(world, until=lambda rs: len(rs) >= len(want), timeout_s=150)
             time.sleep(3)  # nothing more comes
-            got = Counter(t["quote_id"] for t in _triggers(world, timeout_s=10))
+            got = Counter(t["quote_id"] for t in _all_triggers(world))
             assert got == want, (
                 f"missing {len(want - got)}, twice {sum((got - want).values())}; "
                 + second.output()

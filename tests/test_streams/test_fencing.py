@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from aiokafka.errors import ProducerFenced  # type: ignore[import-untyped]
+from aiokafka.errors import IllegalOperation, ProducerFenced  # type: ignore[import-untyped]
 from confluent_kafka import Producer
 
 from streams.errors import BenchError
@@ -18,11 +18,13 @@ from tests.test_streams.test_processor import (
     PARTITIONS,
     Worker,
     World,
+    _all_triggers,
     _heartbeats,
     _triggers,
 )
 
-world = test_processor.world  # the fixture: one test's topics and fake CDC source
+# The fixtures of the processor tests: one test's topics and fake CDC source.
+new_world, world = test_processor.new_world, test_processor.world
 
 
 @pytest.mark.unit
@@ -35,6 +37,8 @@ def test_a_fence_is_recognised_through_the_errors_that_wrap_it() -> None:
     except BenchError as wrapped:
         assert is_fenced(wrapped)
     assert not is_fenced(RuntimeError("other")) and not is_fenced(None)
+    # What faust crashed with after a fence in a real run: the dead transaction's commit.
+    assert is_fenced(IllegalOperation("Not in the middle of a transaction"))
 
 
 @pytest.mark.unit
@@ -72,7 +76,7 @@ def test_a_fenced_worker_starts_over_in_place_and_every_trigger_arrives_once(
         _fence(world)  # quote 22 is still ahead
         both = _triggers(world, until=lambda rs: len(rs) >= 2, timeout_s=90)
         time.sleep(3)
-        assert sorted(t["quote_id"] for t in _triggers(world)) == [11, 22], worker.output()
+        assert sorted(t["quote_id"] for t in _all_triggers(world)) == [11, 22], worker.output()
         assert [t["quote_id"] for t in both] == [11, 22]
         assert worker.process.poll() is None, worker.output()  # never a crash
         assert "fenced: starting over" in worker.log.read_text(), worker.output()
