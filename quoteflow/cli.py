@@ -286,6 +286,20 @@ def cdc(obj: _Context, sources: tuple[str, ...]) -> None:
 
 
 @cli.command()
+@pass_ctx
+def watermarks(obj: _Context) -> None:
+    """Publish the source watermark when Debezium, not `quoteflow cdc`, writes the changes.
+
+    Reads the quoteflow heartbeats Debezium publishes (its heartbeat.action.query)
+    and Kafka Connect's committed offsets (watermarks.connect_offsets_topic), and
+    writes quoteflow.cdc.watermarks. Runs until Ctrl-C or SIGTERM.
+    """
+    from connectors.debezium.publisher import run_watermarks
+
+    run_watermarks(obj.settings, _reporter())
+
+
+@cli.command()
 @click.argument("source", type=click.Choice(["qms", "crm"]))
 @pass_ctx
 def snapshot(obj: _Context, source: str) -> None:

@@ -25,6 +25,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -318,6 +319,40 @@ class CdcSettings(_Section):
     metrics_host: str = "127.0.0.1"
 
 
+def _default_connectors() -> dict[CdcSourceName, str]:
+    return {"qms": "quoteflow-debezium-qms", "crm": "quoteflow-debezium-crm"}
+
+
+class WatermarksSettings(_Section):
+    """``quoteflow watermarks``: the source watermark when Debezium produces the change topics.
+
+    Topic names follow ``cdc.topic_prefix`` like ``quoteflow cdc``'s: the change
+    topics, Debezium's ``<source>.message`` topics and ``quoteflow.cdc.watermarks``.
+    """
+
+    #: The sources Debezium captures, by its ``topic.prefix`` (qms, crm).
+    sources: tuple[CdcSourceName, ...] = ("qms", "crm")
+    #: Kafka Connect's ``offset.storage.topic`` (distributed mode): its committed offsets
+    #: are the proof that Kafka acknowledged everything before a heartbeat.
+    connect_offsets_topic: str = Field(default="connect-offsets", pattern=r"^[a-zA-Z0-9._-]+$")
+    #: Each source's connector name in Connect (the ``name`` of qms/crm.properties).
+    connectors: dict[CdcSourceName, str] = Field(default_factory=_default_connectors)
+    #: How often new heartbeats and offsets are looked at and watermarks published.
+    interval_s: float = Field(default=0.5, gt=0, le=60)
+    #: Warn when a source's watermark has not moved for this long (and say why).
+    stall_s: float = Field(default=30.0, gt=0)
+
+    @field_validator("connectors")
+    @classmethod
+    def _every_source_named(
+        cls, value: dict[CdcSourceName, str], info: ValidationInfo
+    ) -> dict[CdcSourceName, str]:
+        missing = [s for s in info.data.get("sources", ()) if not value.get(s)]
+        if missing:
+            raise ValueError(f"no connector name for source(s) {', '.join(missing)}")
+        return value
+
+
 SinkProvider = Literal["sendgrid", "braze", "customerio", "webhook"]
 
 #: The providers' public API roots; Braze's REST endpoint depends on the account's
@@ -488,6 +523,7 @@ class Settings(BaseSettings):
     topics: TopicsSettings = Field(default_factory=TopicsSettings)
     streams: StreamsSettings = Field(default_factory=StreamsSettings)
     cdc: CdcSettings = Field(default_factory=CdcSettings)
+    watermarks: WatermarksSettings = Field(default_factory=WatermarksSettings)
     sink: SinkSettings = Field(default_factory=SinkSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 

@@ -79,3 +79,9 @@ def sees_all_sessions(conn: psycopg.Connection[Any]) -> bool:
         " FROM pg_roles WHERE rolname = current_user"
     ).fetchone()
     return bool(row and row[0])
+
+
+def heartbeat_statement() -> str:
+    """The heartbeat as one SQL text, for a process that runs it on its own connection:
+    Debezium's ``heartbeat.action.query`` (:mod:`connectors.debezium.watermarks`)."""
+    return sql.SQL(_HEARTBEAT).format(prefix=sql.Literal(HEARTBEAT_PREFIX)).as_string(None)

@@ -143,20 +143,18 @@ def connector_config(
 class ConnectStandalone:
     """One Kafka Connect standalone process running one connector, on this machine."""
 
+    #: The launcher's main class; the distributed worker swaps it.
+    main_class = "org.apache.kafka.connect.cli.ConnectStandalone"
+
     def __init__(self, settings: Settings, run: ConnectorRun, *, rest_port: int, home: Path):
         self._settings = settings
-        self._run = run
+        self._runs = [run]
         self._rest = f"http://127.0.0.1:{rest_port}"
         self._home = home
         self._process: subprocess.Popen[bytes] | None = None
         self.log = home / "connect.log"
 
-    def start(self, report: Reporter) -> None:
-        libs = ensure_jars(self._settings, report)
-        java = require_java(
-            17, needed_by="Kafka Connect", report=report,
-            advice="install a JDK 17 or newer", packages=("default-jre-headless",),
-        )  # fmt: skip
+    def _worker_properties(self) -> dict[str, str]:
         worker = read_properties(package_file("worker.properties"))
         worker.update(
             {
@@ -166,13 +164,26 @@ class ConnectStandalone:
                 "offset.flush.interval.ms": "1000",
             }
         )
-        files = {
-            "worker.properties": render_properties(worker),
-            "connector.properties": render_properties(self._run.config),
-            "log4j2.properties": package_file("log4j2.properties"),
-        }
-        for file_name, text in files.items():
-            (self._home / file_name).write_text(text)
+        return worker
+
+    def _arguments(self) -> list[str]:
+        """The launcher's arguments: the worker file, then the connector's (standalone)."""
+        (self._home / "connector.properties").write_text(render_properties(self._runs[0].config))
+        return [str(self._home / "worker.properties"), str(self._home / "connector.properties")]
+
+    def _submit(self) -> None:
+        """Standalone reads its connector from the command line: nothing to submit."""
+
+    def start(self, report: Reporter) -> None:
+        libs = ensure_jars(self._settings, report)
+        java = require_java(
+            17, needed_by="Kafka Connect", report=report,
+            advice="install a JDK 17 or newer", packages=("default-jre-headless",),
+        )  # fmt: skip
+        (self._home / "worker.properties").write_text(
+            render_properties(self._worker_properties())
+        )
+        (self._home / "log4j2.properties").write_text(package_file("log4j2.properties"))
         env = {
             **os.environ,
             "QUOTEFLOW_POSTGRES__PASSWORD": self._settings.postgres.password.get_secret_value(),
@@ -180,24 +191,24 @@ class ConnectStandalone:
         command = [
             java.path, HEAP, "-XX:+UseSerialGC", "-XX:+ExitOnOutOfMemoryError",
             f"-Dlog4j2.configurationFile={self._home / 'log4j2.properties'}",
-            "-cp", f"{libs}/*", "org.apache.kafka.connect.cli.ConnectStandalone",
-            str(self._home / "worker.properties"), str(self._home / "connector.properties"),
+            "-cp", f"{libs}/*", self.main_class, *self._arguments(),
         ]  # fmt: skip
         with self.log.open("ab") as log:
             self._process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self._home
             )
         report(f"Kafka Connect starting ({java.describe()}), log {self.log}")
-        self._await_running()
+        self._submit()
+        for run in self._runs:
+            self._await_running(run.name)
 
-    def _await_running(self) -> None:
+    def _await_running(self, name: str) -> None:
         """Until the connector's task runs (Debezium has its slot then), or a clear error."""
         deadline = time.monotonic() + START_TIMEOUT_S
         state = "no answer"
         while time.monotonic() < deadline:
-            if self._process is not None and self._process.poll() is not None:
-                raise CdcError(f"Kafka Connect exited ({self._process.returncode}): {self._tail()}")
-            status = self.status()
+            self._check_alive()
+            status = self.status(name)
             if status is not None:
                 tasks = status.get("tasks", [])
                 state = tasks[0]["state"] if tasks else status["connector"]["state"]
@@ -206,14 +217,16 @@ class ConnectStandalone:
                 if state == "FAILED":
                     trace = str((tasks or [status["connector"]])[0].get("trace", "no trace"))
                     first = trace.strip().splitlines()[0] if trace.strip() else "no trace"
-                    raise CdcError(f"connector {self._run.name} failed: {first}")
+                    raise CdcError(f"connector {name} failed: {first}")
             time.sleep(0.5)
-        raise CdcError(
-            f"connector {self._run.name} not running after {START_TIMEOUT_S:g}s: {state}"
-        )
+        raise CdcError(f"connector {name} not running after {START_TIMEOUT_S:g}s: {state}")
 
-    def status(self) -> dict[str, Any] | None:
-        url = f"{self._rest}/connectors/{self._run.name}/status"
+    def _check_alive(self) -> None:
+        if self._process is not None and self._process.poll() is not None:
+            raise CdcError(f"Kafka Connect exited ({self._process.returncode}): {self._tail()}")
+
+    def status(self, name: str | None = None) -> dict[str, Any] | None:
+        url = f"{self._rest}/connectors/{name or self._runs[0].name}/status"
         try:
             with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
                 answer: dict[str, Any] = json.load(response)
@@ -237,11 +250,102 @@ class ConnectStandalone:
         self._process = None
 
 
+class ConnectDistributed(ConnectStandalone):
+    """One Kafka Connect *distributed* worker (a cluster of one) running several connectors.
+
+    Distributed mode is what production runs, and the mode that keeps source
+    offsets in a Kafka topic (``offset.storage.topic``): ``quoteflow watermarks``
+    reads that topic as its proof that Kafka acknowledged everything Debezium
+    sent before a heartbeat (see :mod:`connectors.debezium.watermarks`).
+    Connectors are submitted over the REST API once the worker answers.
+    """
+
+    main_class = "org.apache.kafka.connect.cli.ConnectDistributed"
+
+    def __init__(
+        self, settings: Settings, runs: list[ConnectorRun], *, rest_port: int, home: Path,
+        group_id: str, offsets_topic: str,
+    ):  # fmt: skip
+        super().__init__(settings, runs[0], rest_port=rest_port, home=home)
+        self._runs = list(runs)
+        self.group_id = group_id
+        self.offsets_topic = offsets_topic
+
+    @property
+    def internal_topics(self) -> list[str]:
+        """The worker's own topics (it creates them): configs, offsets, status."""
+        return [f"{self.group_id}-configs", self.offsets_topic, f"{self.group_id}-status"]
+
+    def _worker_properties(self) -> dict[str, str]:
+        worker = super()._worker_properties()
+        del worker["offset.storage.file.filename"]
+        configs, offsets, status = self.internal_topics
+        worker.update(
+            {
+                "group.id": self.group_id,
+                "config.storage.topic": configs,
+                "offset.storage.topic": offsets,
+                "status.storage.topic": status,
+                "config.storage.replication.factor": "1",
+                "offset.storage.replication.factor": "1",
+                "status.storage.replication.factor": "1",
+                "offset.storage.partitions": "1",
+                "status.storage.partitions": "1",
+            }
+        )
+        return worker
+
+    def _arguments(self) -> list[str]:
+        return [str(self._home / "worker.properties")]
+
+    def _submit(self) -> None:
+        """POST each connector once the REST API answers (the worker joined its group)."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        for run in self._runs:
+            body = json.dumps({"name": run.name, "config": dict(run.config)}).encode()
+            while True:
+                self._check_alive()
+                request = urllib.request.Request(  # noqa: S310 - loopback
+                    f"{self._rest}/connectors", data=body, method="POST",
+                    headers={"Content-Type": "application/json"},
+                )  # fmt: skip
+                try:
+                    with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback
+                        break
+                except urllib.error.HTTPError as exc:
+                    if exc.code == 409 and "already exists" in exc.read().decode(errors="replace"):
+                        break
+                    if exc.code not in (404, 409, 503) or time.monotonic() > deadline:
+                        raise CdcError(
+                            f"Kafka Connect refused connector {run.name}: HTTP {exc.code}"
+                        ) from exc
+                except (urllib.error.URLError, OSError) as exc:
+                    if time.monotonic() > deadline:
+                        raise CdcError(f"Kafka Connect's REST API never answered: {exc}") from exc
+                time.sleep(0.5)
+
+
 @contextmanager
 def connect_standalone(
     settings: Settings, run: ConnectorRun, *, rest_port: int, home: Path, report: Reporter
 ) -> Iterator[ConnectStandalone]:
     connect = ConnectStandalone(settings, run, rest_port=rest_port, home=home)
+    try:
+        connect.start(report)
+        yield connect
+    finally:
+        connect.stop()
+
+
+@contextmanager
+def connect_distributed(
+    settings: Settings, runs: list[ConnectorRun], *, rest_port: int, home: Path,
+    group_id: str, offsets_topic: str, report: Reporter,
+) -> Iterator[ConnectDistributed]:  # fmt: skip
+    connect = ConnectDistributed(
+        settings, runs, rest_port=rest_port, home=home, group_id=group_id,
+        offsets_topic=offsets_topic,
+    )  # fmt: skip
     try:
         connect.start(report)
         yield connect

@@ -33,7 +33,10 @@ def test_each_source_has_a_connector_writing_its_topic(source: CdcSource) -> Non
         assert config[f"{side}.converter.apicurio.registry.id-handler"].endswith(
             "Default4ByteIdHandler"
         )
-    assert config["message.prefix.exclude.list"] == r"quoteflow\..*"
+    # Of quoteflow's WAL messages only the heartbeat is published (`quoteflow watermarks`
+    # reads it); the snapshot watermarks and signals of `quoteflow cdc` stay out.
+    assert config["message.prefix.include.list"] == r"quoteflow\.heartbeat"
+    assert "message.prefix.exclude.list" not in config
 
 
 def test_properties_reader() -> None:

@@ -149,3 +149,23 @@ def test_stack_life_cycle_through_the_cli(private_stack_env: dict[str, str]) -> 
     assert "formatting" not in again and "creating a cluster" not in again
     assert "all topics already existed" in ok("topics", "create")
     ok("schemas", "check")  # the registry's subjects and ids survived the restart
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"QUOTEFLOW_WATERMARKS__CONNECTORS": '{"qms": "dbz-qms"}'},
+         "setting watermarks.connectors (env QUOTEFLOW_WATERMARKS__CONNECTORS): Value error,"
+         " no connector name for source(s) crm"),
+        ({"QUOTEFLOW_WATERMARKS__CONNECT_OFFSETS_TOPIC": "connect offsets"},
+         "setting watermarks.connect_offsets_topic"),
+    ],
+)  # fmt: skip
+def test_bad_watermarks_settings_are_one_line_naming_the_key(
+    env: dict[str, str], fragment: str
+) -> None:
+    done = quoteflow("watermarks", env=env)
+    assert done.returncode == 2
+    assert fragment in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
