@@ -43,9 +43,15 @@ from streams.app import create_app, declare_topics, raw_topic
 from streams.core.detector import CustomerState, Step, next_due, step
 from streams.core.due import DueIndex
 from streams.core.items import Item, Markers, Tick, decode_item, encode_item
-from streams.core.model import Change, Decision, Output, Trigger
+from streams.core.model import Change, Decision, Output, TableTruncated, Trigger
 from streams.core.records import decision_record, trigger_record
-from streams.core.state_codec import StateFormatError, decode_state, encode_state
+from streams.core.state_codec import (
+    StateFormatError,
+    decode_state,
+    decode_truncations,
+    encode_state,
+    encode_truncations,
+)
 from streams.core.watermarks import Marker, Watermarks
 from streams.fencing import is_fenced, start_over
 from streams.layout import check_watermark_topic, expected_watermarks, partition_counts
@@ -196,6 +202,8 @@ class Processor:
             await self._step_due(partition, now_ms, marks.watermark_ms)
         elif isinstance(item, Tick):
             await self._step_due(partition, now_ms, self._marks(partition).watermark_ms)
+        elif isinstance(item, TableTruncated):
+            await self._truncate(partition, item, now_ms)
         else:
             watermark = self._marks(partition).watermark_ms
             await self._apply(partition, item.customer_id, item, now_ms, watermark)
@@ -213,7 +221,7 @@ class Processor:
                      now_ms: int, watermark_ms: int) -> Step:  # fmt: skip
         key = str(customer_id).encode()
         raw = self.states.get(key)
-        state = decode_state(raw) if raw else CustomerState(customer_id)
+        state = decode_state(raw) if raw else self._fresh(partition, customer_id)
         result = step(state, change, now_ms, watermark_ms, self.rules)
         if result.state.empty:
             if raw:
@@ -242,6 +250,28 @@ class Processor:
                                       topic=self.names[DECISIONS])  # fmt: skip
             key = str(output.customer_id or output.quote.customer_id).encode()
             await self.decisions.send(key=key, value=value)
+
+    async def _truncate(self, partition: int, item: TableTruncated, now_ms: int) -> None:
+        """A source table was truncated: every customer of this partition the table holds
+        steps with it, and the partition remembers it for the customers it holds no
+        state for (:meth:`_fresh`). An operator's TRUNCATE is rare: a scan of the
+        partition's customers (as after an assignment) costs nothing that matters."""
+        key = _truncations_key(partition)
+        self.marks[key] = encode_truncations(decode_truncations(self.marks.get(key)).after(item))
+        watermark = self._marks(partition).watermark_ms
+        customers = [int(k) for k, raw in self.states.items()
+                     if raw and int(k) % self.partitions == partition]  # fmt: skip
+        for customer_id in customers:
+            await self._apply(partition, customer_id, item, now_ms, watermark)
+        log.warning("a source table was truncated: its rows before it are forgotten",
+                    extra={"table": item.table, "partition": partition,
+                           "customers": len(customers)})  # fmt: skip
+
+    def _fresh(self, partition: int, customer_id: int) -> CustomerState:
+        """A customer the partition holds no state for: it knows the truncates so far, so an
+        older change of theirs read after one brings nothing back. (Kept in the markers'
+        table, under a key of its own: one small value per partition, no new changelog.)"""
+        return decode_truncations(self.marks.get(_truncations_key(partition))).fresh(customer_id)
 
     def _marks(self, partition: int) -> Watermarks:
         """The partition's markers: from the table after an assignment, then from memory
@@ -320,6 +350,10 @@ class Processor:
         """Wait for the router's last batch (set the event from :meth:`start_router` first)."""
         if self._router_thread is not None:
             self._router_thread.join(30)
+
+
+def _truncations_key(partition: int) -> bytes:
+    return f"truncated:{partition}".encode()
 
 
 def _encode_seen(marks: Watermarks) -> bytes:

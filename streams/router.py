@@ -18,6 +18,10 @@ thread of the worker, as a plain consume -> produce loop over batches
   transaction, after the changes they vouch for: visible to the deciders
   exactly when those changes are, never before, and without waiting for a
   later commit to overtake a heartbeat.
+* A TRUNCATE (op ``t``: keyless on the quotes topic, under the reserved key on
+  the compacted customers topic) names no customer: it goes to *every*
+  by-customer partition, keyless like the markers, in the batch's transaction,
+  so every deciding task applies it in its place among the changes.
 * Workers sharing an ``app_id`` share the change topics' partitions through the
   router's own consumer group (``<app_id>-router``).
 """
@@ -50,7 +54,7 @@ from schemas.errors import SerdeError
 from schemas.serde import Serde
 from streams.core.changes import ChangeError, customer_change, quote_changes
 from streams.core.items import Markers, encode_item
-from streams.core.model import Change
+from streams.core.model import Change, TableTruncated
 from streams.core.watermarks import Marker, SourceWatermark, newest_ready_markers
 
 log = logging.getLogger("quoteflow.streams.router")
@@ -217,8 +221,18 @@ class Router:
         except (SerdeError, ChangeError) as exc:
             stage = "route-quotes" if topic == self.topics.quotes else "route-customers"
             return [self._dead_letter(message, stage, exc)]
-        return [(self.topics.by_customer, c.customer_id % self.partitions,
-                 str(c.customer_id).encode(), encode_item(c)) for c in changes]  # fmt: skip
+        out: list[tuple[str, int | None, bytes | None, bytes]] = []
+        for c in changes:
+            if isinstance(c, TableTruncated):
+                log.warning("a source table was truncated: forwarded to every partition",
+                            extra={"table": c.table, "lsn": c.position.lsn})  # fmt: skip
+                value = encode_item(c)
+                out.extend((self.topics.by_customer, p, None, value)
+                           for p in range(self.partitions))  # fmt: skip
+            else:
+                out.append((self.topics.by_customer, c.customer_id % self.partitions,
+                            str(c.customer_id).encode(), encode_item(c)))  # fmt: skip
+        return out
 
     def _dead_letter(self, message: Message, stage: str,
                      exc: Exception) -> tuple[str, int | None, bytes | None, bytes]:  # fmt: skip

@@ -8,9 +8,13 @@ The rules, as Debezium's PostgreSQL connector applies them with its defaults:
   key) + ``c`` (new row) instead, so the old key's history ends;
 * delete -> ``d`` with ``before``, then a tombstone (key, null value), which
   lets a compacted topic forget the key;
-* truncate -> ``t`` with neither row and no key, on topics that accept
-  records without a key (compacted topics do not: there it is skipped, and
-  the source says so).
+* truncate -> ``t`` with neither row and no key; on a compacted topic (which
+  refuses records without a key) under the *reserved key*: every primary-key
+  column :data:`RESERVED_KEY_VALUE`. The topic then keeps the latest truncate
+  under it, and compaction keeps the order of what survives, so a reader from
+  the beginning applies it after the rows it removed. A real row under that key
+  would replace it (and read as a customer): it is held back, and the source
+  says so. A compacted topic whose key is not integers gets no truncate.
 
 Every event's ``source`` block carries the change's position: its own LSN,
 the transaction id, the commit time, and Debezium's ``sequence``
@@ -80,6 +84,13 @@ class Event:
     op: Literal["c", "u", "d", "t", "r"] | None  # None: tombstone
 
 
+#: The primary-key value a TRUNCATE is published under on a compacted topic (the
+#: contract with the processor's router; see the README). -1: identities start at 1.
+RESERVED_KEY_VALUE = -1
+#: int8, int2, int4: the key types that can carry :data:`RESERVED_KEY_VALUE`.
+_INTEGER_OIDS = frozenset({20, 21, 23})
+
+
 class RowDecoder:
     """Turns a relation's tuples into rows, one converter per column (built once)."""
 
@@ -95,6 +106,11 @@ class RowDecoder:
         self.capture = capture
         self._columns = [(c.name, converter(c.type_oid)) for c in relation.columns]
         self._types = {c.name: c.type_oid for c in relation.columns}
+        #: The key a TRUNCATE goes under (None: keyless, or no reserved value for the key).
+        self.truncate_key: Row | None = None
+        if capture.compacted and all(self._types[k] in _INTEGER_OIDS
+                                     for k in capture.primary_key):  # fmt: skip
+            self.truncate_key = {k: RESERVED_KEY_VALUE for k in capture.primary_key}
 
     def row(self, values: Sequence[Value], fill_from: Row | None = None) -> Row:
         """The row; unchanged TOASTed values are taken from ``fill_from`` (the old row)."""
@@ -199,7 +215,18 @@ def read_events(decoder: RowDecoder, row: Row, source: Row, now_ms: int) -> list
     return [Event(topic, decoder.key(row), _envelope("r", None, row, source, now_ms), "r")]
 
 
-def truncate_events(capture: Capture, source: Row, now_ms: int) -> list[Event]:
-    if capture.compacted:
+def truncate_events(decoder: RowDecoder, source: Row, now_ms: int) -> list[Event]:
+    """The table's ``t`` event (none on a compacted topic without a reserved key)."""
+    capture = decoder.capture
+    if capture.compacted and decoder.truncate_key is None:
         return []
-    return [Event(capture.topic, None, _envelope("t", None, None, source, now_ms), "t")]
+    envelope = _envelope("t", None, None, source, now_ms)
+    return [Event(capture.topic, decoder.truncate_key, envelope, "t")]
+
+
+def without_reserved_keys(decoder: RowDecoder, events: list[Event]) -> list[Event]:
+    """``events`` but those of a row under the truncates' reserved key (see the module)."""
+    reserved = decoder.truncate_key
+    if reserved is None:
+        return events
+    return [e for e in events if e.key != reserved]

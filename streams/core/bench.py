@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from streams.core.changes import customer_change, quote_changes
-from streams.core.detector import CustomerState, next_due, step
+from streams.core.detector import CustomerState, Truncations, next_due, step
 from streams.core.due import DueIndex
-from streams.core.model import Change, Output
+from streams.core.model import Change, Output, TableTruncated
 from streams.rules import Rules
 
 
@@ -46,6 +46,7 @@ def run_core(envelopes: Iterable[Mapping[str, Any] | None], rules: Rules) -> Cor
     events = changes = 0
     watermark = 0
     due = DueIndex()
+    truncations = Truncations()
     for envelope in envelopes:
         events += 1
         if envelope is None:
@@ -60,10 +61,18 @@ def run_core(envelopes: Iterable[Mapping[str, Any] | None], rules: Rules) -> Cor
             found = quote_changes(envelope)
         for change in found:
             changes += 1
+            if isinstance(change, TableTruncated):  # every customer, as the drivers do
+                truncations = truncations.after(change)
+                for customer_id in list(states):
+                    result = step(states[customer_id], change, watermark, watermark, rules)
+                    states[customer_id] = result.state
+                    due.set(customer_id, next_due(result.state))
+                    outputs.extend(result.outputs)
+                continue
             customer_id = change.customer_id
             state = states.get(customer_id)
             if state is None:
-                state = CustomerState(customer_id)
+                state = truncations.fresh(customer_id)
             result = step(state, change, watermark, watermark, rules)
             states[customer_id] = result.state
             due.set(customer_id, next_due(result.state))

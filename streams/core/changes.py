@@ -4,7 +4,8 @@ Tombstones carry nothing the core needs (the ``d`` before them already said
 it) and give no change. ``c``/``r``/``u`` give the new row, ``d`` its absence.
 A quote that moved to another customer is two changes: it leaves the old
 customer and joins the new one, since each customer's state is its own.
-A ``t`` (truncate) names no row: it is reported, not guessed at.
+A ``t`` (truncate) names no row: it is a :class:`TableTruncated` of the topic's
+table, which the drivers apply to every customer.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from typing import Any
 
 from schemas.debezium import parse_zoned_timestamp
 from schemas.errors import DecodeError
-from streams.core.model import Customer, CustomerChange, Position, Quote, QuoteChange
+from streams.core.model import (
+    Customer,
+    CustomerChange,
+    Position,
+    Quote,
+    QuoteChange,
+    TableTruncated,
+)
 
 _OPS = ("c", "r", "u", "d", "t")
 _fromisoformat = datetime.fromisoformat
@@ -146,14 +154,14 @@ def customer(row: Mapping[str, Any]) -> Customer:
         raise ChangeError(f"the customer row has no {exc.args[0]}") from None
 
 
-def quote_changes(value: Mapping[str, Any] | None) -> list[QuoteChange]:
+def quote_changes(value: Mapping[str, Any] | None) -> list[QuoteChange | TableTruncated]:
     """The core changes of one ``qms.public.quotes`` record (value None: a tombstone)."""
     if value is None:
         return []
     op = _op(value)
     position = _position(value, op)
     if op == "t":
-        raise ChangeError("a TRUNCATE of the quotes table: every open quote is unknown now")
+        return [TableTruncated("quotes", position)]
     if op == "d":
         old = quote(_row(value, "before"))
         return [QuoteChange(old.customer_id, old.quote_id, None, position)]
@@ -167,14 +175,14 @@ def quote_changes(value: Mapping[str, Any] | None) -> list[QuoteChange]:
     return [joined]
 
 
-def customer_change(value: Mapping[str, Any] | None) -> CustomerChange | None:
+def customer_change(value: Mapping[str, Any] | None) -> CustomerChange | TableTruncated | None:
     """The core change of one ``crm.public.customers`` record (None for a tombstone)."""
     if value is None:
         return None
     op = _op(value)
     position = _position(value, op)
-    if op == "t":
-        raise ChangeError("a TRUNCATE of the customers table cannot be applied per customer")
+    if op == "t":  # published under a reserved key (connectors.cdc.events): not a customer
+        return TableTruncated("customers", position)
     if op == "d":
         old = customer(_row(value, "before"))
         return CustomerChange(old.customer_id, None, position)

@@ -27,6 +27,16 @@ e-mail.
 Duplicates and stale changes are dropped by commit position (Debezium's
 ``source.sequence``), also for quotes that already left (their last position is
 remembered), so a change delivered twice never decides twice.
+
+A TRUNCATE (:class:`~streams.core.model.TableTruncated`) reaches every customer
+and removes what it is newer than: open quotes close for good (undecided ones
+with a SUPPRESSED decision that says so: the rows are gone, so the core cannot
+know the quote was not accepted), customer rows are forgotten so nothing is
+offered until a row returns. Its position is remembered (the quotes one in the
+state, the customers one as the row's position), so a change older than the
+truncate read after it — from another partition of the change topic — brings
+nothing back; :class:`Truncations` gives a customer with no state yet the same
+memory.
 """
 
 from __future__ import annotations
@@ -46,6 +56,7 @@ from streams.core.model import (
     Position,
     Quote,
     QuoteChange,
+    TableTruncated,
     Trigger,
 )
 from streams.rules import Rules, email_problem
@@ -105,6 +116,8 @@ class CustomerState:
     #: Changes an earlier version of the core held back behind a due time (it decided as
     #: of the due time); applied at the next step. Nothing is queued any more.
     queue: tuple[Change, ...] = ()
+    #: The newest TRUNCATE of the quotes table applied: quote changes older are dropped.
+    quotes_truncated: Position | None = None
 
     @property
     def empty(self) -> bool:
@@ -122,12 +135,14 @@ def _with(
     unchanged one is shared, not copied.
     """
     return CustomerState(state.customer_id, state.customer, state.customer_position, quotes,
-                         left, state.offers_ms, state.queue)  # fmt: skip
+                         left, state.offers_ms, state.queue,
+                         state.quotes_truncated)  # fmt: skip
 
 
 def _with_queue(state: CustomerState, queue: tuple[Change, ...]) -> CustomerState:
     return CustomerState(state.customer_id, state.customer, state.customer_position,
-                         state.quotes, state.left, state.offers_ms, queue)  # fmt: skip
+                         state.quotes, state.left, state.offers_ms, queue,
+                         state.quotes_truncated)  # fmt: skip
 
 
 def _renewed(open_quote: OpenQuote, quote: Quote, position: Position) -> OpenQuote:
@@ -216,6 +231,8 @@ def _apply(
 ) -> tuple[CustomerState, tuple[Output, ...]]:
     if isinstance(change, QuoteChange):
         return _apply_quote(state, change, rules)
+    if isinstance(change, TableTruncated):
+        return _apply_truncate(state, change, rules)
     return _apply_customer(state, change)
 
 
@@ -256,6 +273,8 @@ def _apply_quote(
 ) -> tuple[CustomerState, tuple[Output, ...]]:
     """A quote change of this customer: enter, stay in, or leave the funnel."""
     quote_id, position = change.quote_id, change.position
+    if _stale(position, state.quotes_truncated):  # the row was gone before this was read
+        return state, ()
     current = state.quotes.get(quote_id)
     gone = state.left.get(quote_id)
     seen = current or gone
@@ -352,8 +371,73 @@ def _apply_customer(
     if _stale(change.position, state.customer_position):
         return state, ()
     updated = CustomerState(state.customer_id, change.customer, change.position, state.quotes,
-                            state.left, state.offers_ms, state.queue)  # fmt: skip
+                            state.left, state.offers_ms, state.queue,
+                            state.quotes_truncated)  # fmt: skip
     return updated, ()
+
+
+TRUNCATED_QUOTES = "truncated: the quotes table was truncated"
+
+
+def _older(position: Position, truncate: Position) -> bool:
+    """Did the truncate remove what ``position`` wrote? Yes if it committed before it; a
+    truncate that cannot be ordered removes everything (hold rather than send)."""
+    return not truncate.known or position.order < truncate.order
+
+
+def _newest(seen: Position | None, position: Position) -> Position:
+    return position if seen is None or seen.order < position.order else seen
+
+
+def _apply_truncate(
+    state: CustomerState, change: TableTruncated, rules: Rules
+) -> tuple[CustomerState, tuple[Output, ...]]:
+    """A table of the source was truncated: remove what it removed, remember when."""
+    at = change.position
+    if change.table == "customers":
+        if state.customer_position is not None and not _older(state.customer_position, at):
+            return state, ()  # a row written after the truncate, read before it
+        updated = CustomerState(state.customer_id, None, _newest(state.customer_position, at),
+                                state.quotes, state.left, state.offers_ms, state.queue,
+                                state.quotes_truncated)  # fmt: skip
+        return updated, ()
+    outputs: list[Output] = []
+    quotes = dict(state.quotes)
+    left = dict(state.left)
+    for quote_id, open_quote in state.quotes.items():
+        if not _older(open_quote.position, at):
+            continue  # written after the truncate, read before it
+        del quotes[quote_id]
+        left[quote_id] = Left(_newest(open_quote.position, at), True, at.commit_ms)
+        if open_quote.decided_ms is None:  # its fate is unknowable now: never offered
+            outputs.append(_decision(open_quote.quote, state.customer_id, Outcome.SUPPRESSED,
+                                     TRUNCATED_QUOTES, at.commit_ms, rules))  # fmt: skip
+    updated = CustomerState(state.customer_id, state.customer, state.customer_position, quotes,
+                            left, state.offers_ms, state.queue,
+                            _newest(state.quotes_truncated, at))  # fmt: skip
+    return updated, tuple(outputs)
+
+
+@dataclass(frozen=True, slots=True)
+class Truncations:
+    """The newest truncate of each table a driver has seen (per partition, live).
+
+    A customer's state remembers the truncates it was given; one with no state when a
+    truncate went by (or whose empty state was dropped) starts from :meth:`fresh`, so
+    an older change of theirs read after the truncate is as stale as for any other.
+    """
+
+    quotes: Position | None = None
+    customers: Position | None = None
+
+    def after(self, change: TableTruncated) -> Truncations:
+        if change.table == "quotes":
+            return Truncations(_newest(self.quotes, change.position), self.customers)
+        return Truncations(self.quotes, _newest(self.customers, change.position))
+
+    def fresh(self, customer_id: int) -> CustomerState:
+        return CustomerState(customer_id, customer_position=self.customers,
+                             quotes_truncated=self.quotes)  # fmt: skip
 
 
 def _decide(
@@ -426,7 +510,8 @@ def _decide(
     quotes = dict(state.quotes)
     quotes[quote.quote_id] = decided
     state = CustomerState(state.customer_id, customer, state.customer_position, quotes,
-                          state.left, offers_ms, state.queue)  # fmt: skip
+                          state.left, offers_ms, state.queue,
+                          state.quotes_truncated)  # fmt: skip
     return state, output
 
 
@@ -469,6 +554,7 @@ def run_in_event_time(
     states: dict[int, CustomerState] = {}
     outputs: list[Output] = []
     watermark = 0
+    truncations = Truncations()
     for item in items:
         if isinstance(item, int):
             watermark = max(watermark, item)
@@ -477,7 +563,14 @@ def run_in_event_time(
                 states[customer_id] = result.state
                 outputs.extend(result.outputs)
             continue
-        state = states.get(item.customer_id) or CustomerState(item.customer_id)
+        if isinstance(item, TableTruncated):  # every customer, like the live driver
+            truncations = truncations.after(item)
+            for customer_id in sorted(states):
+                result = step(states[customer_id], item, watermark, watermark, rules)
+                states[customer_id] = result.state
+                outputs.extend(result.outputs)
+            continue
+        state = states.get(item.customer_id) or truncations.fresh(item.customer_id)
         result = step(state, item, watermark, watermark, rules)
         states[item.customer_id] = result.state
         outputs.extend(result.outputs)

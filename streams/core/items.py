@@ -1,7 +1,8 @@
 """What travels on the processor's by-customer topic: changes, watermark markers, ticks.
 
 One topic carries everything a deciding task needs, in one order per
-partition: the quote and customer changes of its customers, the markers that
+partition: the quote and customer changes of its customers, the truncates of
+the source tables (to every partition), the markers that
 move its watermark (:mod:`streams.core.watermarks`), and clock ticks that let
 it decide due quotes inside stream processing (where faust allows table writes
 and transactional sends). JSON, like the state: small, readable, versioned by
@@ -13,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from streams.core.model import CustomerChange, QuoteChange
+from streams.core.model import CustomerChange, QuoteChange, TableTruncated
 from streams.core.state_codec import StateFormatError, change_from_json, change_to_json
 from streams.core.watermarks import Marker
 
@@ -33,7 +34,8 @@ class Markers:
     markers: tuple[Marker, ...]
 
 
-Item = QuoteChange | CustomerChange | Marker | Markers | Tick
+#: A :class:`TableTruncated` goes to every partition (it reaches every customer).
+Item = QuoteChange | CustomerChange | TableTruncated | Marker | Markers | Tick
 
 
 def encode_item(item: Item) -> bytes:

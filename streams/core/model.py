@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
+from typing import Literal
 
 from streams.core.frozen import fast_init
 
@@ -96,6 +97,19 @@ class CustomerChange:
     position: Position
 
 
+@fast_init
+@dataclass(frozen=True, slots=True)
+class TableTruncated:
+    """A ``TRUNCATE`` of a source table: it names no row, so it applies to every customer.
+
+    Everything of that table older than ``position`` is gone (quotes close, customer rows
+    are forgotten); a change older than it that arrives later must resurrect nothing.
+    """
+
+    table: Literal["quotes", "customers"]
+    position: Position
+
+
 class Outcome(Enum):
     """Decision outcomes; the names are the ``DecisionOutcome`` symbols of the schema."""
 
@@ -144,4 +158,6 @@ class Decision:
 
 
 Output = Trigger | Decision
-Change = QuoteChange | CustomerChange
+Change = QuoteChange | CustomerChange | TableTruncated
+#: A change of one customer's rows (a truncate has no customer).
+RowChange = QuoteChange | CustomerChange

@@ -13,7 +13,8 @@ so what is checked here is what the connector produces. Covered:
   and :meth:`Position.sequence` (Debezium's JSON array of decimal strings);
 * the event rules: insert, update, update of the primary key (delete,
   tombstone, create), update without an old row, delete plus tombstone, and
-  truncate (kept on a plain topic, dropped on a compacted one).
+  truncate (keyless on a plain topic, under the reserved key on a compacted
+  one, where a real row under that key is held back).
 
 Every event is encoded with the real embedded serde and decoded again, so a
 record the schema does not accept fails here rather than in the stream.
@@ -31,6 +32,7 @@ import pytest
 
 import schemas
 from connectors.cdc.events import (
+    RESERVED_KEY_VALUE,
     Capture,
     Event,
     Position,
@@ -42,6 +44,7 @@ from connectors.cdc.events import (
     source_block,
     truncate_events,
     update_events,
+    without_reserved_keys,
 )
 from connectors.cdc.pgoutput import UNCHANGED_TOAST, Column, Relation, Value
 from connectors.cdc.stream import capture_for
@@ -116,6 +119,10 @@ SERDE = EmbeddedSerde()
 
 @pytest.fixture
 def decoder() -> RowDecoder:
+    return decoder_of_quotes()
+
+
+def decoder_of_quotes() -> RowDecoder:
     return RowDecoder(QUOTES_RELATION, QUOTES)
 
 
@@ -355,14 +362,43 @@ def test_delete_is_a_delete_then_a_tombstone(decoder: RowDecoder) -> None:
     assert_encodes(QUOTES, events)
 
 
-def test_truncate_is_one_keyless_event_on_a_plain_topic() -> None:
-    events = truncate_events(QUOTES, source(), NOW_MS)
+def test_truncate_is_one_keyless_event_on_a_plain_topic(decoder: RowDecoder) -> None:
+    events = truncate_events(decoder, source(), NOW_MS)
     assert events == [Event(QUOTES.topic, None, envelope("t", None, None), "t")]
     assert_encodes(QUOTES, events)
 
 
-def test_truncate_is_dropped_on_a_compacted_topic() -> None:
-    assert truncate_events(CUSTOMERS, source_block(CUSTOMERS, POSITION, version=VERSION), 0) == []
+def _customers_decoder(key_type_oid: int = 20) -> RowDecoder:
+    relation = Relation(16_390, "public", "customers", "f",
+                        (Column("customer_id", key_type_oid, -1, True),))  # fmt: skip
+    return RowDecoder(relation, CUSTOMERS)
+
+
+def test_truncate_on_a_compacted_topic_goes_under_the_reserved_key() -> None:
+    """The compacted topic refuses keyless records: the key no real customer has."""
+    decoder = _customers_decoder()
+    src = source_block(CUSTOMERS, POSITION, version=VERSION)
+    events = truncate_events(decoder, src, NOW_MS)
+    value = {"before": None, "after": None, "source": src, "op": "t", "ts_ms": NOW_MS,
+             "transaction": None}  # fmt: skip
+    assert events == [Event(CUSTOMERS.topic, {"customer_id": RESERVED_KEY_VALUE}, value, "t")]
+    assert RESERVED_KEY_VALUE == -1
+    assert_encodes(CUSTOMERS, events)
+
+
+def test_truncate_on_a_compacted_topic_without_an_integer_key_is_dropped() -> None:
+    decoder = _customers_decoder(key_type_oid=25)  # text: no reserved value
+    assert truncate_events(decoder, source_block(CUSTOMERS, POSITION, version=VERSION), 0) == []
+
+
+def test_a_real_row_under_the_reserved_key_is_held_back() -> None:
+    """Published, it would replace the truncate in the compacted topic (and be taken for one)."""
+    decoder = _customers_decoder()
+    src = source_block(CUSTOMERS, POSITION, version=VERSION)
+    reserved = delete_events(decoder, {"customer_id": -1}, src, NOW_MS)
+    normal = delete_events(decoder, {"customer_id": 7}, src, NOW_MS)
+    assert without_reserved_keys(decoder, reserved + normal) == normal
+    assert without_reserved_keys(decoder_of_quotes(), reserved) == reserved  # plain topic
 
 
 def test_an_update_with_unchanged_toast_encodes_end_to_end(decoder: RowDecoder) -> None:

@@ -123,7 +123,7 @@ def _last_commit(by_op: dict[tuple[int, str], dict[str, Any]]) -> str:
     return last_commit
 
 
-def test_customer_nulls_booleans_and_a_compacted_topic_without_truncate_events(
+def test_customer_nulls_and_booleans_on_the_compacted_topic(
     cdc_settings: Settings,
 ) -> None:
     since = end_offsets(cdc_settings, CUSTOMERS)

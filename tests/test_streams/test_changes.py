@@ -76,7 +76,6 @@ def test_a_snapshot_row_without_an_lsn_is_unordered() -> None:
         (envelope("c", None, {**ROW, "premium": 4.5}), "premium is not a decimal"),
         (envelope("c", None, {k: v for k, v in ROW.items() if k != "status"}), "has no status"),
         (envelope("c", None, {**ROW, "created_at": "yesterday"}), "created_at is not a timestamp"),
-        (envelope("t"), "TRUNCATE"),
     ],
 )
 def test_unusable_events_say_why(value: dict[str, Any], message: str) -> None:
