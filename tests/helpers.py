@@ -146,6 +146,35 @@ def wait_until_consumed(
         if time.monotonic() > deadline:
             raise AssertionError(
                 f"group {group} committed {committed} of {topic}, not its end {ends},"
-                f" in {timeout_s} s"
+                f" in {timeout_s} s; the records between: "
+                + _describe_gap(settings, topic, committed, ends)
             )
         time.sleep(0.2)
+
+
+def _describe_gap(settings: Settings, topic: str, committed: dict[int, int],
+                  ends: dict[int, int]) -> str:  # fmt: skip
+    """What lies between a group's committed offsets and the ends (for a failure message):
+    each record's offset, whether a read_committed reader sees it, and its first bytes."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    seen: dict[str, dict[tuple[int, int], bytes]] = {}
+    for isolation in ("read_uncommitted", "read_committed"):
+        consumer = Consumer({**settings.kafka.as_librdkafka_dict(),
+                             "group.id": "quoteflow-gap", "enable.auto.commit": False,
+                             "isolation.level": isolation})  # fmt: skip
+        found: dict[tuple[int, int], bytes] = {}
+        try:
+            consumer.assign([TopicPartition(topic, p, max(committed.get(p, 0), 0))
+                             for p, end in ends.items() if committed.get(p, -1) < end])  # fmt: skip
+            for message in consumer.consume(1000, 3.0):
+                partition, offset = message.partition() or 0, message.offset() or 0
+                if message.error() is None and offset < ends[partition]:
+                    found[(partition, offset)] = (message.value() or b"")[:40]
+        finally:
+            consumer.close()
+        seen[isolation] = found
+    return "; ".join(
+        f"{p}@{o}{'' if (p, o) in seen['read_committed'] else ' (uncommitted)'}: {v!r}"
+        for (p, o), v in sorted(seen["read_uncommitted"].items())
+    ) or "none readable (transaction markers only)"

@@ -274,7 +274,7 @@ def _apply_quote(
     """A quote change of this customer: enter, stay in, or leave the funnel."""
     quote_id, position = change.quote_id, change.position
     if _stale(position, state.quotes_truncated):  # the row was gone before this was read
-        return state, ()
+        return _truncated_before(state, change, rules)
     current = state.quotes.get(quote_id)
     gone = state.left.get(quote_id)
     seen = current or gone
@@ -387,6 +387,23 @@ def _older(position: Position, truncate: Position) -> bool:
 
 def _newest(seen: Position | None, position: Position) -> Position:
     return position if seen is None or seen.order < position.order else seen
+
+
+def _truncated_before(
+    state: CustomerState, change: QuoteChange, rules: Rules
+) -> tuple[CustomerState, tuple[Output, ...]]:
+    """A change the quotes truncate removed, read after it (from another partition of the
+    topic): a candidate the state never saw gets the decision the truncate gave the others,
+    so the outcome does not depend on the read order; anything else is dropped."""
+    quote, quote_id = change.quote, change.quote_id
+    if (quote is None or not rules.is_offerable(quote.status) or quote_id in state.quotes
+            or quote_id in state.left):  # fmt: skip
+        return state, ()
+    truncate = state.quotes_truncated
+    assert truncate is not None  # the caller found the change stale against it
+    decision = _decision(quote, state.customer_id, Outcome.SUPPRESSED, TRUNCATED_QUOTES,
+                         truncate.commit_ms, rules)  # fmt: skip
+    return _leave(state, quote_id, change.position, True, truncate.commit_ms), (decision,)
 
 
 def _apply_truncate(

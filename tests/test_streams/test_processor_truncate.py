@@ -62,18 +62,25 @@ def send_truncate(world: World, table: str, *, at_s: float) -> None:
 
 
 def _decisions(world: World) -> list[tuple[int, str, str]]:
+    """Every decision, once the (running) worker has consumed its whole input."""
     decisions = _everything(world, "quoteflow.abandonment.decisions", "abandonment_decision")
     return sorted((d["quote_id"], d["outcome"], d["reason"]) for d in decisions)
 
 
-def _run_until_triggered(world: World, tmp_path: Path, quote_id: int) -> list[Any]:
+Decided = list[tuple[int, str, str]]
+
+
+def _run_until_triggered(world: World, tmp_path: Path,
+                         quote_id: int) -> tuple[list[Any], Decided]:  # fmt: skip
+    """Every trigger and decision, read while the worker runs: "settled" means it has
+    committed its whole input, which a stopped worker never does for the ticks it sent."""
     stop = threading.Event()
     beats = _heartbeats(world, stop)
     worker = Worker(world, tmp_path / "worker.log")
     try:
         triggers = _triggers(world, until=lambda rs: len(rs) >= 1, timeout_s=90)
         assert [t["quote_id"] for t in triggers] == [quote_id], worker.output()
-        return _all_triggers(world)  # settled: everything the input will ever give
+        return _all_triggers(world), _decisions(world)
     finally:
         stop.set()
         beats.join(5)
@@ -93,9 +100,9 @@ def test_a_quotes_truncate_suppresses_the_open_quotes_before_it(
     send_truncate(world, "quotes", at_s=soon + 1)
     world.send_quote(33, 3, "QUOTED", updated_s=soon + 2, op="c")  # after it: the control
 
-    triggers = _run_until_triggered(world, tmp_path, 33)
+    triggers, decisions = _run_until_triggered(world, tmp_path, 33)
     assert [t["quote_id"] for t in triggers] == [33]
-    assert _decisions(world) == [(31, "SUPPRESSED", TRUNCATED), (32, "SUPPRESSED", TRUNCATED)]
+    assert decisions == [(31, "SUPPRESSED", TRUNCATED), (32, "SUPPRESSED", TRUNCATED)]
 
 
 def test_a_customers_truncate_offers_nothing_until_the_row_returns(
@@ -110,6 +117,6 @@ def test_a_customers_truncate_offers_nothing_until_the_row_returns(
     send_truncate(world, "customers", at_s=soon + 1)
     world.send_customer(2, at_s=soon + 2)  # customer 2's row returns: the control
 
-    triggers = _run_until_triggered(world, tmp_path, 42)
+    triggers, decisions = _run_until_triggered(world, tmp_path, 42)
     assert [t["quote_id"] for t in triggers] == [42]
-    assert [(q, o) for q, o, _ in _decisions(world)] == [(41, "UNMATCHED")]
+    assert [(q, o) for q, o, _ in decisions] == [(41, "UNMATCHED")]
