@@ -70,6 +70,8 @@ WATERMARKS = "quoteflow.cdc.watermarks"
 DEAD_LETTER = "quoteflow.dead-letter"
 #: How long the worker's consumer lets the broker hold a fetch with nothing new (faust: 1.5 s).
 FETCH_MAX_WAIT_MS = 100
+#: Due customers decided per event (a tick or a marker); the rest at the next one.
+MAX_DUE_PER_EVENT = 256
 #: The change topic of each CDC source, as the watermark records name sources.
 SOURCES = {"qms": QUOTES, "crm": CUSTOMERS}
 
@@ -209,8 +211,15 @@ class Processor:
             await self._apply(partition, item.customer_id, item, now_ms, watermark)
 
     async def _step_due(self, partition: int, now_ms: int, watermark_ms: int) -> None:
+        """Decide the partition's due customers, a bounded number per event.
+
+        After an outage a watermark jump makes the whole backlog due at once; deciding
+        it inside one event kept one transaction open for all of it, and a transaction
+        open past ``transaction.timeout.ms`` is fenced. The rest wait for the next tick
+        or marker (earliest due first, so held ones never starve decidable ones).
+        """
         index = self.local.due.get(partition)
-        ready = index.ready(now_ms) if index is not None else []
+        ready = index.ready(now_ms, MAX_DUE_PER_EVENT) if index is not None else []
         held = False
         for customer_id in ready:
             result = await self._apply(partition, customer_id, None, now_ms, watermark_ms)

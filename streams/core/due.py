@@ -35,16 +35,17 @@ class DueIndex:
             self._heap = [(at, c) for c, at in self.due.items()]
             heapq.heapify(self._heap)
 
-    def ready(self, now_ms: int) -> list[int]:
-        """The customers due at or before ``now_ms``, earliest first (each once).
+    def ready(self, now_ms: int, limit: int | None = None) -> list[int]:
+        """The customers due at or before ``now_ms``, earliest first (each once), at most
+        ``limit`` of them.
 
         They stay in the index: the caller decides them and then :meth:`set`\\ s
-        their next due time (or None).
+        their next due time (or None); those past ``limit`` come next time.
         """
         heap, due = self._heap, self.due
         found: list[int] = []
         seen: set[int] = set()
-        while heap and heap[0][0] <= now_ms:
+        while heap and heap[0][0] <= now_ms and (limit is None or len(found) < limit):
             at, customer_id = heapq.heappop(heap)
             if due.get(customer_id) == at and customer_id not in seen:
                 found.append(customer_id)

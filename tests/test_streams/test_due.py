@@ -38,3 +38,17 @@ def test_stale_entries_are_dropped_when_they_pile_up() -> None:
         index.set(1, k)  # one customer, moved 5,000 times
     assert len(index._heap) <= 2 * len(index) + 1024
     assert index.ready(10_000) == [1]
+
+
+@given(st.dictionaries(st.integers(0, 50), st.integers(0, 100), max_size=40), st.integers(1, 10))
+def test_a_limited_ready_is_the_earliest_of_the_full_answer(due: dict[int, int],
+                                                           limit: int) -> None:  # fmt: skip
+    """A bounded round decides the earliest due first; the rest come next round."""
+    index = DueIndex()
+    for customer_id, at in due.items():
+        index.set(customer_id, at)
+    everything = index.ready(60)
+    assert index.ready(60, limit) == everything[:limit]
+    for customer_id in everything[:limit]:
+        index.set(customer_id, None)  # decided
+    assert index.ready(60) == everything[limit:]
