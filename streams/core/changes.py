@@ -78,6 +78,11 @@ def _position(value: Mapping[str, Any], op: str) -> Position:
     lsn = lsn if isinstance(lsn, int) else 0
     sequence = source.get("sequence")
     commit_lsn = _last_commit_lsn(sequence) if sequence else 0
+    if not commit_lsn and sequence:
+        # A null last commit: the first transaction (or snapshot chunk) of a new slot. Its
+        # own LSN stands in for it — past every commit of an older slot of this database
+        # (a lost slot re-created), where 0 would rank its changes below all of them.
+        commit_lsn = lsn
     if op == "r" and commit_lsn:
         return Position(0, ts_ms, commit_lsn)
     return Position(lsn, ts_ms, commit_lsn)

@@ -385,3 +385,18 @@ def test_uplift_computed_from_the_decisions_recovers_the_true_effect() -> None:
     uplift = len(won & offered) / len(offered) - len(won & held) / len(held)
     assert len(offered) > 800 and len(held) > 800
     assert abs(uplift - 0.15) < 0.05, uplift
+
+
+def test_a_recreated_slots_first_changes_are_newer_than_the_old_slots() -> None:
+    """A lost slot re-created: its snapshot rows and first transaction carry no last
+    commit (Debezium's null); they are newer than everything the old slot wrote."""
+    (old_offer,) = quote_changes(_envelope("c", "QUOTED", '["9000","9100"]', 9_100))
+    (withdrawn_row,) = quote_changes(_envelope("r", "ACCEPTED", '[null,"50000"]', 50_000))
+    (first_txn,) = quote_changes(_envelope("u", "ACCEPTED", '[null,"50200"]', 50_200))
+    assert old_offer.position.order < withdrawn_row.position.order
+    assert old_offer.position.order < first_txn.position.order
+    c = Clock()
+    for newer in (withdrawn_row, first_txn):
+        outputs = run_in_event_time([c.customer(customer()), old_offer, newer,
+                                     DEADLINE + MINUTE], RULES)[1]  # fmt: skip
+        assert outputs == []  # accepted: the old slot's QUOTED row is not the truth
