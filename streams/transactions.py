@@ -35,6 +35,8 @@ from faust.transport.consumer import TransactionManager
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import TP
 
+from streams.partition_loss import drop_local_partitions, lost_partitions, source_partitions
+
 
 class SourceTransactionManager(TransactionManager):
     """faust's TransactionManager, with sends joining the current event's transaction."""
@@ -43,11 +45,14 @@ class SourceTransactionManager(TransactionManager):
     #: buffered and published later, outside the event's context; they join the
     #: transaction of the same partition of the table's source topic.
     changelog_sources: Mapping[str, str] = {}
+    #: The source partitions this worker was assigned at the last rebalance.
+    sources_assigned: frozenset[int] = frozenset()
 
     async def on_rebalance(
         self, assigned: set[TP], revoked: set[TP], newly_assigned: set[TP]
     ) -> None:
-        """Stop the producer of every transactional id this worker no longer owns.
+        """Stop the producer of every transactional id this worker no longer owns, and
+        delete the local table state of the partitions it lost.
 
         faust stops only the ids of the partitions it computes as revoked, and that
         set came out empty when a second worker joined: the first kept its producer
@@ -58,6 +63,10 @@ class SourceTransactionManager(TransactionManager):
         through it failed with ProducerFenced and crashed the worker. Deciding from
         the *new* assignment alone does not depend on that bookkeeping; a fresh
         producer for an id that comes back fences the dead owner's properly.
+
+        A lost partition's open transaction dies with its producer, but its table writes
+        are in the local RocksDB files already: they go too, before faust's tables see
+        the new assignment (:mod:`streams.partition_loss`).
         """
         owned = self._tps_to_transactional_ids(assigned)
         producers: dict[str, Any] = getattr(self.producer, "_transaction_producers", {})
@@ -66,6 +75,11 @@ class SourceTransactionManager(TransactionManager):
             self.log.info("Stopping %d transactional producer(s) no longer owned: %s",
                           len(stale), ", ".join(stale))  # fmt: skip
             await self._stop_transactions(stale)
+        now = source_partitions(assigned, self.changelog_sources)
+        lost = lost_partitions(self.sources_assigned, now,
+                               source_partitions(revoked, self.changelog_sources))  # fmt: skip
+        drop_local_partitions(self.app, self.changelog_sources.keys(), lost)
+        self.sources_assigned = frozenset(now)
         await super().on_rebalance(assigned, revoked, newly_assigned)
 
     async def send(
