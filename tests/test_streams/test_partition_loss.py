@@ -143,7 +143,8 @@ def test_a_partition_lost_mid_transaction_and_regained_keeps_no_aborted_write(
             assert time.monotonic() < deadline, a.output()
             time.sleep(0.2)
         # The scenario holds: the handover came while B's transactions were open.
-        assert _all_triggers(world, settled=False) == [], b.output()
+        early = _all_triggers(world, settled=False)
+        assert early == [], "B committed before A took over (too slow a start?)\n" + b.output()
         a.stop(signal.SIGKILL)  # before its first commit: its partitions go back to B
 
         _triggers(world, until=lambda rs: len(rs) >= len(quotes), timeout_s=COMMIT_S + 50)
