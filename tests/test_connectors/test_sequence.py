@@ -14,13 +14,16 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from connectors.cdc.snapshot import request_snapshot
 from quoteflow.settings import Settings
+from quoteflow.stack.postgres.schema import CdcSource
 
 from .conftest import Own, Record, end_offsets, read_new, streaming, wait_confirmed_past
 
@@ -35,10 +38,31 @@ def sequence(value: dict[str, Any]) -> tuple[int, int]:
     return (int(last) if last is not None else 0, int(lsn))
 
 
-def _insert(conn: psycopg.Connection[Any]) -> int:
+@pytest.fixture
+def scratch_quotes(cdc_settings: Settings) -> Iterator[CdcSource]:
+    """A copy of public.quotes in a schema and publication of its own: a snapshot of it
+    reads this test's rows only, not every row other tests left in the shared table (19k
+    in a CI run, which made the snapshot outlast the read)."""
+    name = f"quoteflow_seq_{uuid.uuid4().hex[:8]}"
+    ident = sql.Identifier(name)
+    with psycopg.connect(cdc_settings.postgres.conninfo("qms"), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(ident))
+        conn.execute(sql.SQL("CREATE TABLE {}.quotes (LIKE public.quotes INCLUDING ALL)")
+                     .format(ident))  # fmt: skip
+        conn.execute(sql.SQL("ALTER TABLE {}.quotes REPLICA IDENTITY FULL").format(ident))
+        conn.execute(sql.SQL("CREATE PUBLICATION {} FOR TABLE {}.quotes").format(ident, ident))
+        try:
+            yield CdcSource("qms_database", "qms.sql", "quotes", name, "qms", schema=name)
+        finally:
+            conn.execute(sql.SQL("DROP PUBLICATION IF EXISTS {}").format(ident))
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(ident))
+
+
+def _insert(conn: psycopg.Connection[Any], table: str = "quotes") -> int:
     row = conn.execute(
-        "INSERT INTO quotes (quote_ref, customer_id, product_code, channel, premium, currency,"
-        " valid_until) VALUES (%s, 1, 'P', 'WEB', 1, 'GBP', '2026-12-31') RETURNING quote_id",
+        sql.SQL("INSERT INTO {} (quote_ref, customer_id, product_code, channel, premium,"
+                " currency, valid_until) VALUES (%s, 1, 'P', 'WEB', 1, 'GBP', '2026-12-31')"
+                " RETURNING quote_id").format(sql.SQL(table)),
         (f"Q-{uuid.uuid4().hex[:8]}",),
     ).fetchone()
     assert row is not None
@@ -67,24 +91,26 @@ def _events_of(
 
 
 def test_a_change_committed_after_a_chunk_read_orders_after_its_snapshot_row(
-    cdc_settings: Settings, own: Own
+    cdc_settings: Settings, own: Own, scratch_quotes: CdcSource
 ) -> None:
     settings = cdc_settings.model_copy(
         update={"cdc": cdc_settings.cdc.model_copy(
             update={"snapshot_chunk_rows": 50, "snapshot_rows_per_s": None})}
     )  # fmt: skip
     conninfo = settings.postgres.conninfo("qms")
+    table = scratch_quotes.qualified_table
     with (
-        streaming(settings, "qms", **own.options()) as running,
+        streaming(settings, "qms", source=scratch_quotes, **own.options()) as running,
         psycopg.connect(conninfo, autocommit=True) as conn,
         psycopg.connect(conninfo) as writer,
     ):
-        quote_id = _insert(conn)
+        quote_id = _insert(conn, table)
         wait_confirmed_past(running, conninfo)
         since = end_offsets(settings, own.changes)
         # Changed before the chunk is read, committed after it: the select sees the old row.
-        writer.execute("UPDATE quotes SET status = 'ACCEPTED' WHERE quote_id = %s", (quote_id,))
-        request_snapshot(conninfo, "public.quotes")
+        writer.execute(sql.SQL("UPDATE {} SET status = 'ACCEPTED' WHERE quote_id = %s")
+                       .format(sql.SQL(table)), (quote_id,))  # fmt: skip
+        request_snapshot(conninfo, table)
         _events_of(settings, own, since, quote_id, {"r"})  # the chunk's high watermark was read
         writer.commit()
         events = _events_of(settings, own, since, quote_id, {"r", "u"})
