@@ -47,6 +47,23 @@ def delete_subjects(settings: Settings, topic: str) -> None:
     delete(settings, f"{topic}-")
 
 
+def drop_topics(settings: Settings, starts: tuple[str, ...], subjects_of: str) -> None:
+    """Delete a test's topics (names starting with any of ``starts``) and the registry
+    subjects of those under ``subjects_of``: best effort, a cleanup never fails a test."""
+    import contextlib
+
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient(settings.kafka.as_librdkafka_dict())
+    ours = [t for t in admin.list_topics(timeout=10).topics if t.startswith(starts)]
+    for name in ours:
+        if name.startswith(subjects_of):
+            delete_subjects(settings, name)
+    for future in (admin.delete_topics(ours) if ours else {}).values():
+        with contextlib.suppress(Exception):
+            future.result()
+
+
 def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
     """Each partition's end offset (the next offset to be written) of ``topic``, now."""
     from confluent_kafka import Consumer, TopicPartition

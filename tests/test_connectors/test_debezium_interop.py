@@ -19,7 +19,6 @@ What still differs, asserted here so a change on either side shows up:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
@@ -49,7 +48,7 @@ from quoteflow.settings import Settings, load_settings
 from schemas.debezium import as_date
 from schemas.serde import serde_from_settings
 from streams.bench.workers import WorkerProcess
-from tests.helpers import delete_subjects, free_ports
+from tests.helpers import delete_subjects, drop_topics, free_ports
 from tests.test_streams.test_processor import DELAY_S, RULES, _env
 
 from . import types_table as tt
@@ -301,14 +300,7 @@ def pipeline(stack: object, tmp_path: Path) -> Iterator[Pipeline]:
             drop_slot(settings, SOURCES[source], slot)
             with psycopg.connect(settings.postgres.conninfo(source), autocommit=True) as db:
                 db.execute(f'DROP PUBLICATION IF EXISTS "{slot}"'.encode())
-        existing = admin.list_topics(timeout=10).topics
-        ours = [t for t in existing if t.startswith((prefix, f"test-dbzwm-{run}"))]
-        for name in ours:
-            if name.startswith(prefix):
-                delete_subjects(settings, name)
-        for future in (admin.delete_topics(ours) if ours else {}).values():
-            with contextlib.suppress(Exception):  # cleanup is best effort
-                future.result()
+        drop_topics(settings, (prefix, f"test-dbzwm-{run}"), prefix)
 
 
 def test_with_debezium_as_the_producer_quoteflow_watermarks_lets_a_trigger_fire(

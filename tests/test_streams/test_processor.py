@@ -31,7 +31,12 @@ from schemas import examples
 from schemas.debezium import zoned_timestamp
 from schemas.serde import Serde, serde_from_settings
 from streams.bench.workers import WorkerProcess
-from tests.helpers import delete_subjects, end_offsets, read_to_end, wait_until_consumed
+from tests.helpers import (
+    drop_topics,
+    end_offsets,
+    read_to_end,
+    wait_until_consumed,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -180,16 +185,7 @@ def new_world(stack: object, tmp_path: Path) -> Iterator[Callable[..., World]]:
         for world in made:
             world.serde.close()
         if made:
-            settings = made[0].settings
-            admin = AdminClient(settings.kafka.as_librdkafka_dict())
-            topics = admin.list_topics(timeout=10).topics
-            ours = [t for t in topics if t.startswith((prefix, f"test-proc-{run}"))]
-            for name in ours:
-                if name.startswith(prefix):
-                    delete_subjects(settings, name)
-            for future in (admin.delete_topics(ours) if ours else {}).values():
-                with contextlib.suppress(Exception):  # cleanup is best effort
-                    future.result()
+            drop_topics(made[0].settings, (prefix, f"test-proc-{run}"), prefix)
 
 
 @pytest.fixture
