@@ -16,6 +16,7 @@ import sys
 import time
 from typing import Any
 
+from quoteflow.kafkalog import LibraryChatterFilter
 from quoteflow.settings import LogSettings
 
 EMAIL = re.compile(
@@ -93,6 +94,8 @@ def configure_logging(settings: LogSettings) -> None:
     """Install one stderr handler on the root logger (idempotent)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if settings.format == "json" else ConsoleFormatter())
+    # Chatter first: a line it drops is not worth masking.
+    handler.addFilter(LibraryChatterFilter(logging.getLevelName(settings.level)))
     handler.addFilter(PersonalDataFilter())
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "_quoteflow", False)]:

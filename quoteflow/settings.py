@@ -38,6 +38,7 @@ from pydantic_settings import (
 )
 
 from quoteflow.errors import ConfigError
+from quoteflow.kafkalog import CLIENT_LOG
 
 ENV_PREFIX = "QUOTEFLOW_"
 CONFIG_ENV = "QUOTEFLOW_CONFIG"
@@ -153,12 +154,18 @@ class KafkaSettings(_Section):
             raise ValueError("sasl_mechanism is set but security_protocol is not SASL_*")
         return self
 
-    def as_librdkafka_dict(self) -> dict[str, str | int | float | bool]:
-        """Client config for confluent-kafka; secrets only leave SecretStr here."""
-        conf: dict[str, str | int | float | bool] = {
+    def as_librdkafka_dict(self) -> dict[str, Any]:
+        """Client config for confluent-kafka; secrets only leave SecretStr here.
+
+        The client's own log lines go through quoteflow's logging (``logger``),
+        never raw to stderr; an idle connection the broker closes is not a line.
+        """
+        conf: dict[str, Any] = {
             "bootstrap.servers": self.bootstrap_servers,
             "client.id": self.client_id,
             "security.protocol": self.security_protocol,
+            "logger": CLIENT_LOG,
+            "log.connection.close": False,
         }
         if self.sasl_mechanism:
             conf["sasl.mechanism"] = self.sasl_mechanism

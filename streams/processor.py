@@ -396,6 +396,9 @@ def run_worker(settings: Settings, rules: Rules) -> None:
     worker = faust.Worker(
         processor.app, loglevel=settings.log.level.lower(), override_logging=False
     )
+    # mode's start-up spinner writes terminal escapes ("\x1b[?25h OK ^") to stdout, a
+    # log file included; quoteflow's own lines say when the worker is up.
+    worker.spinner = None
     stop_router = processor.start_router()
     try:
         worker.execute_from_commandline()

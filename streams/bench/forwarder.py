@@ -45,6 +45,7 @@ def main(argv: list[str]) -> None:
     settings = load_settings()
     app = build_forwarder(settings, app_id=app_id, source=source, target=target)
     worker = faust.Worker(app, loglevel=settings.log.level.lower(), override_logging=False)
+    worker.spinner = None  # no terminal escapes in the benchmark's output
     worker.execute_from_commandline()
 
 

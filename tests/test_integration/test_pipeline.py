@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import os
 import random
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -144,7 +145,7 @@ def pipeline(stack: object, settings: Settings, tmp_path: Path) -> Iterator[dict
 
 
 def test_quote_to_email_on_real_rows_sends_only_the_abandoned_offer(
-    pipeline: dict[str, Any], settings: Settings
+    pipeline: dict[str, Any], settings: Settings, tmp_path: Path
 ) -> None:
     """An acceptance in time, an abandonment, a consent withdrawn before the decision and
     a quote older than the maximum age: exactly one e-mail, to the abandoned quote's
@@ -212,3 +213,11 @@ def test_quote_to_email_on_real_rows_sends_only_the_abandoned_offer(
     (message,) = client.messages(trigger_id=expected)
     assert f"ada.{abandoned}@example.com" in str(message)
     client.close()
+
+    # What an operator reads: the Kafka clients speak through quoteflow's logging, and
+    # the processor's coordinator lookups (one per transactional producer) are DEBUG.
+    logs = {name: (tmp_path / f"{name}.log").read_text() for name in ("cdc", "process", "sink")}
+    for name, text in logs.items():
+        raw = [line for line in text.splitlines() if re.match(r"%\d", line)]
+        assert not raw, f"{name}: librdkafka printed on its own: {raw[:3]}"
+    assert "Discovered coordinator" not in logs["process"]
