@@ -535,6 +535,32 @@ def bench_sink(obj: _Context, sends: int, latency_ms: float, concurrency: int, r
     print(json.dumps(result.as_json()))
 
 
+# --- health ------------------------------------------------------------------
+@cli.command()
+@click.option("--max-age", "max_age_s", type=click.FloatRange(min=0, min_open=True),
+              default=None, help="Seconds a heartbeat stays good [default: health.max_age_s].")
+@pass_ctx
+def health(obj: _Context, max_age_s: float | None) -> None:
+    """Exit 0 while this container's component (cdc, process, sink) beats, 1 when stuck.
+
+    The component touches health.file from the loop that does its work; this is
+    the check a container orchestrator runs (docker-compose.yml's healthcheck).
+    """
+    from quoteflow.errors import ConfigError
+    from quoteflow.liveness import judge
+
+    settings = obj.settings.health
+    if settings.file is None:
+        raise ConfigError("health.file is not set (QUOTEFLOW_HEALTH__FILE): the component"
+                          " writes no heartbeat to check")  # fmt: skip
+    verdict = judge(settings.file, max_age_s or settings.max_age_s)
+    if not verdict.alive:
+        err_console.print(f"unhealthy: {verdict.message}", markup=False, highlight=False,
+                          soft_wrap=True)
+        sys.exit(1)
+    console.print(verdict.message, markup=False, highlight=False)
+
+
 # --- smoke -------------------------------------------------------------------
 @cli.command()
 @pass_ctx

@@ -507,6 +507,15 @@ class SinkSettings(_Section):
         return self.base_url or PROVIDER_BASE_URLS.get(self.provider)
 
 
+class HealthSettings(_Section):
+    """Liveness for health checks (:mod:`quoteflow.liveness`): off unless ``file`` is set."""
+
+    #: Touched by a running component's loop; one file per process (a container's own).
+    file: Path | None = None
+    #: ``quoteflow health`` fails when the file is older than this.
+    max_age_s: float = Field(default=60.0, gt=0, le=3600)
+
+
 class LogSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["json", "console"] = "console"
@@ -533,6 +542,7 @@ class Settings(BaseSettings):
     watermarks: WatermarksSettings = Field(default_factory=WatermarksSettings)
     sink: SinkSettings = Field(default_factory=SinkSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
 
     @model_validator(mode="after")
     def _fill_from_stack(self) -> Settings:
@@ -554,6 +564,18 @@ class Settings(BaseSettings):
         if self.streams.data_dir is None:
             streams = self.streams.model_copy(update={"data_dir": self.stack.home / "streams"})
             object.__setattr__(self, "streams", streams)
+        return self
+
+    @model_validator(mode="after")
+    def _liveness_outlasts_cdc_heartbeats(self) -> Settings:
+        """The CDC beats when each source has published a watermark since its last beat."""
+        every = self.cdc.heartbeat_interval_s
+        if self.health.file is not None and every is not None and 3 * every > self.health.max_age_s:
+            raise ValueError(
+                f"health.max_age_s ({self.health.max_age_s:g}) must be at least three"
+                f" cdc.heartbeat_interval_s ({every:g}): the CDC proves it is alive by its"
+                " watermarks"
+            )
         return self
 
     @classmethod

@@ -36,6 +36,7 @@ from typing import Any
 
 import faust
 
+from quoteflow.liveness import Heartbeat
 from quoteflow.settings import Settings
 from quoteflow.topics.catalog import by_name
 from schemas.serde import Serde, serde_from_settings
@@ -70,6 +71,9 @@ WATERMARKS = "quoteflow.cdc.watermarks"
 DEAD_LETTER = "quoteflow.dead-letter"
 #: How long the worker's consumer lets the broker hold a fetch with nothing new (faust: 1.5 s).
 FETCH_MAX_WAIT_MS = 100
+#: A router loop turn longer than this (one batch routed in one transaction) means it is
+#: stuck: the worker stops proving liveness (``health.file``).
+ROUTER_STALL_S = 30.0
 #: Due customers decided per event (a tick or a marker); the rest at the next one.
 MAX_DUE_PER_EVENT = 256
 #: The change topic of each CDC source, as the watermark records name sources.
@@ -100,6 +104,7 @@ class Processor:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings, self.rules, self.serde, self.clock = settings, rules, serde, clock
+        self.heartbeat = Heartbeat(settings.health.file)
         prefix = settings.streams.topic_prefix
         self.names = {n: prefix + n for n in (QUOTES, CUSTOMERS, TRIGGERS, DECISIONS,
                                               WATERMARKS, DEAD_LETTER)}  # fmt: skip
@@ -323,6 +328,9 @@ class Processor:
         if self.router is not None and self.router.failure is not None:
             await self.app.crash(self.router.failure)
             return
+        if self.router is None or time.monotonic() - self.router.turned_at < ROUTER_STALL_S:
+            # The event loop runs timers and the router thread turns: alive.
+            self.heartbeat.beat()
         now_ms = int(self.clock() * 1000)
         for tp in self.app.consumer.assignment():
             if tp.topic == self.by_customer.get_topic_name():

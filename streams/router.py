@@ -118,6 +118,8 @@ class Router:
         self.sent: dict[tuple[str, int], int] = {}
         self.base: dict[tuple[str, int], int] = {}  # committed offset at assignment
         self.failure: BaseException | None = None
+        #: time.monotonic() of the loop's last turn: the worker's liveness checks it.
+        self.turned_at = time.monotonic()
 
     # -- the loop ----------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -130,6 +132,7 @@ class Router:
             self.watermark_reader.assign([TopicPartition(self.topics.watermarks, 0,
                                                          OFFSET_BEGINNING)])  # fmt: skip
             while not stop.is_set():
+                self.turned_at = time.monotonic()
                 messages = self.consumer.consume(BATCH, 0.1)
                 self._read_watermarks()
                 self._route(messages)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+from pathlib import Path
 
 from quoteflow.settings import Settings, StackSettings
 
@@ -195,3 +196,14 @@ def _describe_gap(settings: Settings, topic: str, committed: dict[int, int],
         f"{p}@{o}{'' if (p, o) in seen['read_committed'] else ' (uncommitted)'}: {v!r}"
         for (p, o), v in sorted(seen["read_uncommitted"].items())
     ) or "none readable (transaction markers only)"
+
+
+def compose_command(service: str) -> list[str]:
+    """The ``quoteflow`` arguments docker-compose.yml runs ``service`` with: the tests run
+    the very commands the containers run."""
+    import yaml
+
+    compose = yaml.safe_load((Path(__file__).resolve().parents[1] / "docker-compose.yml")
+                             .read_text())  # fmt: skip
+    command = compose["services"][service]["command"]
+    return [str(part) for part in command]

@@ -169,6 +169,8 @@ def _mounts(service: Mapping[str, Any]) -> list[tuple[str, str, bool]]:
         if isinstance(entry, dict):
             read_only = bool(entry.get("read_only"))
             result.append((str(entry.get("source", "")), str(entry["target"]), read_only))
+        elif ":" not in str(entry):  # an anonymous volume: the container's own
+            result.append(("", str(entry), False))
         else:
             source, _, rest = str(entry).partition(":")
             target, _, mode = rest.partition(":")
@@ -712,7 +714,9 @@ def _resolve_cli(args: list[str]) -> click.Command | None:
         if sub is None:
             return None
         command = sub
-    return None if isinstance(command, click.Group) else command
+    if isinstance(command, click.Group) and not command.invoke_without_command:
+        return None  # a group that only lists its subcommands
+    return command
 
 
 def test_pipeline_services_exist(compose: dict[str, Any]) -> None:
@@ -815,3 +819,120 @@ def test_dockerignore_keeps_what_pip_install_needs() -> None:
     for path in needed:
         hits = [p for p in patterns if not p.startswith("!") and fnmatch(path, p.lstrip("/"))]
         assert not hits, f".dockerignore drops {path}, which `pip install .` needs ({hits})"
+
+
+# --- the running pipeline ----------------------------------------------------
+#: Long-running pipeline services, each a `quoteflow` command the end-to-end test runs
+#: natively (tests/test_integration/test_pipeline.py reads these very commands).
+COMPONENTS = ("cdc", "process", "sink")
+SANDBOX_SERVICE = "esp-sandbox"
+#: The provider the compose sink delivers to the sandbox as.
+SANDBOX_PROVIDER = "customerio"
+
+
+def _depends_on(service: Mapping[str, Any]) -> dict[str, str]:
+    raw = service.get("depends_on") or {}
+    if isinstance(raw, list):
+        return {name: "service_started" for name in raw}
+    return {name: spec.get("condition", "service_started") for name, spec in raw.items()}
+
+
+@pytest.mark.parametrize("name", COMPONENTS)
+def test_components_restart_and_report_their_liveness(compose: dict[str, Any], name: str) -> None:
+    service = _service(compose, name)
+    assert name in _pipeline_services(compose), f"{name} is not built from the Dockerfile"
+    assert service.get("restart") in ("unless-stopped", "always", "on-failure")
+    assert _healthcheck_test(service) == "CMD quoteflow health", (
+        f"{name}'s health check is not `quoteflow health`"
+    )
+    assert _environment(service).get("QUOTEFLOW_HEALTH__FILE"), (
+        f"{name} writes no heartbeat (QUOTEFLOW_HEALTH__FILE) for `quoteflow health`"
+    )
+    ready = _depends_on(service)
+    for one_shot in ("topics", "schemas"):
+        assert ready.get(one_shot) == "service_completed_successfully", (
+            f"{name} may start before `{one_shot}` has finished"
+        )
+    assert "profiles" not in service, f"{name} must start with a plain `docker compose up`"
+
+
+def test_process_scales_with_state_of_its_own(compose: dict[str, Any],
+                                              defaults: Settings) -> None:  # fmt: skip
+    """`--scale process=3`: no fixed name or host port, and each replica its own RocksDB
+    directory (two workers opening one would fail on its lock)."""
+    service = _service(compose, "process")
+    assert "container_name" not in service and not service.get("ports")
+    home = PIPELINE_ENV["QUOTEFLOW_STACK__HOME"]
+    default_home = defaults.stack.home
+    assert defaults.streams.data_dir is not None
+    data_dir = f"{home}/{defaults.streams.data_dir.relative_to(default_home)}"
+    mounts = {target: source for source, target, _ in _mounts(service)}
+    assert data_dir in mounts, f"process has no volume of its own at {data_dir}"
+    assert mounts[data_dir] == "", (
+        f"process mounts {mounts[data_dir]!r} at {data_dir}: replicas would share it"
+    )
+
+
+def test_sink_delivers_to_the_sandbox_on_its_loopback(compose: dict[str, Any]) -> None:
+    from connectors.esp_sandbox import Sandbox, SandboxConfig
+
+    sandbox_service = _service(compose, SANDBOX_SERVICE)
+    args = _command(sandbox_service)
+    assert args[0] == "esp-sandbox"
+    port = int(args[args.index("--port") + 1])
+    assert _host_port_to(sandbox_service, SANDBOX_SERVICE, port) == port
+    assert all(ip == "127.0.0.1" for ip, _, _ in _published(sandbox_service)), (
+        "the sandbox accepts a well-known key: publish it on the host's loopback only"
+    )
+    sink = _service(compose, "sink")
+    # The sink sends plain http:// to loopback only: it shares the sandbox's network.
+    assert sink.get("network_mode") == f"service:{SANDBOX_SERVICE}"
+    assert _depends_on(sink).get(SANDBOX_SERVICE) == "service_healthy"
+    expected = Sandbox(SandboxConfig(port=port)).sink_overrides(SANDBOX_PROVIDER)
+    env = _environment(sink)
+    assert env["QUOTEFLOW_SINK__PROVIDER"] == expected["provider"]
+    assert env["QUOTEFLOW_SINK__BASE_URL"] == expected["base_url"]
+    assert env["QUOTEFLOW_SINK__SECRET"] == expected["secret"]
+    assert env["QUOTEFLOW_SINK__CUSTOMERIO__SITE_ID"] == expected["customerio"]["site_id"]
+
+
+def _compose_loader() -> Path:
+    """compose-go's loader (the library `docker compose` loads files with), built once
+    per version into a cache outside the tree (tests/compose_loader)."""
+    import hashlib
+    import os
+    import subprocess
+
+    source = ROOT / "tests" / "compose_loader"
+    digest = hashlib.sha256(b"".join((source / f).read_bytes()
+                                     for f in ("go.mod", "go.sum", "main.go"))).hexdigest()
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "quoteflow"
+    binary = cache / f"compose-loader-{digest[:16]}"
+    if not binary.exists():
+        import shutil
+
+        go = shutil.which("go") or next((p for p in ("/usr/local/go/bin/go",)
+                                         if Path(p).is_file()), None)  # fmt: skip
+        assert go, "no Go toolchain (>= 1.24) on PATH: it builds compose's loader for this test"
+        cache.mkdir(parents=True, exist_ok=True)
+        built = subprocess.run([go, "build", "-o", str(binary), "."], cwd=source,
+                               capture_output=True, text=True, timeout=900)  # fmt: skip
+        assert built.returncode == 0, f"building compose-go's loader failed:\n{built.stderr}"
+    return binary
+
+
+@pytest.mark.integration
+def test_compose_itself_loads_the_file() -> None:
+    """What `docker compose config` would say: schema, anchors and merge keys, profiles,
+    depends_on and network_mode targets — checked by compose's own loader."""
+    import subprocess
+
+    loaded = subprocess.run([str(_compose_loader()), str(COMPOSE_FILE)], capture_output=True,
+                            text=True, timeout=120)  # fmt: skip
+    assert loaded.returncode == 0, f"compose refuses docker-compose.yml: {loaded.stderr}"
+    project = json.loads(loaded.stdout)
+    services = project["services"]
+    assert {*COMPONENTS, SANDBOX_SERVICE} <= set(services)
+    for name in COMPONENTS:  # the merged YAML anchors, as compose resolves them
+        assert services[name]["healthcheck"]["test"] == ["CMD", "quoteflow", "health"]
+        assert services[name]["environment"]["QUOTEFLOW_KAFKA__BOOTSTRAP_SERVERS"] == "kafka:9092"

@@ -20,6 +20,7 @@ from connectors.cdc.stream import ChangeStream, Stats
 from connectors.cdc.watermarks import WATERMARK_TOPIC
 from connectors.errors import CdcError
 from quoteflow.errors import QuoteflowError
+from quoteflow.liveness import Heartbeat
 from quoteflow.settings import Settings
 from quoteflow.stack.base import Reporter
 from quoteflow.stack.postgres.schema import CDC_SOURCES, CdcSource
@@ -98,10 +99,14 @@ def _run_streams(
         thread.start()
     slots = ", ".join(s.slot for s in streams.values())
     report(f"streaming {', '.join(streams)} (slots {slots}); stop with Ctrl-C or SIGTERM")
+    alive = Heartbeat(settings.health.file)
+    proof = _Liveness(streams, heartbeats=settings.cdc.heartbeat_interval_s is not None)
     try:
         last = time.monotonic()
         while any(t.is_alive() for t in threads):
             stop.wait(0.5)
+            if proof.advanced(threads):
+                alive.beat()
             if time.monotonic() - last >= REPORT_EVERY_S:
                 for name, stream in streams.items():
                     report(describe(name, stream.stats))
@@ -125,6 +130,31 @@ def _run_streams(
             raise CdcError(f"{name}: {error}") from error
         raise error
     return {name: stream.stats for name, stream in streams.items()}
+
+
+class _Liveness:
+    """Whether every stream has shown progress since the last time it was asked.
+
+    A thread that is alive may still hang (a replication connection the network
+    dropped silently); a watermark is published only after a heartbeat went round
+    the source's WAL, Kafka and back, so a new one from every source is the proof.
+    Without heartbeats there are no watermarks: living threads are all there is.
+    """
+
+    def __init__(self, streams: dict[str, ChangeStream], *, heartbeats: bool) -> None:
+        self.streams, self.heartbeats = streams, heartbeats
+        self.seen = {name: -1 for name in streams}
+
+    def advanced(self, threads: list[threading.Thread]) -> bool:
+        if not all(t.is_alive() for t in threads):
+            return False
+        if not self.heartbeats:
+            return True
+        now = {name: stream.stats.watermarks for name, stream in self.streams.items()}
+        if all(now[name] > self.seen[name] for name in now):
+            self.seen = now
+            return True
+        return False
 
 
 def _serve_metrics(

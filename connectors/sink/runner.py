@@ -56,6 +56,7 @@ from connectors.sink.ratelimit import RateLimiter
 from connectors.sink.receipts import dead_letter_of, receipt_of, receipt_of_entry
 from connectors.sink.timing import Expired, Hold, Send, Verdict, decide, window_of
 from quoteflow.deadletter import dead_letter
+from quoteflow.liveness import Heartbeat
 from quoteflow.settings import Settings
 from quoteflow.stack.base import Reporter, silent
 from schemas.errors import SerdeError
@@ -216,7 +217,9 @@ class Sink:
                     f" {self.provider.endpoint} (group {self.cfg.group_id},"
                     f" {self.cfg.concurrency} senders); stop with Ctrl-C or SIGTERM")  # fmt: skip
         last_flush = last_report = time.monotonic()
+        alive = Heartbeat(self.settings.health.file)
         while not self.stop.is_set():
+            alive.beat()  # the dispatcher turns: reading, sending and committing go on
             self._read()
             self._collect()
             self._release_held()
