@@ -37,8 +37,9 @@ unit: install
 	$(BIN)/python -m pytest -m unit
 
 lint: install
-	$(BIN)/ruff check quoteflow schemas streams connectors tests
+	$(BIN)/ruff check quoteflow schemas streams connectors tests docs
 	$(BIN)/mypy
+	$(BIN)/mypy docs/examples
 
 stack-up: install
 	$(BIN)/quoteflow stack up
