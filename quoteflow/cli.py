@@ -320,6 +320,29 @@ def snapshot(obj: _Context, source: str) -> None:
     )
 
 
+@cli.group()
+def rules() -> None:
+    """The marketing rules file: check one before a worker runs it."""
+
+
+@rules.command("check")
+@click.argument("rules_file", type=click.Path(path_type=Path), required=False)
+@pass_ctx
+def rules_check(obj: _Context, rules_file: Path | None) -> None:
+    """Read RULES_FILE as a worker would (default: streams.rules_file, else the shipped one).
+
+    A mistake is one line per bad key and exit code 1; a good file prints what it
+    decides, so a reviewer sees the change before the workers roll.
+    """
+    from streams.rules import load_rules
+
+    loaded = load_rules(rules_file or obj.settings.streams.rules_file)
+    table = Table(title=f"rules {loaded.version}", show_header=False)
+    for name, value in loaded.describe():
+        table.add_row(name, value)
+    console.print(table)
+
+
 @cli.command()
 @click.option("--rules", "rules_file", type=click.Path(path_type=Path), default=None,
               help="The marketing rules file (default: streams.rules_file, else the shipped one).")

@@ -610,7 +610,7 @@ def _describe(error: Mapping[str, Any]) -> str:
     env_name = ENV_PREFIX + "__".join(str(p) for p in error.get("loc", ())).upper()
     message = str(error.get("msg", "invalid value"))
     if error.get("type") == "extra_forbidden":
-        message = "unknown setting (check the spelling; see README, Configuration)"
+        message = "unknown setting (check the spelling; see docs/configuration.md)"
     if not key:
         return f"settings: {message}"
     return f"setting {key} (env {env_name}): {message}"

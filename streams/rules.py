@@ -212,6 +212,31 @@ class Rules(_Strict):
         """:meth:`delay_ms` per (product, channel), filled as they are asked for."""
         return {}
 
+    def describe(self) -> list[tuple[str, str]]:
+        """What these rules decide, one line per concern, for a person reviewing a change."""
+        overrides = ", ".join(f"{o.product}{'/' + o.channel if o.channel else ''} {o.minutes} min"
+                              for o in self.delay.override)  # fmt: skip
+        offers = "; ".join(
+            f"{o.code} ({'/'.join(o.products) or 'any product'},"
+            f" {'/'.join(o.channels) or 'any channel'})" for o in self.offers
+        )
+        q = self.quiet_hours
+        return [
+            ("delay", f"{self.delay.default_minutes} min"
+                      + (f"; {overrides}" if overrides else "")),
+            ("offerable / exit", f"{', '.join(self.statuses.offerable)} /"
+                                 f" {', '.join(self.statuses.exit)}"),
+            ("frequency cap", f"{self.frequency_cap.max_offers} per"
+                              f" {self.frequency_cap.period_days} days"),
+            ("quiet hours", f"{q.start}-{q.end} customer's time (else {q.default_timezone})"),
+            ("holdout", f"{self.holdout.percent:g} %"),
+            ("maximum quote age", f"{self.max_quote_age_days} days"),
+            ("attribution window", f"{self.attribution_days} days"),
+            ("unmatched grace", f"{self.unmatched.grace_minutes} min"),
+            ("supersession window", f"{self.supersession.window_days} days"),
+            ("offers (first match wins)", offers),
+        ]
+
     def delay_ms(self, product: str, channel: str) -> int:
         """The most specific delay: product and channel, then product, then the default."""
         key = (product, channel)

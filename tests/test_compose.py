@@ -46,8 +46,10 @@ DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 PYPROJECT = ROOT / "pyproject.toml"
 README = ROOT / "README.md"
+#: Where users are told to run `docker compose`: the README and the guides.
+DOCS = (README, *sorted((ROOT / "docs").glob("*.md")))
 
-#: The services the README's Docker Compose section tells users to run.
+#: The services the operator guide's Docker Compose section tells users about.
 README_SERVICES = ("kafka", "registry", "postgres", "topics", "schemas")
 #: The registry's image: the native stack's registry (stack.registry_version) in a container.
 REGISTRY_IMAGE = "apicurio/apicurio-registry"
@@ -320,22 +322,24 @@ def _services_and_profiles(arguments: str) -> tuple[set[str], set[str]]:
     return services, profiles
 
 
-def test_readme_compose_commands_name_defined_services(compose: dict[str, Any]) -> None:
-    if not README.is_file():
-        pytest.skip("no README.md yet")
-    commands = list(_readme_compose_commands(README.read_text()))
+def test_documented_compose_commands_name_defined_services(compose: dict[str, Any]) -> None:
     defined = set(compose["services"])
     declared_profiles = {p for s in compose["services"].values() for p in s.get("profiles", [])}
-    for command in commands:
-        services, profiles = _services_and_profiles(command)
-        assert services <= defined, (
-            f"README.md runs `docker compose{command}`, but docker-compose.yml defines no "
-            f"{sorted(services - defined)} (defined: {sorted(defined)})"
-        )
-        assert profiles <= declared_profiles, (
-            f"README.md runs `docker compose{command}`: no service has profile(s) "
-            f"{sorted(profiles - declared_profiles)}"
-        )
+    seen = 0
+    for doc in DOCS:
+        for command in _readme_compose_commands(doc.read_text()):
+            seen += 1
+            services, profiles = _services_and_profiles(command)
+            assert services <= defined, (
+                f"{doc.relative_to(ROOT)} runs `docker compose{command}`, but"
+                f" docker-compose.yml defines no {sorted(services - defined)}"
+                f" (defined: {sorted(defined)})"
+            )
+            assert profiles <= declared_profiles, (
+                f"{doc.relative_to(ROOT)} runs `docker compose{command}`: no service has"
+                f" profile(s) {sorted(profiles - declared_profiles)}"
+            )
+    assert seen, "no document shows a `docker compose` command"
 
 
 @pytest.mark.parametrize("name", ["kafka", "registry", "postgres"])
@@ -593,7 +597,7 @@ def test_schemas_are_registered_before_smoke(compose: dict[str, Any]) -> None:
     assert _command(schemas) == ["schemas", "register"], (
         f"schemas runs `quoteflow {' '.join(_command(schemas))}`, not `quoteflow schemas register`"
     )
-    assert not schemas.get("profiles"), "schemas is run by hand, as the README says: no profile"
+    assert not schemas.get("profiles"), "schemas runs by itself before the pipeline: no profile"
     assert _depends_on(schemas).get("registry") == "service_healthy", (
         f"schemas depends on {_depends_on(schemas)}, not on a healthy registry"
     )

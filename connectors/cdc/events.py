@@ -85,7 +85,7 @@ class Event:
 
 
 #: The primary-key value a TRUNCATE is published under on a compacted topic (the
-#: contract with the processor's router; see the README). -1: identities start at 1.
+#: contract with the processor's router; see docs/cdc.md). -1: identities start at 1.
 RESERVED_KEY_VALUE = -1
 #: int8, int2, int4: the key types that can carry :data:`RESERVED_KEY_VALUE`.
 _INTEGER_OIDS = frozenset({20, 21, 23})

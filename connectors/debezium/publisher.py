@@ -105,7 +105,7 @@ class WatermarkPublisher:
                 f"topic(s) {', '.join(missing)} do not exist: `quoteflow topics create` makes"
                 " the change and watermark topics; Debezium's <source>.message topics and"
                 " Connect's offset.storage.topic (watermarks.connect_offsets_topic) must exist"
-                " too (README, Debezium instead, or beside)"
+                " too (docs/cdc.md, 'Debezium instead, or beside')"
             )
         assignment = []
         for s in self.sources:

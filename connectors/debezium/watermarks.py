@@ -55,7 +55,7 @@ What is, in three steps:
    then reads a little more than it needs, never less. Every partition of the
    topic is listed, as the processor requires.
 
-Requirements this rests on (README, "Debezium instead, or beside"): Connect's
+Requirements this rests on (docs/cdc.md, "Debezium instead, or beside"): Connect's
 default ``errors.tolerance=none`` (a record it skipped would still commit its
 offset), the producer's default ``acks=all``, one task per connector (the
 PostgreSQL connector has one), and a database role that sees every session in

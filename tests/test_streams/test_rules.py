@@ -169,3 +169,25 @@ def test_now_is_never_read(monkeypatch: pytest.MonkeyPatch) -> None:
     first = quiet.quiet_until(at, "Europe/London")
     monkeypatch.setattr("time.time", lambda: 0.0)
     assert quiet.quiet_until(at, "Europe/London") == first
+
+
+def test_describe_says_what_the_shipped_rules_decide() -> None:
+    described = dict(load_rules(DEFAULT_RULES).describe())
+    assert described["quiet hours"].startswith("21:00-08:00")
+    assert described["maximum quote age"] == "30 days"
+    assert "WELCOME-5 (any product, any channel)" in described["offers (first match wins)"]
+
+
+def test_rules_check_prints_the_rules_or_one_line_per_bad_key(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from quoteflow.cli import cli
+
+    runner = CliRunner()
+    good = runner.invoke(cli, ["rules", "check", str(DEFAULT_RULES)])
+    assert good.exit_code == 0 and "frequency cap" in good.output, good.output
+    bad = tmp_path / "rules.toml"
+    bad.write_text('version = "x"\n[holdout]\npercent = 200\n')
+    refused = runner.invoke(cli, ["rules", "check", str(bad)])
+    assert refused.exit_code != 0
+    assert "holdout.percent" in str(refused.exception) and "offers" in str(refused.exception)
