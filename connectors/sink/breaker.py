@@ -5,6 +5,10 @@ no request goes out, the sink stops reading (nothing is dropped or skipped:
 the triggers wait in their lanes and in Kafka), and after ``cooldown_s`` one
 probe is let through (half-open). The probe's success closes the circuit; its
 failure opens it for another cooldown. Thread-safe; the clock is injectable.
+
+A configuration failure (a refused key, a wrong endpoint) *halts* it instead: no
+probe, no request ever again from this breaker, whatever answers still arrive;
+the sink is stopping, and only a person can fix what a probe would test.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Literal
 
-State = Literal["closed", "open", "half_open"]
+State = Literal["closed", "open", "half_open", "halted"]
 
 
 class CircuitBreaker:
@@ -50,6 +54,9 @@ class CircuitBreaker:
             while not stop.is_set():
                 if self._state == "closed":
                     return True
+                if self._state == "halted":
+                    self._cond.wait(timeout=poll_s)
+                    continue
                 wait = self._opened_at + self.cooldown_s - self._clock()
                 if self._state == "open" and wait <= 0 and not self._probing:
                     self._state, self._probing = "half_open", True
@@ -61,7 +68,7 @@ class CircuitBreaker:
         """The ESP answered (even a permanent refusal: it is up)."""
         with self._cond:
             self._failures, self._probing = 0, False
-            if self._state != "closed":
+            if self._state not in ("closed", "halted"):
                 self._state = "closed"
                 self._cond.notify_all()
 
@@ -69,6 +76,8 @@ class CircuitBreaker:
         """A transient failure: connection error, timeout or 5xx."""
         with self._cond:
             self._failures += 1
+            if self._state == "halted":
+                return
             if self._state == "half_open" or (
                 self._state == "closed" and self._failures >= self.threshold
             ):
@@ -80,4 +89,12 @@ class CircuitBreaker:
         with self._cond:
             if self._state == "half_open":
                 self._state, self._probing = "open", False
+                self._cond.notify_all()
+
+    def halt(self) -> None:
+        """A configuration failure: open for good (no probe); the sink stops."""
+        with self._cond:
+            if self._state != "halted":
+                self._state, self._probing = "halted", False
+                self.openings += 1
                 self._cond.notify_all()
