@@ -148,7 +148,12 @@ class Sink:
         self.provider = build_provider(self.cfg)
         self.topics = SinkTopics.with_prefix(self.cfg.topic_prefix)
         self.stats = SinkStats()
-        self.breaker = CircuitBreaker(self.cfg.breaker_failures, self.cfg.breaker_cooldown_s)
+        # Probes back off only where one costs something: a provider that deduplicates
+        # retries a probe's 5xx harmlessly, so it probes at the base cooldown throughout.
+        self.breaker = CircuitBreaker(
+            self.cfg.breaker_failures, self.cfg.breaker_cooldown_s,
+            max_cooldown_s=(self.cfg.breaker_cooldown_s if self.provider.dedupes
+                            else self.cfg.breaker_cooldown_max_s))  # fmt: skip
         self.limiter = RateLimiter(self.cfg.rate_limit_per_s)
         self.interrupt = threading.Event()
         self.resend_unknown = self.provider.dedupes or self.cfg.ambiguous == "resend"
@@ -320,9 +325,17 @@ class Sink:
         self.lanes.add(job.customer_id, job)
 
     def _dispatch(self) -> None:
-        if self.stop.is_set() or not self.breaker.closed:
+        if self.stop.is_set():
             return
-        wanted = min(self.cfg.concurrency - self.running, self.lanes.ready_count)
+        if self.breaker.closed:
+            wanted = min(self.cfg.concurrency - self.running, self.lanes.ready_count)
+        elif self.running == 0 and self.breaker.probe_due():
+            # Open, and no sender has a trigger to probe with (each one that failed ended,
+            # e.g. as ambiguous): one trigger becomes the probe. Claimed only now, when
+            # it goes out at once, not for the length of a cooldown.
+            wanted = min(1, self.lanes.ready_count)
+        else:
+            return
         now = time.monotonic()
         if wanted < min(self._batch, self.lanes.ready_count) and (
             now - self._last_dispatch < _BATCH_WAIT_S

@@ -187,3 +187,42 @@ def test_a_5xx_burst_with_dedupe_is_retried_and_delivered_once(stack: object) ->
         assert stats["deduplicated"] == 0  # no accepted request was repeated
         assert world.delivered(everything) == {t["trigger_id"]: 1 for t in everything}
         world.stop_all()
+
+
+def probes_within(outage_s: float, cooldown_s: float, max_cooldown_s: float) -> int:
+    """How many probes a breaker that opened at the outage's start sends during it: one
+    after each cooldown, doubling from ``cooldown_s`` up to ``max_cooldown_s``."""
+    at, wait, probes = 0.0, cooldown_s, 0
+    while at + wait <= outage_s:
+        at += wait
+        probes += 1
+        wait = min(2 * wait, max_cooldown_s)
+    return probes
+
+
+def test_an_outage_without_dedupe_makes_a_bounded_number_of_ambiguous_deliveries(
+    stack: object,
+) -> None:
+    outage_s = 8.0
+    with sink_world("sendgrid", breaker_cooldown_max_s=2.0) as world:
+        cfg = world.settings.sink
+        world.client.faults(down_for_s=outage_s)  # every request answered 503
+        triggers = world.produce(make_trigger() for _ in range(60))
+        world.start()
+        wait_for("every trigger decided", lambda: len(ledger_states(world, triggers)) == 60
+                 and "pending" not in ledger_states(world, triggers).values(),
+                 timeout_s=90)  # fmt: skip
+        states = ledger_states(world, triggers)
+        held = [t for t, s in states.items() if s == "ambiguous"]
+        assert set(states.values()) <= {"sent", "ambiguous"}
+        # The requests on their way when the run of 5xx began, then one per failed probe,
+        # the probes backing off (cooldown 0.5 s doubling to 2 s): the README's bound.
+        bound = (cfg.breaker_failures + cfg.concurrency - 1
+                 + probes_within(outage_s, cfg.breaker_cooldown_s, cfg.breaker_cooldown_max_s))
+        assert cfg.breaker_failures <= len(held) <= bound + 1, (len(held), bound)
+        stats = world.client.stats()
+        assert stats["rejected"].get("503") == len(held)  # each held one met the outage once
+        assert stats["received"] == 60  # and no trigger was asked twice
+        delivered = world.delivered(triggers)
+        assert all(delivered[t] == (0 if s == "ambiguous" else 1) for t, s in states.items())
+        world.stop_all()

@@ -153,6 +153,28 @@ def test_breaker_failed_probe_reopens_and_abandoned_probe_frees_the_slot() -> No
     assert breaker.acquire(stop)  # another caller may probe at once
 
 
+def test_failed_probes_back_off_up_to_the_cap_and_a_success_resets() -> None:
+    clock, stop = Clock(), threading.Event()
+    breaker = CircuitBreaker(1, 1.0, clock, max_cooldown_s=4.0)
+    breaker.failure()
+    waits = []
+    for _ in range(5):  # each probe fails: the next comes after twice the wait, capped
+        opened = clock.now
+        while not breaker.probe_due():
+            clock.now += 0.25
+        waits.append(clock.now - opened)
+        assert breaker.acquire(stop) and not breaker.probe_due()  # one probe at a time
+        breaker.failure()
+    assert waits == [1.0, 2.0, 4.0, 4.0, 4.0]
+    clock.now += 4
+    assert breaker.probe_due() and breaker.acquire(stop)
+    breaker.success()
+    assert breaker.closed and not breaker.probe_due()
+    breaker.failure()  # a new opening starts from the base cooldown again
+    clock.now += 1
+    assert breaker.probe_due()
+
+
 def test_a_halted_breaker_never_lets_a_request_out_again() -> None:
     clock, stop = Clock(), threading.Event()
     breaker = CircuitBreaker(3, 1.0, clock)
@@ -165,7 +187,7 @@ def test_a_halted_breaker_never_lets_a_request_out_again() -> None:
     thread = threading.Thread(target=lambda: got.append(breaker.acquire(stop, poll_s=0.01)))
     thread.start()
     thread.join(0.3)
-    assert thread.is_alive() and got == []
+    assert thread.is_alive() and got == [] and not breaker.probe_due()
     stop.set()  # the sink's drain interrupts the senders waiting
     thread.join(5)
     assert got == [False] and breaker.state == "halted"
