@@ -58,7 +58,7 @@ def test_a_wrong_key_stops_the_sink_and_a_fixed_restart_delivers_each_once(
         finally:
             sink.stop()
         text = log.read_text(errors="replace")
-        assert code != 0, text
+        assert code == 2, text  # SinkConfigError: a setting the ESP refuses
         assert "Traceback" not in text and WRONG not in text
         lines = [line for line in text.splitlines() if "quoteflow: error:" in line]
         assert len(lines) == 1, text
