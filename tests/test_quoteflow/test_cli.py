@@ -91,7 +91,7 @@ def test_an_unusable_streams_data_dir_stops_the_processor_in_one_line(tmp_path: 
 def test_help_lists_the_subcommands() -> None:
     done = quoteflow("--help")
     assert done.returncode == 0
-    for command in ("stack", "topics", "schemas", "cdc", "snapshot", "process", "smoke"):
+    for command in ("stack", "topics", "schemas", "cdc", "snapshot", "process", "smoke", "demo"):
         assert command in done.stdout
 
 

@@ -1,0 +1,397 @@
+"""``quoteflow demo``: the whole pipeline on a synthetic workload, from quote to e-mail.
+
+The order is the one an operator follows: the stack up, the topics and schemas
+in place, then the ESP sandbox, the CDC (its slots must exist before the first
+write, or the write is never captured), the processor and the sink, each a
+supervised child process; then the workload, while the view shows what the
+pipeline does. The demo ends when every outcome the plan expects is visible
+(offers delivered, decisions recorded), then reads its topics to their end
+for the summary. Anything that goes wrong (a child dying, the deadline
+passing) ends it at once with a non-zero exit, and the children are always
+stopped and the run's state removed on the way out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import socket
+import time
+import webbrowser
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+import psycopg
+from rich.console import Console
+from rich.live import Live
+
+from connectors.esp_sandbox import Sandbox, SandboxConfig
+from connectors.sink.bench import sink_env
+from quoteflow.demo.driver import Driver
+from quoteflow.demo.observe import Observer, SandboxView
+from quoteflow.demo.plan import Plan, build_plan, first_id_for
+from quoteflow.demo.runs import (
+    RunNames,
+    clean_stale_runs,
+    remove_run_state,
+    runs_dir,
+    write_record,
+)
+from quoteflow.demo.summary import Summary, outstanding, summarize
+from quoteflow.demo.supervisor import Child, Supervisor
+from quoteflow.demo.view import live_view, progress_line, summary_table
+from quoteflow.errors import QuoteflowError
+from quoteflow.settings import Settings, load_settings
+from streams.core.detector import trigger_id
+from streams.rules import load_rules
+
+#: The demo's rules: the shipped ones with a 1-minute delay.
+DEMO_RULES = Path(__file__).with_name("rules.toml")
+SEED = 17
+#: From the first workload write to the last expected outcome, at most (then: exit 1).
+DEADLINE_S = {True: 240.0, False: 480.0}
+#: Once every expected outcome is visible: how long stragglers (an offer nobody
+#: planned, a delivery in flight) may take before the final read.
+SETTLE_S = 3.0
+
+
+class DemoError(QuoteflowError):
+    """The demo could not finish: a component died, or outcomes did not come in time."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM: stop cleanly."""
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    quick: bool
+    keep: bool
+    config_file: Path | None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGTERM (and SIGINT) raise :class:`Interrupted` in the main loop: one clean path out."""
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        raise Interrupted(signal.Signals(signum).name)
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+class Demo:
+    """One run: its names, children, workload and observers."""
+
+    def __init__(self, settings: Settings, options: DemoOptions, console: Console,
+                 say: Callable[[str], None]) -> None:  # fmt: skip
+        self.settings, self.options, self.console, self.say = settings, options, console, say
+        self.started = datetime.now(UTC)
+        self.t0 = time.monotonic()
+        self.names = RunNames.new(self.started)
+        self.dir = runs_dir(settings) / self.names.run
+        self.logs = self.dir / "logs"
+        self.supervisor = Supervisor()
+        self.rules = load_rules(DEMO_RULES)
+        self.plan: Plan = build_plan(seed=SEED, quick=options.quick,
+                                     first_id=first_id_for(self.started), now=self.started,
+                                     rules=self.rules)  # fmt: skip
+        self.trigger_ids = {trigger_id(q.quote_id, self.rules.version) for q in self.plan.quotes}
+        self.sandbox_url = ""
+        self.observer: Observer | None = None
+        self.sandbox: SandboxView | None = None
+        self.driver: Driver | None = None
+
+    # --- set-up ---------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Stack, topics, schemas: idempotent, as `make demo` did before the demo existed."""
+        from quoteflow.stack.local import LocalStack
+        from quoteflow.subjects.admin import SubjectAdmin
+        from quoteflow.topics.admin import TopicAdmin
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        write_record(self.dir, {})
+        cleaned = clean_stale_runs(self.settings, self.names.run)
+        if cleaned:
+            self.say(f"removed what {len(cleaned)} interrupted earlier run(s) left behind")
+        self.say("stack: bringing up PostgreSQL, Kafka and the Schema Registry (idempotent)")
+        started = LocalStack(self.settings).up(lambda line: None)
+        self.say(f"stack: {'started ' + ', '.join(started) if started else 'already running'}")
+        admin = TopicAdmin(self.settings)
+        created = admin.create()
+        run_topics = [dataclasses.replace(spec, name=self.names.topic_prefix + spec.name)
+                      for spec in admin.catalogue]  # fmt: skip
+        admin.create(run_topics)
+        self.say(f"topics: catalogue in place ({len(created)} created); this run's under"
+                 f" {self.names.topic_prefix}*")  # fmt: skip
+        with SubjectAdmin(self.settings) as subjects:
+            results = subjects.register()
+        refused = [r for r in results if r.refused or r.after.state != "ok"]
+        if refused:
+            raise DemoError(f"schemas: {len(refused)} subject(s) could not be registered;"
+                            " see `quoteflow schemas check`")  # fmt: skip
+        self.say(f"schemas: {len(results)} subjects registered (BACKWARD_TRANSITIVE)")
+
+    def _env(self, **values: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("QUOTEFLOW_CDC__", "QUOTEFLOW_STREAMS__"))}  # fmt: skip
+        if self.options.config_file is not None:
+            env["QUOTEFLOW_CONFIG"] = str(self.options.config_file)
+        # The run's own topics get their subjects from the first record written.
+        env["QUOTEFLOW_SCHEMA_REGISTRY__AUTO_REGISTER"] = "true"
+        env.update(values)
+        return env
+
+    def start_components(self) -> None:
+        names, logs = self.names, self.logs
+        port = _free_port()
+        sandbox = Sandbox(SandboxConfig(port=port))  # never started: it knows the URLs
+        self.sandbox_url = sandbox.url
+        self.supervisor.start(Child("esp-sandbox", ["esp-sandbox", "--port", str(port)],
+                                    self._env(), logs / "esp-sandbox.log"))  # fmt: skip
+        self.sandbox = SandboxView(sandbox.url)
+        self._wait("the ESP sandbox", lambda: self._answers(), 30)
+        self.supervisor.start(Child("cdc", ["cdc"], self._env(
+            QUOTEFLOW_CDC__SLOT_PREFIX=names.slot_prefix,
+            QUOTEFLOW_CDC__TOPIC_PREFIX=names.topic_prefix,
+            QUOTEFLOW_CDC__STATE_DIR=str(self.dir / "cdc"),
+            QUOTEFLOW_CDC__SNAPSHOT="never",  # only this run's writes, not the tables' history
+            QUOTEFLOW_CDC__HEARTBEAT_INTERVAL_S="1",
+        ), logs / "cdc.log"))  # fmt: skip
+        self._record()
+        self._wait("the CDC's replication slots", self._slots_active, 60)
+        self.supervisor.start(Child("process", ["process"], self._env(
+            QUOTEFLOW_STREAMS__APP_ID=names.app_id,
+            QUOTEFLOW_STREAMS__TOPIC_PREFIX=names.topic_prefix,
+            QUOTEFLOW_STREAMS__DATA_DIR=str(self.dir / "streams"),
+            QUOTEFLOW_STREAMS__RULES_FILE=str(DEMO_RULES),
+            QUOTEFLOW_STREAMS__TICK_INTERVAL_S="1",
+        ), logs / "process.log"))  # fmt: skip
+        sink = load_settings(self.options.config_file, sink={
+            **sandbox.sink_overrides("customerio"), "group_id": names.sink_group,
+            "topic_prefix": names.topic_prefix, "commit_interval_s": 0.5,
+        }).sink  # fmt: skip
+        # sink_env replaces every QUOTEFLOW_SINK__ value: the demo can only e-mail the sandbox.
+        self.supervisor.start(Child("sink", ["sink"], {**self._env(), **sink_env(sink)},
+                                    logs / "sink.log"))  # fmt: skip
+        self._record()
+        for child in self.supervisor.children:
+            self.say(f"{child.name}: pid {child.pid}, log {child.log}")
+        self.say(f"ESP sandbox inbox: {self.sandbox_url}/")
+
+    def _record(self) -> None:
+        write_record(self.dir, {c.name: c.pid for c in self.supervisor.children if c.pid})
+
+    def _answers(self) -> bool:
+        assert self.sandbox is not None
+        try:
+            self.sandbox.delivered()
+        except QuoteflowError:
+            return False
+        return True
+
+    def _slots_active(self) -> bool:
+        pg = self.settings.postgres
+        total = 0
+        for database in (pg.qms_database, pg.crm_database):
+            with psycopg.connect(pg.conninfo(database), autocommit=True) as conn:
+                row = conn.execute("SELECT count(*) FROM pg_replication_slots WHERE slot_name"
+                                   " LIKE %s AND active",
+                                   (f"{self.names.slot_prefix}_%",)).fetchone()  # fmt: skip
+                total += row[0] if row else 0
+        return total >= 2
+
+    def _wait(self, what: str, check: Callable[[], bool], timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not check():
+            self.supervisor.check()
+            if time.monotonic() > deadline:
+                raise DemoError(f"timed out after {timeout_s:.0f}s waiting for {what}"
+                                f" (logs: {self.logs})")  # fmt: skip
+            time.sleep(0.25)
+
+    # --- the run --------------------------------------------------------------------------
+
+    def drive(self) -> Summary:
+        """The workload and the live view, until every expected outcome is visible."""
+        self.observer = Observer(
+            self.settings, self.names.topic_prefix,
+            quote_ids={q.quote_id for q in self.plan.quotes},
+            customer_ids={c.customer_id for c in self.plan.customers},
+        )  # fmt: skip
+        self.observer.start()
+        sandbox = self.sandbox
+        assert sandbox is not None
+        delivered: dict[str, int] = {}
+        seen = self.observer.seen
+        sent: dict[int, bool] = {}
+
+        def offered(quote_id: int) -> bool:
+            return sent.get(quote_id, False)
+
+        self.driver = driver = Driver(self.settings, self.plan, offered)
+        quoted = ", ".join(self.plan.awake_zones[:6])
+        self.say(f"workload: {len(self.plan.quotes)} quotes, {len(self.plan.customers)}"
+                 f" customers (awake zones: {quoted}"
+                 f"{'; night in ' + ', '.join(self.plan.asleep_zones[:3]) if self.plan.asleep_zones else ''})")  # noqa: E501
+        driver.start()
+        deadline = time.monotonic() + DEADLINE_S[self.options.quick]
+        settle_until: float | None = None
+        last_line = 0.0
+        live = Live(console=self.console, refresh_per_second=4, transient=False) \
+            if self.console.is_terminal else None  # fmt: skip
+        with live if live is not None else contextlib.nullcontext():
+            while True:
+                self.supervisor.check()
+                driver.due()
+                self.observer.poll(0.2)
+                delivered = self._ours(sandbox.delivered())
+                for t in seen.triggers:
+                    if delivered.get(t.trigger_id, 0):
+                        sent[t.quote_id] = True
+                missing = outstanding(self.plan, seen, delivered)
+                phase = "writing the workload" if not driver.finished else (
+                    "waiting for deadlines" if missing else "finishing")  # fmt: skip
+                elapsed = time.monotonic() - self.t0
+                n_delivered = sum(delivered.values())
+                if live is not None:
+                    live.update(live_view(
+                        phase=phase, elapsed_s=elapsed, steps_done=driver.done,
+                        steps_total=driver.total, seen=seen, delivered=n_delivered,
+                        outstanding=len(missing), health=self.supervisor.health()))  # fmt: skip
+                elif time.monotonic() - last_line >= 10:
+                    last_line = time.monotonic()
+                    self.console.print(progress_line(
+                        phase=phase, elapsed_s=elapsed, seen=seen, delivered=n_delivered,
+                        outstanding=len(missing), health=self.supervisor.health()),
+                        markup=False, highlight=False, soft_wrap=True)  # fmt: skip
+                if driver.finished and not missing:
+                    settle_until = settle_until or time.monotonic() + SETTLE_S
+                    if time.monotonic() >= settle_until and n_delivered >= len(seen.triggers):
+                        break
+                if time.monotonic() > deadline:
+                    lines = "; ".join(f"{q.quote_id} ({q.case.value})" for q in missing[:8])
+                    raise DemoError(
+                        f"{len(missing)} expected outcome(s) missing after"
+                        f" {DEADLINE_S[self.options.quick]:.0f}s: {lines}"
+                        f"{'' if driver.finished else '; workload not finished'}"
+                        f" (logs: {self.logs})")  # fmt: skip
+                time.sleep(0.25)
+        self.observer.catch_up()
+        delivered = self._ours(sandbox.delivered())
+        return summarize(run=self.names.run, plan=self.plan, seen=seen, delivered=delivered,
+                         received_ms=sandbox.received_ms(),
+                         seconds=time.monotonic() - self.t0, logs=str(self.logs))  # fmt: skip
+
+    def _ours(self, delivered: dict[str, int]) -> dict[str, int]:
+        """The sandbox's counts for this run's quotes (the sink also delivers what other
+        writers' rows triggered; see :mod:`quoteflow.demo.observe`)."""
+        return {t: n for t, n in delivered.items() if t in self.trigger_ids}
+
+    def keep_running(self) -> None:
+        """--keep: the pipeline stays up for a look at the inbox until Ctrl-C."""
+        url = f"{self.sandbox_url}/"
+        opened = False
+        if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+            with contextlib.suppress(webbrowser.Error):
+                opened = webbrowser.open(url)
+        self.say(f"the pipeline keeps running; inbox: {url}"
+                 f"{' (opened in your browser)' if opened else ''} - Ctrl-C stops it")  # fmt: skip
+        while True:
+            self.supervisor.check()
+            time.sleep(0.5)
+
+    def extras(self) -> dict[str, object]:
+        """For the JSON line: where the inbox was and which pids ran (a test checks they are
+        gone and nothing listens there any more)."""
+        return {"inbox": f"{self.sandbox_url}/",
+                "components": {c.name: c.pid for c in self.supervisor.children}}
+
+    # --- the way out ----------------------------------------------------------------------
+
+    def stop(self) -> list[str]:
+        """Children stopped (sink first), the run's state removed; what had to be killed."""
+        for closing in (self.driver, self.observer, self.sandbox):
+            if closing is not None:
+                with contextlib.suppress(Exception):
+                    closing.close()
+        killed = self.supervisor.stop()
+        remove_run_state(self.settings, self.names)
+        for state in ("cdc", "streams"):
+            shutil.rmtree(self.dir / state, ignore_errors=True)
+        (self.dir / "run.json").unlink(missing_ok=True)
+        return killed
+
+
+def run_demo(settings: Settings, options: DemoOptions, console: Console,
+             err: Console, say: Callable[[str], None]) -> int:  # fmt: skip
+    """Run the demo; the exit code. The summary's JSON is the last line of stdout."""
+    demo = Demo(settings, options, console, say)
+    summary: Summary | None = None
+    code = 0
+    try:
+        with _signals_interrupt():
+            try:
+                demo.prepare()
+                demo.start_components()
+                summary = demo.drive()
+                if options.keep:
+                    _print_summary(console, summary, demo.extras())
+                    demo.keep_running()
+            except Interrupted as why:
+                err.print(f"quoteflow demo: interrupted ({why}); stopping every component",
+                          markup=False, highlight=False)  # fmt: skip
+                code = 130
+    finally:
+        # A second Ctrl-C must not cut the clean-up short (it is bounded: see GRACE_S).
+        previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            killed = demo.stop()
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        out = err if options.keep or summary is None else console
+        names = ", ".join(c.name for c in demo.supervisor.children) or "nothing"
+        forced = f" (killed after the grace period: {', '.join(killed)})" if killed else ""
+        out.print(f"stopped: {names}{forced}; the run's topics, slots and state removed;"
+                  f" logs kept in {demo.logs}",
+                  markup=False, highlight=False, soft_wrap=True)  # fmt: skip
+    if code == 130:
+        err.print(f"to run it again: quoteflow demo{' --quick' if options.quick else ''}"
+                  f"{' --keep' if options.keep else ''}")  # fmt: skip
+        return code
+    assert summary is not None
+    if not options.keep:
+        _print_summary(console, summary, demo.extras())
+    return 0 if summary.ok else 1
+
+
+def _print_summary(console: Console, summary: Summary, extras: dict[str, object]) -> None:
+    console.print(summary_table(summary))
+    for line in summary.surprises:
+        console.print(f"not as planned: {line}", markup=False, highlight=False)
+    if not summary.ok:
+        console.print(f"[red]FAILED[/red]: delivered {summary.delivered} of {summary.triggered}"
+                      f" triggered (abandoned {summary.abandoned})")  # fmt: skip
+    # Plain print: one line however wide the terminal (rich would wrap it).
+    print(json.dumps({**summary.as_json(), **extras}), flush=True)

@@ -1,0 +1,124 @@
+"""`quoteflow demo --quick` end to end, as a newcomer runs it, against the real stack.
+
+The demo is run as a subprocess (its own process group of children, its own
+ESP sandbox); what is checked is what a person or a script gets from it: the
+exit status, the JSON summary on the last line of stdout, and that nothing of
+the run is left behind: no child process, nothing listening where its sandbox
+was, no replication slot (a forgotten slot keeps WAL for ever), no topic.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from quoteflow.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def _running_quoteflow(pid: int) -> bool:
+    try:
+        return b"quoteflow" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+@pytest.mark.timeout(420)
+def test_demo_quick_delivers_every_offer_it_triggers_and_leaves_nothing_running(
+    stack: object, settings: Settings
+) -> None:
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "quoteflow", "demo", "--quick"], env=dict(os.environ),
+        capture_output=True, text=True, timeout=400, check=False,
+    )  # fmt: skip
+    seconds = time.monotonic() - started
+    output = done.stdout.strip().splitlines()
+    assert done.returncode == 0, f"exit {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr}"
+    summary = json.loads(output[-1])
+    assert summary["abandoned"] > 0
+    assert summary["triggered"] > 0
+    assert summary["delivered"] == summary["triggered"]
+    assert summary["holdout"] >= 1  # the plan puts one customer in the holdout group
+    assert summary["as_planned"], done.stdout[-3000:]
+    assert summary["deadline_to_esp_p99_ms"] is not None
+    for key in ("quotes", "abandoned", "triggered", "holdout", "delivered",
+                "deadline_to_esp_p99_ms"):  # fmt: skip
+        assert key in summary
+    print(f"quoteflow demo --quick took {seconds:.1f}s (its own count: {summary['seconds']}s)")
+
+    for name, pid in summary["components"].items():
+        assert not _running_quoteflow(pid), f"{name} (pid {pid}) still running"
+    port = int(summary["inbox"].rstrip("/").rsplit(":", 1)[1])
+    with socket.socket() as sock, pytest.raises(OSError):
+        sock.connect(("127.0.0.1", port))
+    run = summary["run"]
+    pg = settings.postgres
+    for database in (pg.qms_database, pg.crm_database):
+        with psycopg.connect(pg.conninfo(database), autocommit=True) as conn:
+            row = conn.execute("SELECT count(*) FROM pg_replication_slots WHERE slot_name"
+                               " LIKE %s", (f"demo_{run}_%",)).fetchone()  # fmt: skip
+            assert row == (0,), f"slots of run {run} left in {database}"
+    admin = AdminClient(settings.kafka.as_librdkafka_dict())
+    deadline = time.monotonic() + 30
+    while True:  # topic deletion completes on the broker asynchronously
+        left = [t for t in admin.list_topics(timeout=10).topics if t.startswith(f"demo.{run}")]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert left == []
+
+
+def _start_demo() -> tuple[subprocess.Popen[str], dict[str, int]]:
+    """A `quoteflow demo --quick` whose components are all up: (process, pid by name)."""
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "quoteflow", "demo", "--quick"], env=dict(os.environ),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert demo.stdout is not None
+    pids: dict[str, int] = {}
+    deadline = time.monotonic() + 180
+    while "sink" not in pids:
+        line = demo.stdout.readline()
+        assert line, f"the demo ended before its components were up: {demo.wait()}"
+        assert time.monotonic() < deadline
+        words = line.split()
+        if len(words) >= 4 and words[2] == "pid":  # "  2.3s sink: pid 123, log ..."
+            pids[words[1].rstrip(":")] = int(words[3].rstrip(","))
+    return demo, pids
+
+
+@pytest.mark.timeout(300)
+def test_a_component_that_dies_stops_the_demo_at_once_with_its_log(stack: object) -> None:
+    demo, pids = _start_demo()
+    os.kill(pids["sink"], 9)
+    killed = time.monotonic()
+    _, err = demo.communicate(timeout=120)
+    assert demo.returncode == 1
+    # Reported at once: the next check of the main loop (a stop of the others follows).
+    assert time.monotonic() - killed < 90
+    assert f"sink (pid {pids['sink']}) exited with status -9" in err
+    assert "sink.log ends with:" in err
+    for name, pid in pids.items():
+        assert not _running_quoteflow(pid), f"{name} (pid {pid}) still running"
+
+
+@pytest.mark.timeout(300)
+def test_ctrl_c_stops_every_component_and_says_how_to_run_it_again(stack: object) -> None:
+    demo, pids = _start_demo()
+    demo.send_signal(2)  # SIGINT, as Ctrl-C in a terminal (the children have their own group)
+    _, err = demo.communicate(timeout=120)
+    assert demo.returncode == 130
+    assert "interrupted" in err and "to run it again: quoteflow demo --quick" in err
+    for name, pid in pids.items():
+        assert not _running_quoteflow(pid), f"{name} (pid {pid}) still running"
