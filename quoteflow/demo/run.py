@@ -135,7 +135,8 @@ class Demo:
         if cleaned:
             self.say(f"removed what {len(cleaned)} interrupted earlier run(s) left behind")
         self.say("stack: bringing up PostgreSQL, Kafka and the Schema Registry (idempotent)")
-        started = LocalStack(self.settings).up(lambda line: None)
+        # Its progress matters on a fresh clone (installing takes minutes): pass it on.
+        started = LocalStack(self.settings).up(lambda line: self.say(f"stack: {line}"))
         self.say(f"stack: {'started ' + ', '.join(started) if started else 'already running'}")
         admin = TopicAdmin(self.settings)
         created = admin.create()
@@ -191,8 +192,10 @@ class Demo:
             **sandbox.sink_overrides("customerio"), "group_id": names.sink_group,
             "topic_prefix": names.topic_prefix, "commit_interval_s": 0.5,
         }).sink  # fmt: skip
-        # sink_env replaces every QUOTEFLOW_SINK__ value: the demo can only e-mail the sandbox.
-        self.supervisor.start(Child("sink", ["sink"], {**self._env(), **sink_env(sink)},
+        # No QUOTEFLOW_SINK__ value of the caller's survives, and the provider, URL and key
+        # override the config file's: the demo can only e-mail its own sandbox.
+        env = {k: v for k, v in self._env().items() if not k.startswith("QUOTEFLOW_SINK__")}
+        self.supervisor.start(Child("sink", ["sink"], {**env, **sink_env(sink)},
                                     logs / "sink.log"))  # fmt: skip
         self._record()
         for child in self.supervisor.children:
