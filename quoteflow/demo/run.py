@@ -49,6 +49,7 @@ from quoteflow.demo.supervisor import Child, Supervisor
 from quoteflow.demo.view import live_view, progress_line, summary_table
 from quoteflow.errors import QuoteflowError
 from quoteflow.settings import Settings, load_settings
+from quoteflow.stack.postgres.schema import CDC_SOURCES
 from streams.core.detector import trigger_id
 from streams.rules import load_rules
 
@@ -214,15 +215,13 @@ class Demo:
         return True
 
     def _slots_active(self) -> bool:
+        """Both sources' slots held by the CDC (pg_replication_slots is cluster-wide)."""
         pg = self.settings.postgres
-        total = 0
-        for database in (pg.qms_database, pg.crm_database):
-            with psycopg.connect(pg.conninfo(database), autocommit=True) as conn:
-                row = conn.execute("SELECT count(*) FROM pg_replication_slots WHERE slot_name"
-                                   " LIKE %s AND active",
-                                   (f"{self.names.slot_prefix}_%",)).fetchone()  # fmt: skip
-                total += row[0] if row else 0
-        return total >= 2
+        with psycopg.connect(pg.conninfo(pg.qms_database), autocommit=True) as conn:
+            row = conn.execute("SELECT count(*) FROM pg_replication_slots WHERE slot_name"
+                               " LIKE %s AND active",
+                               (f"{self.names.slot_prefix}\\_%",)).fetchone()  # fmt: skip
+        return row is not None and row[0] >= len(CDC_SOURCES)
 
     def _wait(self, what: str, check: Callable[[], bool], timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

@@ -63,12 +63,7 @@ def test_demo_quick_delivers_every_offer_it_triggers_and_leaves_nothing_running(
     with socket.socket() as sock, pytest.raises(OSError):
         sock.connect(("127.0.0.1", port))
     run = summary["run"]
-    pg = settings.postgres
-    for database in (pg.qms_database, pg.crm_database):
-        with psycopg.connect(pg.conninfo(database), autocommit=True) as conn:
-            row = conn.execute("SELECT count(*) FROM pg_replication_slots WHERE slot_name"
-                               " LIKE %s", (f"demo_{run}_%",)).fetchone()  # fmt: skip
-            assert row == (0,), f"slots of run {run} left in {database}"
+    assert _slots(settings, run) == 0, f"slots of run {run} left"
     admin = AdminClient(settings.kafka.as_librdkafka_dict())
     deadline = time.monotonic() + 30
     while True:  # topic deletion completes on the broker asynchronously
@@ -79,28 +74,31 @@ def test_demo_quick_delivers_every_offer_it_triggers_and_leaves_nothing_running(
     assert left == []
 
 
-def _start_demo() -> tuple[subprocess.Popen[str], dict[str, int]]:
-    """A `quoteflow demo --quick` whose components are all up: (process, pid by name)."""
+def _start_demo() -> tuple[subprocess.Popen[str], dict[str, int], str]:
+    """A `quoteflow demo --quick` whose components are all up: (process, pid by name, run)."""
     demo = subprocess.Popen(
         [sys.executable, "-m", "quoteflow", "demo", "--quick"], env=dict(os.environ),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert demo.stdout is not None
     pids: dict[str, int] = {}
+    run = ""
     deadline = time.monotonic() + 180
     while "sink" not in pids:
         line = demo.stdout.readline()
         assert line, f"the demo ended before its components were up: {demo.wait()}"
         assert time.monotonic() < deadline
         words = line.split()
+        if "this run's under" in line:
+            run = line.split("this run's under demo.")[1].split(".")[0]
         if len(words) >= 4 and words[2] == "pid":  # "  2.3s sink: pid 123, log ..."
             pids[words[1].rstrip(":")] = int(words[3].rstrip(","))
-    return demo, pids
+    return demo, pids, run
 
 
 @pytest.mark.timeout(300)
 def test_a_component_that_dies_stops_the_demo_at_once_with_its_log(stack: object) -> None:
-    demo, pids = _start_demo()
+    demo, pids, _ = _start_demo()
     os.kill(pids["sink"], 9)
     killed = time.monotonic()
     _, err = demo.communicate(timeout=120)
@@ -115,10 +113,49 @@ def test_a_component_that_dies_stops_the_demo_at_once_with_its_log(stack: object
 
 @pytest.mark.timeout(300)
 def test_ctrl_c_stops_every_component_and_says_how_to_run_it_again(stack: object) -> None:
-    demo, pids = _start_demo()
+    demo, pids, _ = _start_demo()
     demo.send_signal(2)  # SIGINT, as Ctrl-C in a terminal (the children have their own group)
     _, err = demo.communicate(timeout=120)
     assert demo.returncode == 130
     assert "interrupted" in err and "to run it again: quoteflow demo --quick" in err
     for name, pid in pids.items():
         assert not _running_quoteflow(pid), f"{name} (pid {pid}) still running"
+
+
+def _slots(settings: Settings, run: str) -> int:
+    """The run's replication slots (the view is cluster-wide: one query sees both sources')."""
+    pg = settings.postgres
+    with psycopg.connect(pg.conninfo(pg.qms_database), autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE %s",
+                           (f"demo_{run}_%",)).fetchone()  # fmt: skip
+    return int(row[0]) if row else -1
+
+
+@pytest.mark.timeout(300)
+def test_a_killed_demo_takes_its_children_along_and_the_next_run_removes_its_state(
+    stack: object, settings: Settings
+) -> None:
+    """kill -9 of the demo: no clean-up of its own can run. Its children exit (they are
+    told to when their parent dies), and the slots it leaves (which would keep WAL for
+    ever) and its topics are removed by the next run's start."""
+    from quoteflow.demo.runs import clean_stale_runs
+
+    demo, pids, run = _start_demo()
+    assert run
+    demo.kill()
+    demo.communicate(timeout=30)
+    deadline = time.monotonic() + 60
+    while any(_running_quoteflow(pid) for pid in pids.values()):
+        assert time.monotonic() < deadline, "children outlived the killed demo"
+        time.sleep(0.5)
+    assert _slots(settings, run) == 2  # left behind: what the next run must remove
+    assert run in clean_stale_runs(settings, current="a-later-run")
+    assert _slots(settings, run) == 0
+    admin = AdminClient(settings.kafka.as_librdkafka_dict())
+    deadline = time.monotonic() + 30
+    while True:
+        left = [t for t in admin.list_topics(timeout=10).topics if t.startswith(f"demo.{run}")]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert left == []
