@@ -310,14 +310,15 @@ class Demo:
         writers' rows triggered; see :mod:`quoteflow.demo.observe`)."""
         return {t: n for t, n in delivered.items() if t in self.trigger_ids}
 
-    def keep_running(self) -> None:
-        """--keep: the pipeline stays up for a look at the inbox until Ctrl-C."""
+    def keep_running(self, note: Callable[[str], None]) -> None:
+        """--keep: the pipeline stays up for a look at the inbox until Ctrl-C. ``note`` goes
+        to stderr: the summary's JSON stays the last line of stdout."""
         url = f"{self.sandbox_url}/"
         opened = False
         if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
             with contextlib.suppress(webbrowser.Error):
                 opened = webbrowser.open(url)
-        self.say(f"the pipeline keeps running; inbox: {url}"
+        note(f"the pipeline keeps running; inbox: {url}"
                  f"{' (opened in your browser)' if opened else ''} - Ctrl-C stops it")  # fmt: skip
         while True:
             self.supervisor.check()
@@ -359,11 +360,15 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console,
                 summary = demo.drive()
                 if options.keep:
                     _print_summary(console, summary, demo.extras())
-                    demo.keep_running()
+                    demo.keep_running(lambda line: err.print(line, markup=False,
+                                                             soft_wrap=True))
             except Interrupted as why:
-                err.print(f"quoteflow demo: interrupted ({why}); stopping every component",
-                          markup=False, highlight=False)  # fmt: skip
-                code = 130
+                if summary is None:  # before the end: the demo did not finish
+                    err.print(f"quoteflow demo: interrupted ({why}); stopping every component",
+                              markup=False, highlight=False)  # fmt: skip
+                    code = 130
+                else:  # --keep: Ctrl-C is how it ends
+                    err.print("quoteflow demo: stopping the pipeline", markup=False)
     finally:
         # A second Ctrl-C must not cut the clean-up short (it is bounded: see GRACE_S).
         previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -378,10 +383,13 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console,
         out.print(f"stopped: {names}{forced}; the run's topics, slots and state removed;"
                   f" logs kept in {demo.logs}",
                   markup=False, highlight=False, soft_wrap=True)  # fmt: skip
+    again = " ".join(["quoteflow demo", *(["--quick"] if options.quick else []),
+                      *(["--keep"] if options.keep else [])])
     if code == 130:
-        err.print(f"to run it again: quoteflow demo{' --quick' if options.quick else ''}"
-                  f"{' --keep' if options.keep else ''}")  # fmt: skip
+        err.print(f"to run it again: {again}", markup=False)
         return code
+    if options.keep:
+        err.print(f"to see it again: {again}", markup=False)
     assert summary is not None
     if not options.keep:
         _print_summary(console, summary, demo.extras())

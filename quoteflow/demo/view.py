@@ -56,6 +56,7 @@ def progress_line(*, phase: str, elapsed_s: float, seen: Seen, delivered: int,
 
 def summary_table(summary: Summary) -> Table:
     table = Table("", "", title=f"quoteflow demo {summary.run}: summary", show_header=False)
+    table.columns[1].overflow = "fold"  # the logs' path whole, never cut with an ellipsis
     for name, value in summary.rows():
         table.add_row(name, value)
     return table
