@@ -11,7 +11,7 @@ component dying stops the workload at once.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Set
 
 import psycopg
 
@@ -31,7 +31,9 @@ class WorkloadError(QuoteflowError):
 class Driver:
     """Runs due steps in order; ``offered(quote_id)`` says whether a quote's offer arrived."""
 
-    def __init__(self, settings: Settings, plan: Plan, offered: Callable[[int], bool]) -> None:
+    def __init__(self, settings: Settings, plan: Plan, offered: Callable[[int], bool], *,
+                 done: Set[int] = frozenset()) -> None:  # fmt: skip
+        """``done``: indices of the plan's steps already written (a resumed run's)."""
         self._plan = plan
         self._offered = offered
         pg = settings.postgres
@@ -41,9 +43,10 @@ class Driver:
         except psycopg.Error as exc:
             raise WorkloadError(f"cannot connect to the QMS/CRM databases: {exc}") from None
         self._quotes = {q.quote_id: q for q in plan.quotes}
-        self._pending: list[Step] = list(plan.steps)
+        self._pending: list[tuple[int, Step]] = [
+            (i, s) for i, s in enumerate(plan.steps) if i not in done]
         self._started: float | None = None
-        self.done = 0
+        self.written: set[int] = set(done)
 
     @property
     def finished(self) -> bool:
@@ -53,8 +56,18 @@ class Driver:
     def total(self) -> int:
         return len(self._plan.steps)
 
-    def start(self) -> None:
-        self._started = time.monotonic()
+    @property
+    def done(self) -> int:
+        return len(self.written)
+
+    @property
+    def elapsed_s(self) -> float:
+        """The workload's clock: where a resumed run carries on from."""
+        return 0.0 if self._started is None else time.monotonic() - self._started
+
+    def start(self, at_s: float = 0.0) -> None:
+        """Start the workload's clock at ``at_s`` (a resumed run: where it stopped)."""
+        self._started = time.monotonic() - at_s
 
     def due(self) -> int:
         """Run every step whose time has come; how many ran."""
@@ -62,16 +75,16 @@ class Driver:
             return 0
         elapsed = time.monotonic() - self._started
         ran = 0
-        for step in list(self._pending):
+        for index, step in list(self._pending):
             if step.at_s > elapsed:
                 break
             if step.after_offer and step.quote_id is not None and not self._offered(
                     step.quote_id) and elapsed < step.at_s + AFTER_OFFER_LIMIT_S:  # fmt: skip
                 continue  # waits for its offer; later steps are not held up by it
             self._run(step)
-            self._pending.remove(step)
+            self._pending.remove((index, step))
+            self.written.add(index)
             ran += 1
-        self.done += ran
         return ran
 
     def _run(self, step: Step) -> None:
@@ -87,7 +100,9 @@ class Driver:
             self._crm.execute(
                 "INSERT INTO public.customers (customer_id, first_name, last_name, email,"
                 " marketing_consent, consent_updated_at, timezone, segment)"
-                " VALUES (%s, %s, %s, %s, %s, now(), %s, %s)",
+                " VALUES (%s, %s, %s, %s, %s, now(), %s, %s)"
+                # A resumed run may repeat the step it was interrupted in.
+                " ON CONFLICT (customer_id) DO NOTHING",
                 (c.customer_id, c.first_name, c.last_name, c.email, c.consent, c.timezone,
                  c.segment),
             )  # fmt: skip
@@ -102,7 +117,8 @@ class Driver:
             self._qms.execute(
                 "INSERT INTO public.quotes (quote_id, quote_ref, customer_id, product_code,"
                 " channel, premium, currency, status, valid_until)"
-                " VALUES (%s, %s, %s, %s, %s, %s, 'GBP', %s, current_date + 30)",
+                " VALUES (%s, %s, %s, %s, %s, %s, 'GBP', %s, current_date + 30)"
+                " ON CONFLICT (quote_id) DO NOTHING",
                 (q.quote_id, q.quote_ref, q.customer_id, q.product_code, q.channel, q.premium,
                  step.status),
             )  # fmt: skip

@@ -38,13 +38,15 @@ from quoteflow.demo.driver import Driver
 from quoteflow.demo.observe import Observer, SandboxView
 from quoteflow.demo.plan import Plan, build_plan, first_id_for
 from quoteflow.demo.runs import (
+    Resume,
     RunNames,
     clean_stale_runs,
+    load_resume,
     remove_run_state,
     runs_dir,
     write_record,
 )
-from quoteflow.demo.summary import Summary, outstanding, summarize
+from quoteflow.demo.summary import Summary, outstanding, run_deliveries, summarize
 from quoteflow.demo.supervisor import Child, Supervisor
 from quoteflow.demo.view import live_view, progress_line, summary_table
 from quoteflow.errors import QuoteflowError
@@ -76,6 +78,8 @@ class DemoOptions:
     quick: bool
     keep: bool
     config_file: Path | None
+    #: Carry on with this interrupted run (its id) instead of starting a new one.
+    resume: str | None = None
 
 
 def _free_port() -> int:
@@ -105,10 +109,19 @@ class Demo:
 
     def __init__(self, settings: Settings, options: DemoOptions, console: Console,
                  say: Callable[[str], None]) -> None:  # fmt: skip
-        self.settings, self.options, self.console, self.say = settings, options, console, say
-        self.started = datetime.now(UTC)
+        self.settings, self.console, self.say = settings, console, say
+        self.resumed: Resume | None = None
+        if options.resume is not None:
+            self.resumed = load_resume(settings, options.resume)
+            if self.resumed is None:
+                raise DemoError(f"no interrupted demo run {options.resume} to resume (the"
+                                " newest interrupted run stays resumable for an hour)")
+            options = dataclasses.replace(options, quick=self.resumed.quick)
+        self.options = options
+        # A resumed run rebuilds the same plan: same start, ids, zones.
+        self.started = self.resumed.started if self.resumed else datetime.now(UTC)
         self.t0 = time.monotonic()
-        self.names = RunNames.new(self.started)
+        self.names = RunNames(self.resumed.run) if self.resumed else RunNames.new(self.started)
         self.dir = runs_dir(settings) / self.names.run
         self.logs = self.dir / "logs"
         self.supervisor = Supervisor()
@@ -121,6 +134,8 @@ class Demo:
         self.observer: Observer | None = None
         self.sandbox: SandboxView | None = None
         self.driver: Driver | None = None
+        #: Set once the workload started: from then on an interrupted run can be resumed.
+        self.resumable = False
 
     # --- set-up ---------------------------------------------------------------------------
 
@@ -251,12 +266,18 @@ class Demo:
         def offered(quote_id: int) -> bool:
             return sent.get(quote_id, False)
 
-        self.driver = driver = Driver(self.settings, self.plan, offered)
+        earlier = self.resumed.delivered if self.resumed else {}
+        self.driver = driver = Driver(self.settings, self.plan, offered,
+                                      done=self.resumed.done if self.resumed else frozenset())
         quoted = ", ".join(self.plan.awake_zones[:6])
         self.say(f"workload: {len(self.plan.quotes)} quotes, {len(self.plan.customers)}"
                  f" customers (awake zones: {quoted}"
                  f"{'; night in ' + ', '.join(self.plan.asleep_zones[:3]) if self.plan.asleep_zones else ''})")  # noqa: E501
-        driver.start()
+        if self.resumed:
+            self.say(f"resuming run {self.names.run} at {self.resumed.elapsed_s:.0f}s of its"
+                     f" workload, {driver.done} of {driver.total} steps already written")
+        driver.start(self.resumed.elapsed_s if self.resumed else 0.0)
+        self.resumable = True
         deadline = time.monotonic() + DEADLINE_S[self.options.quick]
         settle_until: float | None = None
         last_line = 0.0
@@ -267,7 +288,7 @@ class Demo:
                 self.supervisor.check()
                 driver.due()
                 self.observer.poll(0.2)
-                delivered = self._ours(sandbox.delivered())
+                delivered = self._ours(sandbox.delivered(), earlier)
                 for t in seen.triggers:
                     if delivered.get(t.trigger_id, 0):
                         sent[t.quote_id] = True
@@ -300,15 +321,17 @@ class Demo:
                         f" (logs: {self.logs})")  # fmt: skip
                 time.sleep(0.25)
         self.observer.catch_up()
-        delivered = self._ours(sandbox.delivered())
+        delivered = self._ours(sandbox.delivered(), earlier)
         return summarize(run=self.names.run, plan=self.plan, seen=seen, delivered=delivered,
                          received_ms=sandbox.received_ms(),
                          seconds=time.monotonic() - self.t0, logs=str(self.logs))  # fmt: skip
 
-    def _ours(self, delivered: dict[str, int]) -> dict[str, int]:
+    def _ours(self, delivered: dict[str, int],
+              earlier: dict[str, int] | None = None) -> dict[str, int]:  # fmt: skip
         """The sandbox's counts for this run's quotes (the sink also delivers what other
-        writers' rows triggered; see :mod:`quoteflow.demo.observe`)."""
-        return {t: n for t, n in delivered.items() if t in self.trigger_ids}
+        writers' rows triggered; see :mod:`quoteflow.demo.observe`), plus what the sandbox
+        of the run's interrupted part counted."""
+        return run_deliveries(delivered, earlier or {}, self.trigger_ids)
 
     def keep_running(self, note: Callable[[str], None]) -> None:
         """--keep: the pipeline stays up for a look at the inbox until Ctrl-C. ``note`` goes
@@ -332,13 +355,29 @@ class Demo:
 
     # --- the way out ----------------------------------------------------------------------
 
-    def stop(self) -> list[str]:
-        """Children stopped (sink first), the run's state removed; what had to be killed."""
+    def stop(self, *, keep_state: bool = False) -> list[str]:
+        """Children stopped (sink first); what had to be killed. The run's state (slots,
+        topics, processor state) is removed, unless ``keep_state``: then what a resume
+        needs is recorded instead, with the sandbox's counts (that process goes now)."""
+        resume = None
+        if keep_state and self.driver is not None:
+            earlier = self.resumed.delivered if self.resumed else {}
+            try:
+                delivered = self._ours(self.sandbox.delivered() if self.sandbox else {},
+                                       earlier)  # fmt: skip
+            except QuoteflowError:
+                delivered = earlier  # the sandbox went first: its last counts are lost
+            resume = Resume(self.names.run, self.started, self.options.quick,
+                            self.driver.elapsed_s, frozenset(self.driver.written), delivered,
+                            time.time())  # fmt: skip
         for closing in (self.driver, self.observer, self.sandbox):
             if closing is not None:
                 with contextlib.suppress(Exception):
                     closing.close()
         killed = self.supervisor.stop()
+        if resume is not None:
+            write_record(self.dir, {}, resume)
+            return killed
         remove_run_state(self.settings, self.names)
         for state in ("cdc", "streams"):
             shutil.rmtree(self.dir / state, ignore_errors=True)
@@ -350,6 +389,7 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console,
              err: Console, say: Callable[[str], None]) -> int:  # fmt: skip
     """Run the demo; the exit code. The summary's JSON is the last line of stdout."""
     demo = Demo(settings, options, console, say)
+    options = demo.options  # a resumed run's own (--quick as it was)
     summary: Summary | None = None
     code = 0
     try:
@@ -373,20 +413,26 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console,
         # A second Ctrl-C must not cut the clean-up short (it is bounded: see GRACE_S).
         previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            killed = demo.stop()
+            keep_state = code == 130 and demo.resumable
+            killed = demo.stop(keep_state=keep_state)
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
         out = err if options.keep or summary is None else console
         names = ", ".join(c.name for c in demo.supervisor.children) or "nothing"
         forced = f" (killed after the grace period: {', '.join(killed)})" if killed else ""
-        out.print(f"stopped: {names}{forced}; the run's topics, slots and state removed;"
-                  f" logs kept in {demo.logs}",
+        state = ("the run's topics, slots and state kept for a resume" if keep_state
+                 else "the run's topics, slots and state removed")  # fmt: skip
+        out.print(f"stopped: {names}{forced}; {state}; logs kept in {demo.logs}",
                   markup=False, highlight=False, soft_wrap=True)  # fmt: skip
     again = " ".join(["quoteflow demo", *(["--quick"] if options.quick else []),
                       *(["--keep"] if options.keep else [])])
     if code == 130:
-        err.print(f"to run it again: {again}", markup=False)
+        if keep_state:
+            err.print(f"to resume it: quoteflow demo --resume {demo.names.run}"
+                      f"{' --keep' if options.keep else ''}", markup=False)  # fmt: skip
+        else:
+            err.print(f"to run it again: {again}", markup=False)
         return code
     if options.keep:
         err.print(f"to see it again: {again}", markup=False)

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from confluent_kafka.admin import AdminClient
@@ -31,6 +32,36 @@ from quoteflow.subjects.admin import delete_subjects
 
 #: Run directories (logs) kept; older ones are deleted by the next run.
 KEEP_LOGS = 5
+#: An interrupted run stays resumable this long (its slots keep WAL meanwhile); only the
+#: newest one does. Older ones are removed by the next run like crashed ones.
+RESUMABLE_FOR_S = 3600.0
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Where an interrupted run stopped: enough to rebuild its plan and carry on."""
+
+    run: str
+    started: datetime
+    quick: bool
+    elapsed_s: float
+    done: frozenset[int]
+    #: The earlier sandbox's deliveries per trigger id (that process is gone).
+    delivered: dict[str, int]
+    stopped_at: float
+
+    def as_json(self) -> dict[str, object]:
+        return {"run": self.run, "started": self.started.isoformat(), "quick": self.quick,
+                "elapsed_s": self.elapsed_s, "done": sorted(self.done),
+                "delivered": self.delivered, "stopped_at": self.stopped_at}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Resume:
+        return cls(str(data["run"]), datetime.fromisoformat(str(data["started"])),
+                   bool(data["quick"]), float(data["elapsed_s"]),
+                   frozenset(int(i) for i in data["done"]),
+                   {str(k): int(v) for k, v in dict(data["delivered"]).items()},
+                   float(data["stopped_at"]))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -79,9 +110,28 @@ def _alive(pid: int, marker: str) -> bool:
     return marker in cmdline
 
 
-def write_record(run_dir: Path, children: dict[str, int]) -> None:
-    """What a later run needs to clean up after this one if it dies."""
-    (run_dir / "run.json").write_text(json.dumps({"pid": os.getpid(), "children": children}))
+def write_record(run_dir: Path, children: dict[str, int], resume: Resume | None = None) -> None:
+    """What a later run needs to clean up after this one if it dies (or to resume it)."""
+    record: dict[str, object] = {"pid": os.getpid(), "children": children}
+    if resume is not None:
+        record["resume"] = resume.as_json()
+    (run_dir / "run.json").write_text(json.dumps(record))
+
+
+def load_resume(settings: Settings, run: str) -> Resume | None:
+    """The resumable state of interrupted run ``run``, or None (no such run, finished,
+    crashed, or running now)."""
+    record_file = runs_dir(settings) / run / "run.json"
+    try:
+        record = json.loads(record_file.read_text())
+    except (OSError, ValueError):
+        return None
+    if "resume" not in record or _alive(int(record.get("pid", 0)), "demo"):
+        return None
+    try:
+        return Resume.from_json(record["resume"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def remove_run_state(settings: Settings, names: RunNames, *, slot_wait_s: float = 20.0) -> None:
@@ -125,15 +175,22 @@ def _drop_slot(settings: Settings, database: str, slot: str, wait_s: float) -> N
             time.sleep(0.2)
 
 
-def clean_stale_runs(settings: Settings, current: str) -> list[str]:
+def clean_stale_runs(settings: Settings, current: str, now: float | None = None) -> list[str]:
     """Remove the state of earlier runs whose demo process is gone (and stop any child of
-    theirs still running); trim old log directories. The run ids cleaned."""
+    theirs still running), except the newest interrupted run while it may be resumed;
+    trim old log directories. The run ids cleaned."""
     root = runs_dir(settings)
     if not root.is_dir():
         return []
+    now = time.time() if now is None else now
     cleaned = []
     dirs = sorted(p for p in root.iterdir() if p.is_dir() and p.name != current)
+    resumable = [d.name for d in dirs if (r := load_resume(settings, d.name)) is not None
+                 and now - r.stopped_at < RESUMABLE_FOR_S]  # fmt: skip
+    keep = resumable[-1:]
     for run_dir in dirs:
+        if run_dir.name in keep:
+            continue
         record_file = run_dir / "run.json"
         if not record_file.is_file():
             continue

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,17 @@ def percentile(values: Sequence[float], pct: float) -> float | None:
     ordered = sorted(values)
     rank = max(math.ceil(pct / 100 * len(ordered)), 1)
     return ordered[rank - 1]
+
+
+def run_deliveries(sandbox: Mapping[str, int], earlier: Mapping[str, int],
+                   ours: Set[str]) -> dict[str, int]:  # fmt: skip
+    """Deliveries per trigger id of the run: the sandbox's counts for the run's own trigger
+    ids (its sink also delivers what other writers' rows triggered), plus what the sandbox
+    of an interrupted part counted before it was stopped (a resumed run has a new one)."""
+    counts = {t: n for t, n in sandbox.items() if t in ours}
+    for t, n in earlier.items():
+        counts[t] = counts.get(t, 0) + n
+    return counts
 
 
 def delivered_quotes(seen: Seen, delivered: Mapping[str, int]) -> set[int]:

@@ -117,6 +117,7 @@ def test_ctrl_c_stops_every_component_and_says_how_to_run_it_again(stack: object
     demo.send_signal(2)  # SIGINT, as Ctrl-C in a terminal (the children have their own group)
     _, err = demo.communicate(timeout=120)
     assert demo.returncode == 130
+    # Before the workload started there is nothing to resume: run it again.
     assert "interrupted" in err and "to run it again: quoteflow demo --quick" in err
     for name, pid in pids.items():
         assert not _running_quoteflow(pid), f"{name} (pid {pid}) still running"
@@ -159,3 +160,42 @@ def test_a_killed_demo_takes_its_children_along_and_the_next_run_removes_its_sta
             break
         time.sleep(1)
     assert left == []
+
+
+@pytest.mark.timeout(420)
+def test_an_interrupted_run_resumes_where_it_stopped_and_delivers_every_offer_once(
+    stack: object, settings: Settings
+) -> None:
+    """Ctrl-C in the middle of the workload keeps the run's slots, topics and state and
+    prints the command that resumes it; the resumed run writes the rest of the workload
+    and its summary counts the deliveries of both parts, each offer exactly once."""
+    demo, pids, run = _start_demo()
+    assert demo.stdout is not None
+    while "workload:" not in demo.stdout.readline():
+        pass
+    time.sleep(15)  # part of the workload written, offers not yet due
+    demo.send_signal(2)
+    _, err = demo.communicate(timeout=120)
+    assert demo.returncode == 130, err
+    assert f"to resume it: quoteflow demo --resume {run}" in err
+    for name, pid in pids.items():
+        assert not _running_quoteflow(pid), f"{name} (pid {pid}) still running"
+    assert _slots(settings, run) == 2  # kept: the changes made meanwhile wait in them
+
+    done = subprocess.run(
+        [sys.executable, "-m", "quoteflow", "demo", "--resume", run], env=dict(os.environ),
+        capture_output=True, text=True, timeout=400, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, f"exit {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr}"
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["run"] == run
+    assert "resuming run" in done.stdout
+    assert summary["triggered"] > 0
+    assert summary["delivered"] == summary["triggered"]
+    assert _slots(settings, run) == 0
+    again = subprocess.run(
+        [sys.executable, "-m", "quoteflow", "demo", "--resume", run], env=dict(os.environ),
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert again.returncode == 1
+    assert f"no interrupted demo run {run} to resume" in again.stderr

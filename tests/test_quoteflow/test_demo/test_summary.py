@@ -9,7 +9,13 @@ import pytest
 from quoteflow.demo.observe import Seen, SeenTrigger
 from quoteflow.demo.plan import Case, Plan, build_plan, first_id_for
 from quoteflow.demo.run import DEMO_RULES
-from quoteflow.demo.summary import outstanding, percentile, summarize, surprises
+from quoteflow.demo.summary import (
+    outstanding,
+    percentile,
+    run_deliveries,
+    summarize,
+    surprises,
+)
 from streams.rules import load_rules
 
 pytestmark = pytest.mark.unit
@@ -119,3 +125,11 @@ def test_an_undelivered_offer_fails_the_verdict(plan: Plan) -> None:
     assert summary.delivered == summary.triggered - 1
     assert not summary.ok
     assert summary.deadline_to_esp_p99_ms is None
+
+
+def test_a_resumed_run_counts_both_sandboxes_and_only_its_own_triggers() -> None:
+    sandbox = {"t-1": 1, "t-2": 1, "foreign": 1}
+    earlier = {"t-3": 1, "t-2": 1}  # t-2 twice: once per sandbox is two e-mails
+    assert run_deliveries(sandbox, earlier, {"t-1", "t-2", "t-3"}) == {
+        "t-1": 1, "t-2": 2, "t-3": 1}
+    assert run_deliveries(sandbox, {}, {"t-1"}) == {"t-1": 1}
