@@ -20,13 +20,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
-## The main job: bring the local stack up, create the topics, register the schemas,
-## run a smoke round trip.
+## The main job: the whole pipeline, quote to e-mail, live (stack, topics, schemas,
+## cdc + process + sink + ESP sandbox, a synthetic workload, a summary).
 demo: install
-	$(BIN)/quoteflow stack up
-	$(BIN)/quoteflow topics create
-	$(BIN)/quoteflow schemas register
-	$(BIN)/quoteflow smoke
+	$(BIN)/quoteflow demo
 
 ## Everything CI runs: lint, types, unit and integration tests against the real stack.
 test: install lint

@@ -446,9 +446,13 @@ class SinkSettings(_Section):
     #: dropped, and one probe a ``breaker_cooldown_s`` tests whether the ESP is back.
     breaker_failures: int = Field(default=5, ge=1, le=10_000)
     breaker_cooldown_s: float = Field(default=5.0, gt=0, le=600)
-    #: A send whose outcome is unknown (a read timeout; a pending send found after a
-    #: crash) to a provider without a dedupe id: "hold" it as ambiguous for a person to
-    #: resolve (`quoteflow sink ambiguous`), or "resend" it and accept a possible duplicate.
+    #: Where the provider cannot deduplicate, a probe is a real send that a 5xx leaves
+    #: ambiguous: each failed probe doubles the cooldown, up to this.
+    breaker_cooldown_max_s: float = Field(default=300.0, gt=0, le=3600)
+    #: A send whose outcome is unknown (a read timeout, a dropped connection, a 5xx; a
+    #: pending send found after a crash) to a provider without a dedupe id: "hold" it as
+    #: ambiguous for a person to resolve (`quoteflow sink ambiguous`), or "resend" it and
+    #: accept a possible duplicate.
     ambiguous: Literal["hold", "resend"] = "hold"
     #: Triggers with replay=true come from a replay into a sandbox: a production sink drops
     #: them. True only for a sink whose provider is itself a sandbox.

@@ -16,7 +16,7 @@ import faust
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from quoteflow.errors import TopicError
+from quoteflow.errors import ConfigError, TopicError
 from quoteflow.settings import KafkaSettings, Settings
 from quoteflow.topics.catalog import by_name
 
@@ -68,7 +68,13 @@ def create_app(settings: Settings, *, app_id: str | None = None, **overrides: An
     assert data_dir is not None  # filled from stack.home by the settings model
     app_id = app_id or settings.streams.app_id
     # faust makes its datadir without parents: the per-app directory needs data_dir itself.
-    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a setting to fix (or stack.home's), not a bug: one line
+        raise ConfigError(
+            f"setting streams.data_dir: cannot create {data_dir}: {exc.strerror}; choose a"
+            " writable directory (env QUOTEFLOW_STREAMS__DATA_DIR; default <stack.home>/streams)"
+        ) from None
     options: dict[str, Any] = {
         "broker": broker_url(settings.kafka.bootstrap_servers),
         "broker_client_id": settings.kafka.client_id,

@@ -86,8 +86,20 @@ class SandboxClient:
         )
         return result
 
+    def requests(self, *, provider: str | None = None, trigger_id: str | None = None
+                 ) -> list[dict[str, Any]]:  # fmt: skip
+        """Every provider request as it arrived, oldest first: ``trigger_ids``, ``dedupe_id``,
+        ``received_at`` (epoch s), ``status``, ``outcome`` (accepted, duplicate, rejected,
+        faulted) and ``fault`` (the injected fault, if any)."""
+        params = {"provider": provider, "trigger_id": trigger_id}
+        result: list[dict[str, Any]] = self._call(
+            "GET", "requests", params={k: v for k, v in params.items() if v is not None}
+        )
+        return result
+
     def triggers(self) -> dict[str, dict[str, int]]:
-        """Per trigger id: ``delivered`` (exactly once means 1), ``deduplicated``, ``attempts``."""
+        """Per trigger id: ``delivered`` (exactly once means 1), ``deduplicated``, ``attempts``
+        (accepted requests), ``received`` (every request naming it), ``rejected``, ``faulted``."""
         result: dict[str, dict[str, int]] = self._call("GET", "triggers")
         return result
 

@@ -36,7 +36,7 @@ from connectors.errors import SandboxError
 from connectors.esp_sandbox import inbox, validate
 from connectors.esp_sandbox.config import SandboxConfig
 from connectors.esp_sandbox.faults import Decision, FaultPlan, FaultSpecError
-from connectors.esp_sandbox.store import Store
+from connectors.esp_sandbox.store import Outcome, Store
 
 log = logging.getLogger("connectors.esp_sandbox")
 
@@ -192,12 +192,17 @@ class _Handler(BaseHTTPRequestHandler):
         sandbox = self.server.sandbox
         body = self._read_body()
         if body is None:
-            sandbox.store.reject(411 if self.headers.get("Transfer-Encoding") else 413)
+            status = 411 if self.headers.get("Transfer-Encoding") else 413
+            sandbox.store.reject(status)
+            sandbox.store.log(provider, validate.Identity(), received_at=time.time(),
+                              status=status, outcome="rejected")  # fmt: skip
             return
+        received_at = time.time()
         decision = sandbox.faults.take()
         if decision.latency_s:
             self.server.stopping.wait(decision.latency_s)
-        answer = sandbox.answer(provider, path, dict(self.headers.items()), body, decision)
+        answer = sandbox.answer(provider, path, dict(self.headers.items()), body, decision,
+                                received_at=received_at)  # fmt: skip
         if decision.kind == "timeout":
             # Accepted and recorded: the answer comes after the client stopped waiting.
             self.server.stopping.wait(decision.delay_s)
@@ -330,15 +335,27 @@ class Sandbox:
         headers: Mapping[str, str],
         body: bytes,
         decision: Decision = Decision(),  # noqa: B008 - frozen, never mutated
+        *,
+        received_at: float | None = None,
     ) -> _Answer:
-        """The answer to one provider request, after the fault plan's decision."""
+        """The answer to one provider request, after the fault plan's decision; the request
+        is logged (:meth:`Store.log`) whatever the answer, faults and refusals included."""
         error = validate.ERROR_STYLES[provider]
+        identity = validate.identify(provider, headers, body)
+        arrived = time.time() if received_at is None else received_at
+
+        def log(status: int, outcome: Outcome) -> None:
+            self.store.log(provider, identity, received_at=arrived, status=status,
+                           outcome=outcome, fault=decision.kind)  # fmt: skip
+
         if decision.kind in ("down", "status"):
             self.store.reject(decision.status)
+            log(decision.status, "faulted")
             failed = error(decision.status, f"sandbox: injected {decision.status}")
             return _Answer(decision.status, _json(failed.body))
         if decision.kind == "rate_limit":
             self.store.reject(429)
+            log(429, "faulted")
             limited = error(429, "Too many requests")
             return _Answer(429, _json(limited.body), {
                 **_JSON,
@@ -352,9 +369,11 @@ class Sandbox:
             accepted = validate.validate(provider, self.config, path, headers, body, now_s=now)
         except validate.Invalid as invalid:
             self.store.reject(invalid.status)
+            log(invalid.status, "rejected")
             return _Answer(invalid.status, _json(invalid.body))
         message_id = _message_id(provider)
-        self.store.accept(accepted, message_id=message_id, now_s=now)
+        new = self.store.accept(accepted, message_id=message_id, now_s=now)
+        log(accepted.status, "accepted" if new else "duplicate")
         if provider == "sendgrid":
             return _Answer(202, b"", {"X-Message-Id": message_id})
         if provider == "braze":
@@ -381,6 +400,7 @@ class Sandbox:
             ("GET", "health"): lambda: {"ok": True, "port": self._port},
             ("GET", "messages"): lambda: self._messages(query),
             ("GET", "triggers"): self.store.triggers,
+            ("GET", "requests"): lambda: self._requests(query),
             ("GET", "stats"): self.stats,
             ("GET", "faults"): self.faults.describe,
             ("POST", "faults"): lambda: self._set_faults(body),
@@ -405,6 +425,14 @@ class Sandbox:
         redact = (one("redact") or "").lower() in ("1", "true", "yes")
         found = self.store.messages(provider=one("provider"), trigger_id=one("trigger_id"))
         return [m.as_json(redact=redact) for m in found]
+
+    def _requests(self, query: Mapping[str, list[str]]) -> list[dict[str, Any]]:
+        def one(key: str) -> str | None:
+            values = query.get(key)
+            return values[-1] if values else None
+
+        found = self.store.requests(provider=one("provider"), trigger_id=one("trigger_id"))
+        return [r.as_json() for r in found]
 
     def _set_faults(self, body: bytes) -> dict[str, Any]:
         try:

@@ -6,18 +6,27 @@ and did not drop as a repeat of a dedupe id counts as a delivery (for SendGrid
 and Braze, which cannot deduplicate, a resend is a second e-mail, and shows up
 here as a second delivery). Everything is in memory behind one lock: a
 benchmark run holds some ten thousand messages, a few megabytes.
+
+A delivery count alone cannot show a resend the provider dropped (Customer.io
+and webhooks deduplicate) or one it never acted on (a 5xx): so every provider
+request is also logged as it arrived (:class:`Received`: its trigger ids, dedupe
+id, arrival time and what became of it: accepted, duplicate, rejected or
+faulted) and counted per trigger and per provider. That is what the sink *sent*,
+whatever the provider did with it: the evidence for "never resent", for "the 5xx
+burst really happened" and for the sink's rate limit and circuit breaker. The log
+keeps the newest :data:`REQUEST_LOG` requests (the counts are not bounded by it).
 """
 
 from __future__ import annotations
 
 import threading
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from connectors.esp_sandbox.validate import Accepted
+from connectors.esp_sandbox.validate import Accepted, Identity
 from quoteflow.logs import mask_email
 
 
@@ -63,6 +72,38 @@ class Message:
         }
 
 
+#: What became of a received request: accepted as new, accepted but dropped as a repeat
+#: of its dedupe id, refused by validation (4xx), or answered with an injected fault
+#: (5xx, 429) without being acted on. A request answered late (an injected timeout) is
+#: accepted or duplicate: the provider acted on it; ``fault`` says it was late.
+Outcome = Literal["accepted", "duplicate", "rejected", "faulted"]
+OUTCOMES: tuple[Outcome, ...] = ("accepted", "duplicate", "rejected", "faulted")
+#: How many requests the log keeps (the newest); at ~100 bytes each, some 20 MB at most.
+REQUEST_LOG = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One provider request as it arrived, whatever the answer: what the sender sent."""
+
+    seq: int
+    provider: str
+    trigger_ids: tuple[str, ...]
+    dedupe_id: str | None
+    #: time.time() when its body had been read, before any injected latency.
+    received_at: float
+    status: int
+    outcome: Outcome
+    #: The injected fault that decided or delayed the answer ("down", "status",
+    #: "rate_limit", "timeout"), None for a normal answer.
+    fault: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, "provider": self.provider, "trigger_ids": list(self.trigger_ids),
+                "dedupe_id": self.dedupe_id, "received_at": self.received_at,
+                "status": self.status, "outcome": self.outcome, "fault": self.fault}  # fmt: skip
+
+
 class Store:
     """Messages and counters, shared by every handler thread."""
 
@@ -83,6 +124,10 @@ class Store:
             self._attempts: Counter[str] = Counter()  # per trigger, accepted requests
             self._in_flight = 0
             self._max_in_flight = 0
+            self._log: deque[Received] = deque(maxlen=REQUEST_LOG)
+            self._logged = 0
+            self._by_trigger: dict[str, Counter[str]] = {}  # "received" and each outcome
+            self._by_provider: dict[str, Counter[str]] = {}
 
     @contextmanager
     def request(self) -> Iterator[None]:
@@ -96,6 +141,31 @@ class Store:
         finally:
             with self._lock:
                 self._in_flight -= 1
+
+    def log(self, provider: str, identity: Identity, *, received_at: float, status: int,
+            outcome: Outcome, fault: str | None = None) -> Received:  # fmt: skip
+        """Log one provider request and count it under its provider and each trigger."""
+        with self._lock:
+            self._logged += 1
+            entry = Received(self._logged, provider, identity.trigger_ids, identity.dedupe_id,
+                             received_at, status, outcome, fault)  # fmt: skip
+            self._log.append(entry)
+            counts = self._by_provider.setdefault(provider, Counter())
+            counts["received"] += 1
+            counts[outcome] += 1
+            for trigger in identity.trigger_ids:
+                mine = self._by_trigger.setdefault(trigger, Counter())
+                mine["received"] += 1
+                mine[outcome] += 1
+            return entry
+
+    def requests(self, *, provider: str | None = None, trigger_id: str | None = None
+                 ) -> list[Received]:  # fmt: skip
+        """The logged requests, oldest first (the newest :data:`REQUEST_LOG` of them)."""
+        with self._lock:
+            return [r for r in self._log
+                    if (provider is None or r.provider == provider)
+                    and (trigger_id is None or trigger_id in r.trigger_ids)]  # fmt: skip
 
     def reject(self, status: int) -> None:
         with self._lock:
@@ -145,16 +215,21 @@ class Store:
             ]
 
     def triggers(self) -> dict[str, dict[str, int]]:
-        """Per trigger: deliveries (the exactly-once count), deduplicated and all accepted."""
+        """Per trigger: deliveries (the exactly-once count), deduplicated, all accepted
+        (``attempts``), and every request that named it (``received``), of which
+        ``rejected`` were refused and ``faulted`` answered with an injected fault."""
         with self._lock:
+            names = set(self._attempts) | set(self._by_trigger)
             return {
                 trigger: {
                     "delivered": self._delivered[trigger],
                     "deduplicated": self._deduped[trigger],
-                    "attempts": attempts,
+                    "attempts": self._attempts[trigger],
+                    **{key: self._by_trigger.get(trigger, Counter())[key]
+                       for key in ("received", "rejected", "faulted")},
                 }
-                for trigger, attempts in self._attempts.items()
-            }
+                for trigger in names
+            }  # fmt: skip
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
@@ -170,4 +245,8 @@ class Store:
                 ),
                 "in_flight": self._in_flight,
                 "max_in_flight": self._max_in_flight,
+                "providers": {
+                    provider: {key: counts[key] for key in ("received", *OUTCOMES)}
+                    for provider, counts in sorted(self._by_provider.items())
+                },
             }

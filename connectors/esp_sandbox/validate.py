@@ -7,6 +7,16 @@ JSON error body in that provider's own style, which is what the sink's failure
 classification reads. One rule is the sandbox's own: every delivery must carry
 the trigger id, because counting deliveries per trigger is the sandbox's purpose.
 
+A recipient under the reserved ``.invalid`` top-level domain (RFC 2606: it can
+never exist) is refused with a 400 that *names the address*, as real ESPs do for
+an invalid or blocked recipient ("The to email address is invalid: <address>").
+That is the case where personal data comes back in an error body, and the sink
+must mask it before it reaches a dead letter, a receipt or a log line.
+
+:func:`identify` reads the trigger ids and dedupe id of any request, valid or
+not, so the store can count what the sender *sent* (a faulted or refused request
+included), not only what the provider accepted.
+
 Functions take the request as plain values (path, headers, raw body) and return
 an :class:`Accepted` or raise :class:`Invalid`; no socket is involved, so each
 rejection path is a unit test.
@@ -29,6 +39,8 @@ from connectors.sink.providers.webhook import EVENT_TYPE, verify
 
 #: Deliberately plain: what every ESP rejects (no @, spaces, no dot in the domain).
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+#: RFC 2606's reserved TLD: an address under it is well formed but can never be delivered.
+UNDELIVERABLE_TLD = ".invalid"
 _ULID = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$", re.IGNORECASE)
 _CUSTOMERIO_PATH = re.compile(r"^/api/v1/customers/([^/]+)/events$")
 
@@ -120,6 +132,11 @@ def is_email(value: object) -> bool:
     return isinstance(value, str) and len(value) <= 254 and bool(_EMAIL.match(value))
 
 
+def is_undeliverable(value: object) -> bool:
+    """A well-formed address the ESP refuses by name (its domain cannot exist)."""
+    return isinstance(value, str) and value.lower().endswith(UNDELIVERABLE_TLD)
+
+
 def is_ulid(value: object) -> bool:
     return isinstance(value, str) and bool(_ULID.match(value))
 
@@ -195,6 +212,9 @@ def _sendgrid_personalization(p: object, i: int) -> Delivery:
             raise sendgrid_error(
                 400, "Does not contain a valid address.", f"{where}.to.{j}.email"
             )
+        if is_undeliverable(recipient["email"]):
+            raise sendgrid_error(400, f"The to email address is invalid: {recipient['email']}",
+                                 f"{where}.to.{j}.email")  # fmt: skip
         if "name" in recipient and not isinstance(recipient["name"], str):
             raise sendgrid_error(400, "The name must be a string.", f"{where}.to.{j}.name")
     data = p.get("dynamic_template_data", {})
@@ -263,6 +283,8 @@ def _braze_recipient(r: object, i: int) -> Delivery:
     email = attributes.get("email")
     if email is not None and not is_email(email):
         raise braze_error(400, f"recipients[{i}].attributes.email is not a valid address")
+    if is_undeliverable(email):
+        raise braze_error(400, f"recipients[{i}]: the email address is invalid: {email}")
     trigger_id = _trigger_id(props.get("trigger_id"))
     if trigger_id is None:
         raise braze_error(400, f"sandbox: recipients[{i}].trigger_properties has no trigger_id")
@@ -302,6 +324,8 @@ def customerio(
     recipient = data.get("recipient")
     if recipient is not None and not is_email(recipient):
         raise customerio_error(400, "data.recipient is not a valid address")
+    if is_undeliverable(recipient):
+        raise customerio_error(400, f"data.recipient: the email address is invalid: {recipient}")
     trigger_id = _trigger_id(data.get("trigger_id"))
     if trigger_id is None:
         raise customerio_error(400, "sandbox: data has no trigger_id")
@@ -341,11 +365,65 @@ def webhook(
     email = data.get("email")
     if email is not None and not is_email(email):
         raise webhook_error(400, "data.email is not a valid address")
+    if is_undeliverable(email):
+        raise webhook_error(400, f"data.email: the email address is invalid: {email}")
     trigger_id = _trigger_id(data.get("trigger_id"))
     if trigger_id is None:
         raise webhook_error(400, "sandbox: data has no trigger_id")
     msg_id = _lower(headers)["webhook-id"]  # verify() made sure it is there
     return Accepted("webhook", (Delivery(trigger_id, email, data),), dedupe_id=msg_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Whom a request is about, read without judging it: what the store counts it under."""
+
+    trigger_ids: tuple[str, ...] = ()
+    dedupe_id: str | None = None
+
+
+def _ids(candidates: object) -> tuple[str, ...]:
+    found = candidates if isinstance(candidates, list) else [candidates]
+    return tuple(t for t in found if isinstance(t, str) and t)
+
+
+def _field(value: object, *path: str) -> object:
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def identify(provider: str, headers: Mapping[str, str], body: bytes) -> Identity:
+    """The trigger ids and dedupe id a request carries, read leniently (no auth, no rules).
+
+    Used for every provider request, including those answered with an injected fault
+    or refused, so that a resend shows up at the sandbox even when the provider would
+    never act on it. A body that cannot be read names no trigger.
+    """
+    payload = _json_object(body)
+    if payload is None:
+        return Identity()
+    if provider == "sendgrid":
+        personalizations = payload.get("personalizations")
+        ids: list[str] = []
+        for p in personalizations if isinstance(personalizations, list) else []:
+            ids.extend(_ids(_trigger_id(_field(p, "custom_args", "trigger_id"),
+                                        _field(p, "dynamic_template_data", "trigger_id"))))
+        return Identity(tuple(ids))
+    if provider == "braze":
+        recipients = payload.get("recipients")
+        return Identity(tuple(
+            t for r in (recipients if isinstance(recipients, list) else [])
+            for t in _ids(_field(r, "trigger_properties", "trigger_id"))
+        ))  # fmt: skip
+    if provider == "customerio":
+        event_id = payload.get("id")
+        return Identity(_ids(_field(payload, "data", "trigger_id")),
+                        event_id.upper() if isinstance(event_id, str) and event_id else None)
+    if provider == "webhook":
+        return Identity(_ids(_field(payload, "data", "trigger_id")),
+                        _lower(headers).get("webhook-id") or None)
+    return Identity()
 
 
 def route(path: str) -> str | None:

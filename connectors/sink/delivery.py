@@ -1,10 +1,22 @@
 """One trigger's attempts until it has an outcome, run in a pool thread.
 
 The rules, in order: ask the circuit breaker (and, for a retry, the rate
-limiter) for permission; send; classify the answer (:mod:`.outcome`). Sent and
-rejected are final. Unknown is final too — as *ambiguous* — unless the provider
-deduplicates or the policy says resend. Transient failures are retried with
-back-off (or the ESP's Retry-After) until ``sink.retry_budget_s`` is spent.
+limiter) for permission; send (redirects are not followed: an API endpoint that
+redirects is a wrong ``sink.base_url``); classify the answer (:mod:`.outcome`,
+which knows whether the provider deduplicates). Sent and rejected (400/422: this
+message is invalid) are final. Unknown — a read timeout, a dropped connection,
+or a 5xx from a provider without deduplication — is final too, as *ambiguous*,
+unless the provider deduplicates or ``sink.ambiguous`` says resend: never a
+blind resend. Transient failures (refused connections, 408, 429, a deduplicating
+provider's 5xx) are retried with back-off (or the ESP's Retry-After) until
+``sink.retry_budget_s`` is spent; each one but a 429 counts towards opening the
+circuit breaker, so an outage of a non-deduplicating ESP makes a bounded number
+of ambiguous deliveries before the circuit opens.
+
+A *configuration* failure (401/403/404/405/407/413, another 4xx, a 3xx, a URL that
+cannot be sent to) halts the breaker — no sender sends again — and ends the
+trigger without an outcome (``refused`` says why): the ESP certainly did not act
+on it, the sink stops, and the trigger is sent once the mistake is fixed.
 An ``interrupt`` (shutdown, rebalance) ends a trigger without an outcome; it
 reports whether a request may have reached the ESP, so a clean stop can drop a
 claim that certainly never did.
@@ -67,6 +79,8 @@ class Result:
     completed_ms: int = 0
     #: For an interrupted trigger: whether a request may have reached the ESP.
     maybe_sent: bool = False
+    #: Set when a configuration failure ended it: what was refused, one line, no secret.
+    refused: str | None = None
 
 
 class Sender:
@@ -81,24 +95,29 @@ class Sender:
         self.timeout = (settings.connect_timeout_s, settings.read_timeout_s)
         self.resend_unknown = provider.dedupes or settings.ambiguous == "resend"
 
-    def _attempt(self, job: Job) -> tuple[Verdict, int | None, str | None, str | None]:
-        """One request: (verdict, HTTP status, ESP message id, masked body excerpt)."""
+    def _attempt(self, job: Job) -> tuple[Verdict, int | None, str | None, str | None, str]:
+        """One request: (verdict, HTTP status, ESP message id, masked body excerpt, where it
+        went as a log may show it)."""
         send = self.provider.request(job.trigger, now_s=self.clock())
         headers = {**send.headers, "X-Request-Id": str(job.request_id)}
+        where = f"{send.method} {self.provider.display_url(send.url)}"
         try:
             response = self.session.request(send.method, send.url, data=send.body,
                                             headers=headers, timeout=self.timeout,
-                                            verify=self.verify)  # fmt: skip
+                                            verify=self.verify,
+                                            allow_redirects=False)  # fmt: skip
         except requests.RequestException as exc:
-            return classify_exception(exc), None, None, None
+            return classify_exception(exc), None, None, None, where
         with response:
             body = response.content
-            verdict = classify_status(response.status_code, response.headers)
+            verdict = classify_status(response.status_code, response.headers,
+                                      dedupes=self.provider.dedupes)  # fmt: skip
             if verdict.kind is Kind.SENT:
                 msg_id = self.provider.message_id(response.status_code, response.headers, body)
-                return verdict, response.status_code, msg_id, None
-            excerpt = mask_email(body[:EXCERPT_CHARS].decode("utf-8", "replace"))
-            return verdict, response.status_code, None, excerpt
+                return verdict, response.status_code, msg_id, None, where
+            text = body[:EXCERPT_CHARS].decode("utf-8", "replace")
+            excerpt = self.provider.redact(mask_email(" ".join(text.split())))
+            return verdict, response.status_code, None, excerpt, where
 
     def deliver(self, job: Job, first_token: bool = True) -> Result:
         """Attempts until an outcome; ``first_token``: the dispatcher already took a rate token."""
@@ -115,12 +134,19 @@ class Sender:
             attempts += 1
             if first_ms is None:
                 first_ms = int(self.clock() * 1000)
-            verdict, status, msg_id, excerpt = self._attempt(job)
+            verdict, status, msg_id, excerpt, where = self._attempt(job)
             kind = verdict.kind
             if kind is Kind.SENT:
                 self.breaker.success()
                 return Result(job, "sent", attempts, status, msg_id, None, first_ms, self._ms())
             error = verdict.reason + (f": {excerpt}" if excerpt else "")
+            if kind is Kind.CONFIG:
+                # Every other trigger would meet the same answer: nobody sends again. This
+                # request was refused, not acted on; earlier attempts keep their maybe_sent.
+                self.breaker.halt()
+                return Result(job, "interrupted", attempts, status, None, error, first_ms,
+                              self._ms(), maybe_sent, refused=f"{verdict.reason} from {where}"
+                              + (f" ({excerpt[:120]})" if excerpt else ""))  # fmt: skip
             if kind is Kind.REJECTED:
                 self.breaker.success()  # it answered: the ESP is up, the request is wrong
                 return Result(job, "rejected", attempts, status, None, error, first_ms,

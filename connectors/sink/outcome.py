@@ -1,10 +1,26 @@
 """What one HTTP attempt meant, decided from the status code, headers or exception alone.
 
-The distinction that matters for effect-once delivery is between a request the
-ESP certainly did not act on (refused connection, 429, 5xx: safe to send again)
-and one it may have acted on (the request left, no answer came back: a read
-timeout or a dropped connection). The second is *unknown*: repeating it is safe
-only with the provider's dedupe id; otherwise the sink's ambiguous policy decides.
+Three questions, in this order: did the ESP take it (2xx: *sent*)? Is the fault
+the message's or ours? And may the ESP have acted on it?
+
+- **The message's fault** is only a validation error naming it: 400 and 422
+  (*rejected*, dead-lettered, never retried).
+- **Ours** is every other refusal: 401/403 (a revoked or wrong key, a key without
+  the send scope, SendGrid's unverified sender), 404/405/410 and 3xx (a wrong
+  endpoint), 407 (a proxy's credentials), 402, 413 (no message of ours is large:
+  a gateway's limit), any other 4xx, and a URL the HTTP library cannot even send
+  to. These are *configuration* failures: every other message would meet the
+  same answer, so the sink stops sending and exits, leaving the triggers
+  retryable. When in doubt, stop: a stopped sink loses nothing, a rejection
+  loses the e-mail.
+- **May it have acted?** No for a refused connection, a connect timeout, a TLS
+  failure (no request left), 408, 429 (*retry*/*throttled*). Yes for a read
+  timeout or a dropped connection after the request left, and for a **5xx**:
+  neither SendGrid nor Braze documents that a 5xx (even a 503 with
+  ``Retry-After``) means the message was not queued, and a gateway's 502/504 sits
+  in front of a backend that may have taken it. Such an attempt is *unknown*
+  unless the provider deduplicates (``dedupes``: Customer.io's event id, the
+  webhook id), where repeating it is harmless and a 5xx is simply retried.
 """
 
 from __future__ import annotations
@@ -20,10 +36,11 @@ import requests
 
 class Kind(enum.Enum):
     SENT = "sent"  # 2xx: the ESP accepted it
-    RETRY = "retry"  # certainly not acted on: send again after a pause
+    RETRY = "retry"  # certainly not acted on (or deduplicated): send again after a pause
     THROTTLED = "throttled"  # 429: not acted on, and the account must slow down
-    UNKNOWN = "unknown"  # may have been acted on: no answer after the request left
-    REJECTED = "rejected"  # a permanent refusal (other 4xx): never retried
+    UNKNOWN = "unknown"  # may have been acted on, and a repeat could e-mail twice
+    REJECTED = "rejected"  # this message is invalid (400, 422): never retried
+    CONFIG = "config"  # the sink is misconfigured (key, endpoint): stop sending, lose nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +52,10 @@ class Verdict:
     reason: str = ""
 
 
-#: Statuses worth another try: the ESP says it did not process the request.
-_RETRY_STATUSES = frozenset({408, 500, 502, 503, 504})
+#: Refusals that name the message itself: the only permanent per-message verdicts.
+REJECT_STATUSES = frozenset({400, 422})
+#: 4xx answers that say "not now" rather than "no": the request was not acted on.
+_RETRY_4XX = frozenset({408})
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:
@@ -76,20 +95,41 @@ def wait_from_headers(headers: Mapping[str, str], now_s: float | None = None) ->
     return None
 
 
-def classify_status(status: int, headers: Mapping[str, str], now_s: float | None = None
-                    ) -> Verdict:  # fmt: skip
+def classify_status(status: int, headers: Mapping[str, str], *, dedupes: bool,
+                    now_s: float | None = None) -> Verdict:  # fmt: skip
+    """The verdict on an HTTP answer; ``dedupes``: the provider drops repeats of the request's
+    dedupe id, so an answer that may hide an accepted message is still safe to retry."""
     if 200 <= status < 300:
         return Verdict(Kind.SENT)
     if status == 429:
         return Verdict(Kind.THROTTLED, wait_from_headers(headers, now_s), "HTTP 429")
-    if status in _RETRY_STATUSES or status >= 500:
+    if status in _RETRY_4XX:
         return Verdict(Kind.RETRY, wait_from_headers(headers, now_s), f"HTTP {status}")
-    return Verdict(Kind.REJECTED, None, f"HTTP {status}")
+    if status >= 500:
+        wait = wait_from_headers(headers, now_s)
+        if dedupes:
+            return Verdict(Kind.RETRY, wait, f"HTTP {status}")
+        return Verdict(Kind.UNKNOWN, wait, f"HTTP {status}: the ESP may have accepted it")
+    if status in REJECT_STATUSES:
+        return Verdict(Kind.REJECTED, None, f"HTTP {status}")
+    # 1xx/3xx as a final answer, 401, 403, 404, 405, 407, 413 and every other 4xx.
+    return Verdict(Kind.CONFIG, None, f"HTTP {status}")
+
+
+#: Nothing left: the URL (sink.base_url) or its redirect cannot be sent to at all.
+_CANNOT_SEND = (
+    requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema, requests.exceptions.InvalidHeader,
+    requests.exceptions.TooManyRedirects,
+)  # fmt: skip
 
 
 def classify_exception(exc: requests.RequestException) -> Verdict:
-    """Connection failures before the request left are safe to retry; after, unknown."""
+    """Connection failures before the request left are safe to retry; after, unknown; a URL
+    that cannot be sent to is the configuration's fault."""
     name = type(exc).__name__
+    if isinstance(exc, _CANNOT_SEND):
+        return Verdict(Kind.CONFIG, None, f"the endpoint cannot be used ({name})")
     if isinstance(exc, requests.ConnectTimeout):
         return Verdict(Kind.RETRY, None, "connect timeout")
     if isinstance(exc, requests.ReadTimeout):
@@ -104,6 +144,4 @@ def classify_exception(exc: requests.RequestException) -> Verdict:
         ):
             return Verdict(Kind.RETRY, None, "cannot connect")
         return Verdict(Kind.UNKNOWN, None, "connection dropped: the ESP may have accepted it")
-    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
-        return Verdict(Kind.REJECTED, None, f"invalid request ({name})")
     return Verdict(Kind.UNKNOWN, None, f"request failed ({name})")

@@ -1,7 +1,7 @@
 """Delivery receipts (``quoteflow.esp.deliveries``) and dead letters of the sink, as records.
 
 Pure mappings. A receipt says what the sink did with one trigger: SENT, DUPLICATE
-(already delivered: skipped), REJECTED (a permanent refusal), FAILED (gave up
+(already delivered: skipped), REJECTED (the ESP refused this message: 400/422), FAILED (gave up
 after retries), UNKNOWN (held as ambiguous for a person to resolve) or EXPIRED
 (older than ``sink.max_trigger_age`` when it would have gone out: never sent).
 """

@@ -24,6 +24,15 @@ it and resends it when the provider deduplicates (or ``sink.ambiguous`` says
 resend), else holds it as ambiguous. A crash between 4 and its commit reads the
 record again and publishes the same receipt from the ledger (the aborted
 transaction's receipt is never visible to ``read_committed`` readers).
+
+A configuration failure at the ESP (a refused key, a wrong endpoint: see
+:mod:`.outcome`) is not any one trigger's outcome. The first one stops the sink:
+one error line (provider, endpoint, status), the senders' breaker halted so no
+request leaves again, the refused trigger's claim released like an interrupted
+one's, the others in flight ended as on a clean stop, offsets committed only up
+to the first unsent trigger, and :class:`SinkConfigError` raised (exit code 2).
+No ledger row, receipt or dead letter says rejected: a restart with the setting
+fixed sends every trigger once.
 """
 
 from __future__ import annotations
@@ -45,7 +54,7 @@ import requests
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from requests.adapters import HTTPAdapter
 
-from connectors.errors import SinkError
+from connectors.errors import SinkConfigError, SinkError
 from connectors.sink.breaker import CircuitBreaker
 from connectors.sink.config import build_provider
 from connectors.sink.delivery import Job, Result, Sender
@@ -140,7 +149,12 @@ class Sink:
         self.provider = build_provider(self.cfg)
         self.topics = SinkTopics.with_prefix(self.cfg.topic_prefix)
         self.stats = SinkStats()
-        self.breaker = CircuitBreaker(self.cfg.breaker_failures, self.cfg.breaker_cooldown_s)
+        # Probes back off only where one costs something: a provider that deduplicates
+        # retries a probe's 5xx harmlessly, so it probes at the base cooldown throughout.
+        self.breaker = CircuitBreaker(
+            self.cfg.breaker_failures, self.cfg.breaker_cooldown_s,
+            max_cooldown_s=(self.cfg.breaker_cooldown_s if self.provider.dedupes
+                            else self.cfg.breaker_cooldown_max_s))  # fmt: skip
         self.limiter = RateLimiter(self.cfg.rate_limit_per_s)
         self.interrupt = threading.Event()
         self.resend_unknown = self.provider.dedupes or self.cfg.ambiguous == "resend"
@@ -161,6 +175,8 @@ class Sink:
         self.held: list[tuple[int, int, Job]] = []
         self._held_order = itertools.count()
         self.paused = False
+        #: The first configuration failure (one line): the sink stops and raises it.
+        self.refused: str | None = None
         self._batch = max(1, self.cfg.concurrency // 8)
         self._last_dispatch = self._last_record = 0.0
 
@@ -236,6 +252,8 @@ class Sink:
                 last_report = now
         self._drain()
         self.report(f"stopped: {self.stats.describe()}")
+        if self.refused is not None:
+            raise SinkConfigError(self.refused)
 
     def _read(self) -> None:
         self._pause_if_needed()
@@ -262,7 +280,7 @@ class Sink:
             else:
                 self.consumer.resume(assignment)
             self.paused = want
-            if want and not self.breaker.closed:
+            if want and self.breaker.state in ("open", "half_open"):
                 log.warning("circuit open: reading paused until %s answers", self.provider.name)
 
     def _in_flight(self) -> int:
@@ -310,9 +328,17 @@ class Sink:
         self.lanes.add(job.customer_id, job)
 
     def _dispatch(self) -> None:
-        if self.stop.is_set() or not self.breaker.closed:
+        if self.stop.is_set():
             return
-        wanted = min(self.cfg.concurrency - self.running, self.lanes.ready_count)
+        if self.breaker.closed:
+            wanted = min(self.cfg.concurrency - self.running, self.lanes.ready_count)
+        elif self.running == 0 and self.breaker.probe_due():
+            # Open, and no sender has a trigger to probe with (each one that failed ended,
+            # e.g. as ambiguous): one trigger becomes the probe. Claimed only now, when
+            # it goes out at once, not for the length of a cooldown.
+            wanted = min(1, self.lanes.ready_count)
+        else:
+            return
         now = time.monotonic()
         if wanted < min(self._batch, self.lanes.ready_count) and (
             now - self._last_dispatch < _BATCH_WAIT_S
@@ -475,6 +501,8 @@ class Sink:
             self.stats.interrupted += 1
             if not result.maybe_sent:
                 self.releases.append(job.trigger_id)
+            if result.refused is not None:
+                self._refused(result.refused, result.http_status)
             self.lanes.done(job.customer_id)
             self.active.pop(job.trigger_id, None)
             return
@@ -496,6 +524,19 @@ class Sink:
                         " resolve`", job.trigger_id, result.error)  # fmt: skip
         self.receipts_owed.append(job.trigger_id)
         self._finish(job, receipt_of(result, self.provider.name))
+
+    def _refused(self, what: str, http_status: int | None) -> None:
+        """A configuration failure: say so once, in one line, and stop. The triggers in
+        flight end as on a clean stop (their claims released unless a request may have
+        reached the ESP), none is recorded, none dead-lettered, and no offset is committed
+        past one that was not sent: fixed and restarted, the sink sends them all."""
+        if self.refused is not None:
+            return
+        self.refused = (f"the {self.provider.name} ESP refused the sink's configuration:"
+                        f" {what}; stopped sending ({_fix(http_status)}), unsent triggers"
+                        " stay in Kafka and are sent once it is fixed")  # fmt: skip
+        log.error("%s", self.refused)
+        self.stop.set()
 
     def _finish(self, job: Job, receipt: dict[str, Any]) -> None:
         """The trigger has its outcome: receipt out, offset done, next of its customer ready."""
@@ -588,6 +629,17 @@ class Sink:
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
+
+
+def _fix(http_status: int | None) -> str:
+    """What to check for a configuration failure with this status (None: no answer)."""
+    if http_status in (401, 403):
+        return "check the credential, sink.secret or sink.secret_file, and its permissions"
+    if http_status == 407:
+        return "check the HTTP proxy's credentials"
+    if http_status == 413:
+        return "check the request size limit of any proxy in front of the ESP"
+    return "check sink.base_url and the provider settings"
 
 
 def _dt(ms: int | None) -> Any:

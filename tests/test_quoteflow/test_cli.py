@@ -71,10 +71,27 @@ def test_a_bad_rules_file_stops_the_processor_in_one_line(tmp_path: Path) -> Non
 
 
 @pytest.mark.unit
+def test_an_unusable_streams_data_dir_stops_the_processor_in_one_line(tmp_path: Path) -> None:
+    """A data_dir under a file cannot be created: a setting to fix, not a traceback."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    data_dir = blocker / "streams"
+    # Kafka unreachable: the data directory is checked before the worker talks to it.
+    env = {"QUOTEFLOW_STREAMS__DATA_DIR": str(data_dir),
+           "QUOTEFLOW_KAFKA__BOOTSTRAP_SERVERS": "127.0.0.1:1"}
+    result = quoteflow("process", env=env, timeout=60)
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith(
+        f"quoteflow: error: setting streams.data_dir: cannot create {data_dir}:"
+    )
+
+
+@pytest.mark.unit
 def test_help_lists_the_subcommands() -> None:
     done = quoteflow("--help")
     assert done.returncode == 0
-    for command in ("stack", "topics", "schemas", "cdc", "snapshot", "process", "smoke"):
+    for command in ("stack", "topics", "schemas", "cdc", "snapshot", "process", "smoke", "demo"):
         assert command in done.stdout
 
 

@@ -31,12 +31,34 @@ class Clock:
 @pytest.mark.parametrize(
     ("status", "kind"),
     [(200, Kind.SENT), (201, Kind.SENT), (202, Kind.SENT), (429, Kind.THROTTLED),
-     (500, Kind.RETRY), (502, Kind.RETRY), (503, Kind.RETRY), (504, Kind.RETRY),
-     (408, Kind.RETRY), (400, Kind.REJECTED), (401, Kind.REJECTED), (404, Kind.REJECTED),
-     (422, Kind.REJECTED)],
+     (408, Kind.RETRY), (400, Kind.REJECTED), (422, Kind.REJECTED),
+     # Configuration failures: every other message would meet the same answer.
+     (401, Kind.CONFIG), (403, Kind.CONFIG), (404, Kind.CONFIG), (405, Kind.CONFIG),
+     (407, Kind.CONFIG), (413, Kind.CONFIG), (402, Kind.CONFIG), (410, Kind.CONFIG),
+     (415, Kind.CONFIG), (451, Kind.CONFIG), (301, Kind.CONFIG), (307, Kind.CONFIG)],
 )  # fmt: skip
-def test_statuses(status: int, kind: Kind) -> None:
-    assert classify_status(status, {}).kind is kind
+@pytest.mark.parametrize("dedupes", [True, False])
+def test_statuses_the_same_for_every_provider(status: int, kind: Kind, dedupes: bool) -> None:
+    assert classify_status(status, {}, dedupes=dedupes).kind is kind
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 507, 599])
+def test_a_5xx_is_retried_only_where_the_provider_deduplicates(status: int) -> None:
+    assert classify_status(status, {}, dedupes=True).kind is Kind.RETRY
+    held = classify_status(status, {}, dedupes=False)
+    assert held.kind is Kind.UNKNOWN and "may have accepted" in held.reason
+    # Even a 503 asking to come back later is no proof the message was not queued.
+    later = classify_status(status, {"Retry-After": "30"}, dedupes=False)
+    assert later.kind is Kind.UNKNOWN and later.wait_s == 30.0
+
+
+@given(st.integers(min_value=100, max_value=599), st.booleans())
+def test_only_400_and_422_reject_a_message(status: int, dedupes: bool) -> None:
+    """When in doubt, stop rather than reject: a rejection loses the e-mail for good."""
+    kind = classify_status(status, {}, dedupes=dedupes).kind
+    assert (kind is Kind.REJECTED) == (status in (400, 422))
+    if 400 <= status < 500 and status not in (400, 408, 422, 429):
+        assert kind is Kind.CONFIG
 
 
 def test_retry_after_seconds_and_http_date() -> None:
@@ -46,7 +68,7 @@ def test_retry_after_seconds_and_http_date() -> None:
 
     at = parsedate_to_datetime(date).timestamp()
     assert wait_from_headers({"retry-after": date}, now_s=at - 12) == pytest.approx(12.0)
-    assert classify_status(429, {"Retry-After": "3"}).wait_s == 3.0
+    assert classify_status(429, {"Retry-After": "3"}, dedupes=False).wait_s == 3.0
 
 
 def test_rate_limit_headers_epoch_and_delta() -> None:
@@ -65,6 +87,20 @@ def test_exceptions_before_and_after_the_request_left() -> None:
     assert classify_exception(requests.ReadTimeout()).kind is Kind.UNKNOWN
     dropped = requests.ConnectionError("('Connection aborted.', RemoteDisconnected(...))")
     assert classify_exception(dropped).kind is Kind.UNKNOWN
+
+
+@pytest.mark.parametrize("exc", [
+    requests.exceptions.InvalidURL("Failed to parse: http://[esp"),
+    requests.exceptions.MissingSchema("Invalid URL 'esp.example.com/v3/mail/send'"),
+    requests.exceptions.InvalidSchema("No connection adapters were found for 'ftp://esp'"),
+    requests.exceptions.InvalidHeader("Invalid leading whitespace in header value"),
+    requests.exceptions.TooManyRedirects("Exceeded 30 redirects."),
+])  # fmt: skip
+def test_a_url_that_cannot_be_sent_to_is_a_configuration_failure(
+    exc: requests.RequestException,
+) -> None:
+    verdict = classify_exception(exc)
+    assert verdict.kind is Kind.CONFIG and type(exc).__name__ in verdict.reason
 
 
 @given(st.integers(min_value=1, max_value=200), st.floats(min_value=0, max_value=1))
@@ -115,6 +151,48 @@ def test_breaker_failed_probe_reopens_and_abandoned_probe_frees_the_slot() -> No
     breaker.abandon()
     assert breaker.state == "open"
     assert breaker.acquire(stop)  # another caller may probe at once
+
+
+def test_failed_probes_back_off_up_to_the_cap_and_a_success_resets() -> None:
+    clock, stop = Clock(), threading.Event()
+    breaker = CircuitBreaker(1, 1.0, clock, max_cooldown_s=4.0)
+    breaker.failure()
+    waits = []
+    for _ in range(5):  # each probe fails: the next comes after twice the wait, capped
+        opened = clock.now
+        while not breaker.probe_due():
+            clock.now += 0.25
+        waits.append(clock.now - opened)
+        assert breaker.acquire(stop) and not breaker.probe_due()  # one probe at a time
+        breaker.failure()
+    assert waits == [1.0, 2.0, 4.0, 4.0, 4.0]
+    clock.now += 4
+    assert breaker.probe_due() and breaker.acquire(stop)
+    breaker.success()
+    assert breaker.closed and not breaker.probe_due()
+    breaker.failure()  # a new opening starts from the base cooldown again
+    clock.now += 1
+    assert breaker.probe_due()
+
+
+def test_a_halted_breaker_never_lets_a_request_out_again() -> None:
+    clock, stop = Clock(), threading.Event()
+    breaker = CircuitBreaker(3, 1.0, clock)
+    breaker.halt()
+    assert breaker.state == "halted" and not breaker.closed and breaker.openings == 1
+    breaker.success()  # an answer still on its way does not close it
+    breaker.failure()
+    clock.now += 3600  # nor does time: no probe
+    got: list[bool] = []
+    thread = threading.Thread(target=lambda: got.append(breaker.acquire(stop, poll_s=0.01)))
+    thread.start()
+    thread.join(0.3)
+    assert thread.is_alive() and got == [] and not breaker.probe_due()
+    stop.set()  # the sink's drain interrupts the senders waiting
+    thread.join(5)
+    assert got == [False] and breaker.state == "halted"
+    breaker.halt()
+    assert breaker.openings == 1
 
 
 def test_rate_limiter_tokens_and_holds() -> None:

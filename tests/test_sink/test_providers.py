@@ -156,3 +156,17 @@ def test_loopback_http_is_allowed_for_the_sandbox(clean_env: pytest.MonkeyPatch)
     assert load_settings().sink.endpoint == "https://api.sendgrid.com"
     for url in ("http://localhost:1", "http://[::1]:1/webhook", "http://127.0.0.2:1"):
         assert load_settings(sink={"base_url": url}).sink.base_url == url
+
+
+def test_what_a_refusal_message_shows_of_the_request(clean_env: pytest.MonkeyPatch) -> None:
+    """A configuration failure names the endpoint: never the credential or a customer."""
+    cio = provider(clean_env, provider="customerio", customerio={"site_id": "site"},
+                   base_url="https://user:pw@track-eu.customer.io/")  # fmt: skip
+    send = cio.request(make_trigger(customer_id=987654), now_s=0)
+    assert "987654" in send.url
+    assert cio.display_url(send.url + "?x=1") == (
+        "https://track-eu.customer.io/api/v1/customers/{id}/events")
+    grid = provider(clean_env, provider="sendgrid", sendgrid={"from_email": "o@example.com"})
+    assert grid.display_url("http://[::1]:8080/v3/mail/send?key=1") == (
+        "http://[::1]:8080/v3/mail/send")
+    assert grid.redact('{"error": "bad key key-1"}') == '{"error": "bad key [secret]"}'

@@ -93,6 +93,13 @@ def test_a_status_burst_answers_that_status_without_recording(
     assert stats["rejected"] == {str(status): 2}
     assert stats["faults_injected"] == {"status": 2}
     assert stats["received"] == 3
+    # Counted per trigger and provider though never acted on: the burst is seen to happen.
+    counts = control.triggers()[trigger["trigger_id"]]
+    assert (counts["received"], counts["faulted"], counts["delivered"]) == (3, 2, 1)
+    assert stats["providers"]["braze"] == {"received": 3, "accepted": 1, "duplicate": 0,
+                                           "rejected": 0, "faulted": 2}  # fmt: skip
+    assert [(r["status"], r["outcome"], r["fault"]) for r in control.requests()] == [
+        (status, "faulted", "status"), (status, "faulted", "status"), (201, "accepted", None)]
 
 
 def test_a_rate_limit_is_429_with_retry_after_and_rate_limit_headers(
@@ -109,13 +116,19 @@ def test_a_rate_limit_is_429_with_retry_after_and_rate_limit_headers(
     assert "errors" in limited.json()
     assert deliver("sendgrid", make_trigger()).status_code == 202
     assert control.stats()["rejected"] == {"429": 1}
+    assert [(r["outcome"], r["fault"]) for r in control.requests()] == [
+        ("faulted", "rate_limit"), ("accepted", None)]
 
 
 def test_down_answers_503_until_cleared(control: SandboxClient, deliver: Deliver) -> None:
     control.faults(down_for_s=60)
-    assert deliver("customerio", make_trigger()).status_code == 503
+    trigger = make_trigger()
+    assert deliver("customerio", trigger).status_code == 503
     control.clear_faults()
-    assert deliver("customerio", make_trigger()).status_code == 200
+    assert deliver("customerio", trigger).status_code == 200
+    assert [(r["outcome"], r["fault"]) for r in control.requests()] == [
+        ("faulted", "down"), ("accepted", None)]
+    assert control.triggers()[trigger["trigger_id"]]["faulted"] == 1
     assert control.stats()["faults_injected"] == {"down": 1}
 
 
@@ -131,8 +144,12 @@ def test_a_timeout_delivers_then_the_retry_is_deduplicated(
     assert [m["trigger_id"] for m in control.messages()] == [trigger["trigger_id"]]
     assert deliver(provider, trigger).status_code == 200
     assert control.triggers()[trigger["trigger_id"]] == {
-        "delivered": 1, "deduplicated": 1, "attempts": 2
+        "delivered": 1, "deduplicated": 1, "attempts": 2, "received": 2, "rejected": 0,
+        "faulted": 0,
     }
+    late, again = control.requests(trigger_id=trigger["trigger_id"])
+    assert (late["outcome"], late["fault"]) == ("accepted", "timeout")
+    assert (again["outcome"], again["fault"]) == ("duplicate", None)
     assert control.stats()["faults_injected"] == {"timeout": 1}
 
 
@@ -176,5 +193,7 @@ def test_many_concurrent_keep_alive_requests_are_served_in_parallel(
     assert stats["messages"] == 200
     assert stats["triggers_delivered_more_than_once"] == 0
     assert stats["max_in_flight"] > 1
-    assert all(v == {"delivered": 1, "deduplicated": 0, "attempts": 1}
+    assert all(v == {"delivered": 1, "deduplicated": 0, "attempts": 1, "received": 1,
+                     "rejected": 0, "faulted": 0}
                for v in control.triggers().values())  # fmt: skip
+    assert len(control.requests()) == 200

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
 import pytest
 import requests
@@ -36,10 +37,15 @@ def test_each_provider_delivers_once_and_the_adapter_reads_the_answer(
     read = adapter.message_id(answer.status_code, answer.headers, answer.content)
     if provider in ("sendgrid", "braze"):
         assert read == message["message_id"]
-    assert control.triggers() == {
-        trigger["trigger_id"]: {"delivered": 1, "deduplicated": 0, "attempts": 1}
-    }
+    assert control.triggers() == {trigger["trigger_id"]: {
+        "delivered": 1, "deduplicated": 0, "attempts": 1, "received": 1, "rejected": 0,
+        "faulted": 0,
+    }}  # fmt: skip
     assert control.stats()["accepted"] == 1
+    [request] = control.requests()
+    assert (request["provider"], request["trigger_ids"], request["outcome"]) == (
+        provider, [trigger["trigger_id"]], "accepted")
+    assert request["status"] == answer.status_code and request["fault"] is None
 
 
 @pytest.mark.parametrize("provider", ["customerio", "webhook"])
@@ -51,10 +57,17 @@ def test_a_repeated_dedupe_id_is_answered_ok_but_not_delivered_again(
     assert first.status_code == again.status_code == 200
     assert len(control.messages(trigger_id=trigger["trigger_id"])) == 1
     assert control.triggers()[trigger["trigger_id"]] == {
-        "delivered": 1, "deduplicated": 1, "attempts": 2
+        "delivered": 1, "deduplicated": 1, "attempts": 2, "received": 2, "rejected": 0,
+        "faulted": 0,
     }
     stats = control.stats()
     assert (stats["accepted"], stats["deduplicated"], stats["messages"]) == (2, 1, 1)
+    # The repeat is logged as received: a resend is visible though the ESP dropped it.
+    requests_ = control.requests(trigger_id=trigger["trigger_id"])
+    assert [r["outcome"] for r in requests_] == ["accepted", "duplicate"]
+    assert requests_[0]["dedupe_id"] == requests_[1]["dedupe_id"] is not None
+    assert stats["providers"] == {provider: {"received": 2, "accepted": 1, "duplicate": 1,
+                                             "rejected": 0, "faulted": 0}}  # fmt: skip
 
 
 @pytest.mark.parametrize("provider", ["sendgrid", "braze"])
@@ -193,3 +206,46 @@ def test_the_client_names_an_unreachable_sandbox() -> None:
             client.stats()
         with pytest.raises(SandboxError):
             client.wait_ready(timeout_s=0.2)
+
+
+def test_every_request_is_logged_as_it_arrived_even_when_refused(
+    control: SandboxClient, deliver: Deliver
+) -> None:
+    address = "zoe.pemberton@mail.invalid"
+    refused, good = make_trigger(email=address), make_trigger()
+    before = time.time()
+    answer = deliver("sendgrid", refused)
+    assert deliver("sendgrid", good).status_code == 202
+    after = time.time()
+    # The ESP's 400 names the address, as real ESPs do: the sink has to mask it.
+    assert answer.status_code == 400 and address in answer.text
+    first, second = control.requests(provider="sendgrid")
+    assert (first["trigger_ids"], first["status"], first["outcome"]) == (
+        [refused["trigger_id"]], 400, "rejected")
+    assert second["trigger_ids"] == [good["trigger_id"]] and second["outcome"] == "accepted"
+    assert before <= first["received_at"] <= second["received_at"] <= after
+    assert address not in json.dumps(control.requests())  # the log holds no address
+    assert control.requests(trigger_id=good["trigger_id"]) == [second]
+    assert control.requests(provider="braze") == []
+    assert control.triggers()[refused["trigger_id"]] == {
+        "delivered": 0, "deduplicated": 0, "attempts": 0, "received": 1, "rejected": 1,
+        "faulted": 0,
+    }
+    control.reset()
+    assert control.requests() == [] and control.stats()["providers"] == {}
+
+
+def test_the_request_log_keeps_the_newest_but_counts_everything(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from connectors.esp_sandbox import store as store_module
+    from connectors.esp_sandbox.validate import Identity
+
+    monkeypatch.setattr(store_module, "REQUEST_LOG", 3)
+    kept = store_module.Store()
+    for n in range(5):
+        kept.log("webhook", Identity(("t",), f"d{n}"), received_at=float(n), status=200,
+                 outcome="accepted" if n == 0 else "duplicate")  # fmt: skip
+    assert [r.seq for r in kept.requests()] == [3, 4, 5]
+    assert kept.triggers()["t"]["received"] == 5
+    assert kept.stats()["providers"]["webhook"]["duplicate"] == 4

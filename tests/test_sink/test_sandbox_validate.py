@@ -15,7 +15,16 @@ from typing import Any
 import pytest
 
 from connectors.esp_sandbox import Sandbox, SandboxConfig
-from connectors.esp_sandbox.validate import Invalid, is_email, is_ulid, route, validate
+from connectors.esp_sandbox.validate import (
+    Identity,
+    Invalid,
+    identify,
+    is_email,
+    is_ulid,
+    is_undeliverable,
+    route,
+    validate,
+)
 from connectors.sink.providers import Send
 from connectors.sink.providers.customerio import trigger_ulid
 from connectors.sink.providers.webhook import signature
@@ -352,3 +361,55 @@ def test_is_ulid_matches_the_adapters_ids() -> None:
     assert is_ulid(ulid) and is_ulid(ulid.lower())
     assert not is_ulid("8" + ulid[1:])
     assert not is_ulid(ulid.replace(ulid[5], "I"))
+
+
+# --- a recipient refused by name -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", ["sendgrid", "braze", "customerio", "webhook"])
+def test_an_undeliverable_recipient_is_400_naming_the_address(provider: str) -> None:
+    # Real ESPs echo the address they refuse ("The to email address is invalid: ..."): the
+    # sink must mask it, so the sandbox must echo it for a test of that masking to fail.
+    address = "zoe.pemberton@mail.invalid"
+    with pytest.raises(Invalid) as refused:
+        check(provider, good(provider, email=address))
+    assert refused.value.status == 400
+    assert address in json.dumps(refused.value.body)
+    assert is_undeliverable(address) and is_undeliverable("X@Y.INVALID")
+    assert not is_undeliverable("zoe@invalid.example.com") and not is_undeliverable(None)
+
+
+# --- identify: whom any request is about ------------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", ["sendgrid", "braze", "customerio", "webhook"])
+def test_identify_reads_the_trigger_and_dedupe_id_of_valid_and_invalid_requests(
+    provider: str,
+) -> None:
+    trigger = make_trigger()
+    send = build_send(SANDBOX, provider, trigger, now_s=NOW)
+    expected = Identity((trigger["trigger_id"],), check(provider, send).dedupe_id)
+    assert identify(provider, dict(send.headers), send.body) == expected
+    # A request the provider refuses (here: unauthenticated, undeliverable) is still named.
+    refused = build_send(SANDBOX, provider, make_trigger(trigger_id=trigger["trigger_id"],
+                                                         email="a@b.invalid"), now_s=NOW)
+    assert identify(provider, {}, refused.body).trigger_ids == (trigger["trigger_id"],)
+
+
+@pytest.mark.parametrize("provider", ["sendgrid", "braze", "customerio", "webhook"])
+@pytest.mark.parametrize("body", [b"", b"not json", b"[1, 2]", b'{"data": 7}',
+                                  b'{"personalizations": [7], "recipients": {"a": 1}}'])
+def test_identify_names_nobody_in_a_body_it_cannot_read(provider: str, body: bytes) -> None:
+    assert identify(provider, {}, body).trigger_ids == ()
+
+
+def test_identify_reads_every_sendgrid_personalization_and_braze_recipient() -> None:
+    body = json.dumps({"personalizations": [
+        {"custom_args": {"trigger_id": "t1"}},
+        {"dynamic_template_data": {"trigger_id": "t2"}},
+        {"to": []},
+    ]}).encode()  # fmt: skip
+    assert identify("sendgrid", {}, body) == Identity(("t1", "t2"))
+    body = json.dumps({"recipients": [{"trigger_properties": {"trigger_id": "b1"}},
+                                      {"trigger_properties": {}}]}).encode()  # fmt: skip
+    assert identify("braze", {}, body) == Identity(("b1",))

@@ -22,11 +22,12 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from connectors.esp_sandbox import Sandbox, SandboxClient, SandboxConfig
 from connectors.sink.bench import sink_env
+from connectors.sink.ledger import Entry, Ledger
 from connectors.sink.runner import Sink, SinkStats, SinkTopics
 from quoteflow.settings import Settings, load_settings
 from schemas.serde import Serde, serde_from_settings
 from streams.bench.workers import WorkerProcess
-from tests.helpers import delete_subjects
+from tests.helpers import delete_subjects, read_to_end
 
 PARTITIONS = 3
 
@@ -137,6 +138,33 @@ class SinkWorld:
     def dead_letters(self, count: int, timeout_s: float = 60.0) -> list[dict[str, Any]]:
         return self.read(self.topics.dead_letter, "dead_letter", count=count,
                          timeout_s=timeout_s)  # fmt: skip
+
+    def to_end(self, topic: str, schema: str) -> list[dict[str, Any]]:
+        """Every committed record of ``topic`` up to its end offsets now (read_committed):
+        for "exactly one" and "nothing else" assertions, which a read that merely stops at
+        a count or a timeout cannot make."""
+        return [self.serde.decode(schema, value or b"", topic=topic)
+                for _, value in read_to_end(self.settings, topic)]  # fmt: skip
+
+    def receipts_to_end(self) -> list[dict[str, Any]]:
+        return self.to_end(self.topics.deliveries, "esp_delivery_receipt")
+
+    def dead_letters_to_end(self) -> list[dict[str, Any]]:
+        return self.to_end(self.topics.dead_letter, "dead_letter")
+
+    def requests_for(self, triggers: Iterable[dict[str, Any]]) -> dict[str, dict[str, int]]:
+        """Per trigger id: the sandbox's counts of the requests it *received* for it
+        (``received``, of which ``faulted``, ``rejected``; ``attempts`` accepted, of which
+        ``deduplicated`` dropped as repeats): what the sink sent, whatever the ESP did."""
+        seen = self.client.triggers()
+        zero = dict.fromkeys(("delivered", "deduplicated", "attempts", "received", "rejected",
+                              "faulted"), 0)  # fmt: skip
+        return {t["trigger_id"]: {**zero, **seen.get(t["trigger_id"], {})} for t in triggers}
+
+    def ledger(self, triggers: Iterable[dict[str, Any]]) -> dict[str, Entry]:
+        """The ops ledger's rows of ``triggers`` (trigger id -> entry), as of now."""
+        with Ledger(self.settings.postgres.ops_conninfo()) as ledger:
+            return {e.trigger_id: e for e in ledger.entries(t["trigger_id"] for t in triggers)}
 
     def delivered(self, triggers: Iterable[dict[str, Any]]) -> dict[str, int]:
         """Per trigger id: how many times the sandbox accepted it as a new message."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
+from urllib.parse import urlsplit, urlunsplit
 
 from quoteflow.settings import SinkSettings
 
@@ -57,6 +58,20 @@ class Provider(ABC):
     def message_id(self, status: int, headers: Mapping[str, str], body: bytes) -> str | None:
         """The ESP's id for an accepted message, when its answer carries one."""
         return None
+
+    def display_url(self, url: str) -> str:
+        """``url`` as a log line or an error message may show it: no credentials in the
+        authority, no query, and no personal data (an adapter may hide path segments)."""
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        netloc = host + (f":{parts.port}" if parts.port else "")
+        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+    def redact(self, text: str) -> str:
+        """``text`` (an ESP's answer) with the credential blotted out, should it echo it."""
+        return text.replace(self._secret, "[secret]") if self._secret else text
 
 
 def json_body(payload: Mapping[str, Any]) -> bytes:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
@@ -20,6 +21,7 @@ from urllib.parse import quote
 from connectors.sink.providers.base import Provider, Send, epoch_ms, json_body, offer_data
 from quoteflow.settings import SinkSettings
 
+_CUSTOMER_SEGMENT = re.compile(r"/customers/[^/]+/")
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
@@ -41,6 +43,10 @@ class CustomerIo(Provider):
         site = settings.customerio.site_id or ""
         token = base64.b64encode(f"{site}:{secret}".encode()).decode()
         self._authorization = f"Basic {token}"
+
+    def display_url(self, url: str) -> str:
+        """The route with ``{id}`` for the customer: a log line names no customer."""
+        return _CUSTOMER_SEGMENT.sub("/customers/{id}/", super().display_url(url))
 
     def dedupe_id(self, trigger: Mapping[str, Any]) -> str:
         return trigger_ulid(trigger["trigger_id"], epoch_ms(trigger["deadline_at"]))
