@@ -82,8 +82,12 @@ class Observer:
     """Tails the run's topics (``prefix`` + catalogue names) with one consumer."""
 
     def __init__(self, settings: Settings, prefix: str, *, quote_ids: Set[int],
-                 customer_ids: Set[int]) -> None:  # fmt: skip
+                 customer_ids: Set[int], from_end: bool = False) -> None:  # fmt: skip
         self._prefix = prefix
+        #: Start at the topics' ends instead of their beginning: a long-running pipeline's
+        #: topics hold its history, none of it this run's (its rows are written after).
+        self._from_end = from_end
+        self._start: dict[tuple[str, int], int] = {}
         self._quote_ids, self._customer_ids = quote_ids, customer_ids
         self._serde: Serde = serde_from_settings(settings.schema_registry)
         self._consumer = Consumer({
@@ -104,8 +108,13 @@ class Observer:
         for topic in self._topics:
             if topic not in metadata:
                 raise TopicError(f"topic {topic} does not exist")
-            self._partitions += [TopicPartition(topic, p, OFFSET_BEGINNING)
-                                 for p in metadata[topic].partitions]  # fmt: skip
+            for p in metadata[topic].partitions:
+                offset = OFFSET_BEGINNING
+                if self._from_end:
+                    offset = self._consumer.get_watermark_offsets(TopicPartition(topic, p),
+                                                                  timeout=10)[1]  # fmt: skip
+                    self._start[(topic, p)] = offset
+                self._partitions.append(TopicPartition(topic, p, offset))
         self._consumer.assign(self._partitions)
 
     def poll(self, budget_s: float = 0.2) -> int:
@@ -156,8 +165,11 @@ class Observer:
             ends[(tp.topic, tp.partition)] = high
         deadline = time.monotonic() + timeout_s
         while True:
+            # A partition that got nothing since the start has nothing to read (and no
+            # position to compare until a record is consumed).
             positions = self._consumer.position(
-                [TopicPartition(t, p) for (t, p), end in ends.items() if end > 0])
+                [TopicPartition(t, p) for (t, p), end in ends.items()
+                 if end > self._start.get((t, p), 0)])  # fmt: skip
             behind = [tp for tp in positions if tp.offset < ends[(tp.topic, tp.partition)]]
             if not behind:
                 return

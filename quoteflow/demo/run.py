@@ -34,6 +34,7 @@ from rich.live import Live
 
 from connectors.esp_sandbox import Sandbox, SandboxConfig
 from connectors.sink.bench import sink_env
+from quoteflow.demo.attach import Attach, check_topics, connect_sandbox, suspect
 from quoteflow.demo.driver import Driver
 from quoteflow.demo.observe import Observer, SandboxView
 from quoteflow.demo.plan import Plan, build_plan, first_id_for
@@ -53,7 +54,7 @@ from quoteflow.errors import QuoteflowError
 from quoteflow.settings import Settings, load_settings
 from quoteflow.stack.postgres.schema import CDC_SOURCES
 from streams.core.detector import trigger_id
-from streams.rules import load_rules
+from streams.rules import DEFAULT_RULES, load_rules
 
 #: The demo's rules: the shipped ones with a 1-minute delay.
 DEMO_RULES = Path(__file__).with_name("rules.toml")
@@ -80,6 +81,8 @@ class DemoOptions:
     config_file: Path | None
     #: Carry on with this interrupted run (its id) instead of starting a new one.
     resume: str | None = None
+    #: Drive the workload against this running pipeline instead of starting one.
+    attach: Attach | None = None
 
 
 def _free_port() -> int:
@@ -125,7 +128,11 @@ class Demo:
         self.dir = runs_dir(settings) / self.names.run
         self.logs = self.dir / "logs"
         self.supervisor = Supervisor()
-        self.rules = load_rules(DEMO_RULES)
+        self.attached = options.attach
+        # Attached, the plan must expect what the running processor decides: its rules.
+        self.rules_file = (settings.streams.rules_file or DEFAULT_RULES) if self.attached \
+            else DEMO_RULES  # fmt: skip
+        self.rules = load_rules(self.rules_file)
         self.plan: Plan = build_plan(seed=SEED, quick=options.quick,
                                      first_id=first_id_for(self.started), now=self.started,
                                      rules=self.rules)  # fmt: skip
@@ -137,7 +144,26 @@ class Demo:
         #: Set once the workload started: from then on an interrupted run can be resumed.
         self.resumable = False
 
+    @property
+    def topic_prefix(self) -> str:
+        """The topics the pipeline works on: the run's own, or the attached pipeline's."""
+        return self.attached.topic_prefix if self.attached else self.names.topic_prefix
+
+    @property
+    def logs_hint(self) -> str:
+        """Where a person finds the components' logs."""
+        return "the pipeline's own (docker compose logs)" if self.attached else str(self.logs)
+
     # --- set-up ---------------------------------------------------------------------------
+
+    def attach(self) -> None:
+        """--attach: the pipeline is someone else's; only check that it is there."""
+        assert self.attached is not None
+        check_topics(self.settings, self.attached)
+        self.sandbox = connect_sandbox(self.attached)
+        self.sandbox_url = self.sandbox.url.rstrip("/")
+        self.say(f"attached: topics {self.topic_prefix or '(no prefix)'}*, ESP sandbox"
+                 f" {self.sandbox_url}, rules {self.rules_file} (version {self.rules.version})")
 
     def prepare(self) -> None:
         """Stack, topics, schemas: idempotent, as `make demo` did before the demo existed."""
@@ -252,9 +278,10 @@ class Demo:
     def drive(self) -> Summary:
         """The workload and the live view, until every expected outcome is visible."""
         self.observer = Observer(
-            self.settings, self.names.topic_prefix,
+            self.settings, self.topic_prefix,
             quote_ids={q.quote_id for q in self.plan.quotes},
             customer_ids={c.customer_id for c in self.plan.customers},
+            from_end=self.attached is not None,
         )  # fmt: skip
         self.observer.start()
         sandbox = self.sandbox
@@ -317,14 +344,15 @@ class Demo:
                     raise DemoError(
                         f"{len(missing)} expected outcome(s) missing after"
                         f" {DEADLINE_S[self.options.quick]:.0f}s: {lines}"
-                        f"{'' if driver.finished else '; workload not finished'}"
-                        f" (logs: {self.logs})")  # fmt: skip
+                        f"{'' if driver.finished else '; workload not finished'};"
+                        f" {suspect(missing, seen, delivered, self.topic_prefix)}"
+                        f" (logs: {self.logs_hint})")  # fmt: skip
                 time.sleep(0.25)
         self.observer.catch_up()
         delivered = self._ours(sandbox.delivered(), earlier)
         return summarize(run=self.names.run, plan=self.plan, seen=seen, delivered=delivered,
                          received_ms=sandbox.received_ms(),
-                         seconds=time.monotonic() - self.t0, logs=str(self.logs))  # fmt: skip
+                         seconds=time.monotonic() - self.t0, logs=self.logs_hint)  # fmt: skip
 
     def _ours(self, delivered: dict[str, int],
               earlier: dict[str, int] | None = None) -> dict[str, int]:  # fmt: skip
@@ -359,6 +387,12 @@ class Demo:
         """Children stopped (sink first); what had to be killed. The run's state (slots,
         topics, processor state) is removed, unless ``keep_state``: then what a resume
         needs is recorded instead, with the sandbox's counts (that process goes now)."""
+        if self.attached:  # nothing of the pipeline is the demo's to stop or remove
+            for closing in (self.driver, self.observer, self.sandbox):
+                if closing is not None:
+                    with contextlib.suppress(Exception):
+                        closing.close()
+            return []
         resume = None
         if keep_state and self.driver is not None:
             earlier = self.resumed.delivered if self.resumed else {}
@@ -395,8 +429,11 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console,
     try:
         with _signals_interrupt():
             try:
-                demo.prepare()
-                demo.start_components()
+                if demo.attached:
+                    demo.attach()
+                else:
+                    demo.prepare()
+                    demo.start_components()
                 summary = demo.drive()
                 if options.keep:
                     _print_summary(console, summary, demo.extras())
@@ -404,7 +441,8 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console,
                                                              soft_wrap=True))
             except Interrupted as why:
                 if summary is None:  # before the end: the demo did not finish
-                    err.print(f"quoteflow demo: interrupted ({why}); stopping every component",
+                    what = "the workload" if demo.attached else "every component"
+                    err.print(f"quoteflow demo: interrupted ({why}); stopping {what}",
                               markup=False, highlight=False)  # fmt: skip
                     code = 130
                 else:  # --keep: Ctrl-C is how it ends
@@ -413,7 +451,7 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console,
         # A second Ctrl-C must not cut the clean-up short (it is bounded: see GRACE_S).
         previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            keep_state = code == 130 and demo.resumable
+            keep_state = code == 130 and demo.resumable and not demo.attached
             killed = demo.stop(keep_state=keep_state)
         finally:
             for s, handler in previous.items():
@@ -423,10 +461,16 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console,
         forced = f" (killed after the grace period: {', '.join(killed)})" if killed else ""
         state = ("the run's topics, slots and state kept for a resume" if keep_state
                  else "the run's topics, slots and state removed")  # fmt: skip
-        out.print(f"stopped: {names}{forced}; {state}; logs kept in {demo.logs}",
-                  markup=False, highlight=False, soft_wrap=True)  # fmt: skip
+        if demo.attached:
+            if demo.driver is not None:  # something was written: say where it stays
+                out.print("detached: the pipeline keeps running (this run's rows stay in the"
+                          " QMS and CRM)", markup=False, highlight=False,
+                          soft_wrap=True)  # fmt: skip
+        else:
+            out.print(f"stopped: {names}{forced}; {state}; logs kept in {demo.logs}",
+                      markup=False, highlight=False, soft_wrap=True)  # fmt: skip
     again = " ".join(["quoteflow demo", *(["--quick"] if options.quick else []),
-                      *(["--keep"] if options.keep else [])])
+                      *(["--keep"] if options.keep else []), *_attach_args(options.attach)])
     if code == 130:
         if keep_state:
             err.print(f"to resume it: quoteflow demo --resume {demo.names.run}"
@@ -440,6 +484,13 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console,
     if not options.keep:
         _print_summary(console, summary, demo.extras())
     return 0 if summary.ok else 1
+
+
+def _attach_args(attach: Attach | None) -> list[str]:
+    if attach is None:
+        return []
+    prefix = ["--topic-prefix", attach.topic_prefix] if attach.topic_prefix else []
+    return ["--attach", "--sandbox", attach.sandbox_url, *prefix]
 
 
 def _print_summary(console: Console, summary: Summary, extras: dict[str, object]) -> None:

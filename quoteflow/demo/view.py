@@ -18,10 +18,15 @@ from quoteflow.demo.observe import Seen
 from quoteflow.demo.summary import Summary
 from quoteflow.demo.supervisor import Health
 
+#: Where the demo supervises no component (``--attach``): the pipeline is someone else's.
+ATTACHED = "components: the running pipeline's (not supervised by the demo)"
 
-def _health_table(health: Sequence[Health]) -> Table:
+
+def _health_table(health: Sequence[Health]) -> Table | str:
     # No restarts column: the demo restarts nothing (a component that dies ends the demo
     # with its log), so "alive" and the exit status say all there is.
+    if not health:
+        return ATTACHED
     table = Table("component", "state", "pid", "up", "memory", box=None)
     for h in health:
         state = "[green]alive[/green]" if h.alive else f"[red]exited ({h.exit_code})[/red]"
@@ -48,7 +53,7 @@ def live_view(*, phase: str, elapsed_s: float, steps_done: int, steps_total: int
 
 def progress_line(*, phase: str, elapsed_s: float, seen: Seen, delivered: int,
                   outstanding: int, health: Sequence[Health]) -> str:  # fmt: skip
-    alive = ", ".join(f"{h.name}:{'up' if h.alive else 'DOWN'}" for h in health)
+    alive = ", ".join(f"{h.name}:{'up' if h.alive else 'DOWN'}" for h in health) or "attached"
     return (f"{elapsed_s:6.1f}s {phase}: {seen.changes} changes, {seen.open_quotes()} open,"
             f" {len(seen.triggers)} triggered, {len(seen.decisions)} decisions,"
             f" {delivered} delivered, {outstanding} to come [{alive}]")  # fmt: skip
