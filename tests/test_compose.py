@@ -900,6 +900,65 @@ def test_sink_delivers_to_the_sandbox_on_its_loopback(compose: dict[str, Any]) -
     assert env["QUOTEFLOW_SINK__CUSTOMERIO__SITE_ID"] == expected["customerio"]["site_id"]
 
 
+# --- the demo profile --------------------------------------------------------
+DEMO_SERVICE = "demo"
+RULES_ENV = "QUOTEFLOW_STREAMS__RULES_FILE"
+#: Each component's topic prefix variable: the demo must read the topics they write.
+TOPIC_PREFIX_ENV = {
+    "cdc": "QUOTEFLOW_CDC__TOPIC_PREFIX",
+    "process": "QUOTEFLOW_STREAMS__TOPIC_PREFIX",
+    "sink": "QUOTEFLOW_SINK__TOPIC_PREFIX",
+    DEMO_SERVICE: "QUOTEFLOW_STREAMS__TOPIC_PREFIX",
+}
+
+
+def test_demo_profile_attaches_to_the_compose_pipeline(compose: dict[str, Any]) -> None:
+    """`docker compose --profile demo run --rm demo`: `quoteflow demo --attach` against
+    compose's own sandbox, once cdc, process and sink are healthy, never with a plain up."""
+    from quoteflow.cli import cli
+
+    assert DEMO_SERVICE in _pipeline_services(compose), "demo is not built from the Dockerfile"
+    demo = _service(compose, DEMO_SERVICE)
+    assert demo.get("profiles") == ["demo"], "the demo must be opt-in (profile demo)"
+    assert "restart" not in demo, "the demo is a one-shot: a restart would run it again"
+    args = _command(demo)
+    assert _resolve_cli(args) is cli.commands["demo"], f"demo runs `quoteflow {args}`"
+    params = cli.commands["demo"].make_context("demo", args[1:]).params
+    assert params["attach"], "the demo must attach to compose's pipeline, not start its own"
+    assert not params["keep"] and params["resume"] is None
+    sandbox_args = _command(_service(compose, SANDBOX_SERVICE))
+    url = urlsplit(params["sandbox_url"])
+    assert (url.scheme, url.hostname, url.port) == (
+        "http", SANDBOX_SERVICE, int(sandbox_args[sandbox_args.index("--port") + 1])
+    ), f"--sandbox {params['sandbox_url']} is not the esp-sandbox service the sink delivers to"
+    ready = _depends_on(demo)
+    for name in (*COMPONENTS, SANDBOX_SERVICE):
+        assert ready.get(name) == "service_healthy", f"demo may start before {name} is healthy"
+    prefixes = {name: _environment(_service(compose, name)).get(var, "")
+                for name, var in TOPIC_PREFIX_ENV.items()}  # fmt: skip
+    assert params["topic_prefix"] in (None, prefixes[DEMO_SERVICE])
+    assert len(set(prefixes.values())) == 1, f"topic prefixes differ: {prefixes}"
+
+
+def test_process_and_demo_read_one_rules_file_the_demos(compose: dict[str, Any]) -> None:
+    """The demo plans with streams.rules_file: the processor must decide with the same file,
+    and compose gives both the demo's rules (1-minute delay) through one config."""
+    from quoteflow.demo.run import DEMO_RULES
+
+    paths = {name: _environment(_service(compose, name)).get(RULES_ENV)
+             for name in ("process", DEMO_SERVICE)}  # fmt: skip
+    assert paths["process"] and paths["process"] == paths[DEMO_SERVICE], (
+        f"{RULES_ENV} differs between process and demo: {paths}")  # fmt: skip
+    for name in ("process", DEMO_SERVICE):
+        sources = [c["source"] for c in _service(compose, name).get("configs") or []
+                   if isinstance(c, dict) and c.get("target") == paths[name]]  # fmt: skip
+        assert len(sources) == 1, f"{name}: no config is mounted at {paths[name]}"
+        config = (compose.get("configs") or {}).get(sources[0]) or {}
+        assert "file" in config, f"config {sources[0]!r} has no file"
+        assert (COMPOSE_FILE.parent / config["file"]).resolve() == DEMO_RULES, (
+            f"{name} reads {config['file']}, not the demo's rules {DEMO_RULES}")  # fmt: skip
+
+
 def _compose_loader() -> Path:
     """compose-go's loader (the library `docker compose` loads files with), built once
     per version into a cache outside the tree (tests/compose_loader)."""
@@ -936,7 +995,15 @@ def test_compose_itself_loads_the_file() -> None:
     assert loaded.returncode == 0, f"compose refuses docker-compose.yml: {loaded.stderr}"
     project = json.loads(loaded.stdout)
     services = project["services"]
-    assert {*COMPONENTS, SANDBOX_SERVICE} <= set(services)
+    assert {*COMPONENTS, SANDBOX_SERVICE, DEMO_SERVICE} <= set(services)
+    assert services[DEMO_SERVICE]["profiles"] == ["demo"]
+    from quoteflow.demo.run import DEMO_RULES
+
+    assert Path(project["configs"]["rules"]["file"]) == DEMO_RULES
+    for name in ("process", DEMO_SERVICE):
+        (config,) = services[name]["configs"]
+        assert config["source"] == "rules"
+        assert config["target"] == services[name]["environment"][RULES_ENV]
     for name in COMPONENTS:  # the merged YAML anchors, as compose resolves them
         assert services[name]["healthcheck"]["test"] == ["CMD", "quoteflow", "health"]
         assert services[name]["environment"]["QUOTEFLOW_KAFKA__BOOTSTRAP_SERVERS"] == "kafka:9092"

@@ -10,8 +10,6 @@ write to the same databases never count.
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import os
 import random
 import re
@@ -27,18 +25,14 @@ from typing import Any
 
 import psycopg
 import pytest
-from confluent_kafka.admin import AdminClient
 
-from connectors.esp_sandbox import Sandbox, SandboxClient, SandboxConfig
-from connectors.sink.bench import sink_env
-from quoteflow.settings import Settings, load_settings
-from quoteflow.stack.postgres.schema import CDC_SOURCES
-from quoteflow.topics.admin import TopicAdmin
+from connectors.esp_sandbox import SandboxClient
+from quoteflow.settings import Settings
 from schemas.serde import serde_from_settings
 from streams.bench.workers import WorkerProcess
 from streams.core.detector import trigger_id
-from tests.helpers import compose_command, delete_subjects, read_to_end
-from tests.test_connectors.conftest import drop_slot
+from tests.helpers import read_to_end
+from tests.test_integration.running import running_pipeline, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -62,13 +56,7 @@ subject = "Your quote is waiting"
 
 def _wait(what: str, check: Callable[[], bool], timeout_s: float,
           children: list[WorkerProcess]) -> None:  # fmt: skip
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        for child in children:
-            child.check()  # a component that died says so at once, with its log
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
-        time.sleep(0.5)
+    wait_for(what, check, timeout_s, children)
 
 
 def _records(settings: Settings, topic: str, schema: str) -> list[dict[str, Any]]:
@@ -87,67 +75,10 @@ def pipeline(stack: object, settings: Settings, tmp_path: Path) -> Iterator[dict
     version = f"e2e-{run}"
     rules_file = tmp_path / "rules.toml"
     rules_file.write_text(RULES.format(version=version))
-    sandbox = Sandbox(SandboxConfig(port=0))
-    sandbox.start()
-    slot_prefix = f"e2e_{run}"
-    prefix = f"test.e2e.{run}."
-    admin = TopicAdmin(settings)
-    specs = [dataclasses.replace(spec, name=prefix + spec.name) for spec in admin.catalogue]
-    admin.create(specs)
-    base = {k: v for k, v in os.environ.items() if not k.startswith("QUOTEFLOW_")}
-    common = {**base, "QUOTEFLOW_SCHEMA_REGISTRY__AUTO_REGISTER": "true"}
-    children: list[WorkerProcess] = []
-    try:
-        cdc = WorkerProcess(["-m", "quoteflow", *compose_command("cdc")], {
-            **common, "QUOTEFLOW_CDC__SLOT_PREFIX": slot_prefix,
-            "QUOTEFLOW_HEALTH__FILE": str(tmp_path / "cdc.alive"),
-            "QUOTEFLOW_CDC__TOPIC_PREFIX": prefix,
-            "QUOTEFLOW_CDC__STATE_DIR": str(tmp_path / "cdc"), "QUOTEFLOW_CDC__SNAPSHOT": "never",
-            "QUOTEFLOW_CDC__HEARTBEAT_INTERVAL_S": "1",
-        }, tmp_path / "cdc.log")  # fmt: skip
-        children.append(cdc)
-
-        def slots_active() -> bool:
-            with psycopg.connect(settings.postgres.conninfo(settings.postgres.qms_database),
-                                 autocommit=True) as conn:  # fmt: skip
-                rows = conn.execute("SELECT count(*) FROM pg_replication_slots"
-                                    " WHERE slot_name LIKE %s AND active",
-                                    (f"{slot_prefix}%",)).fetchone()  # fmt: skip
-            return rows is not None and rows[0] == 2
-
-        _wait("the CDC's two slots", slots_active, 60, children)
-        children.append(WorkerProcess(["-m", "quoteflow", *compose_command("process")], {
-            **common, "QUOTEFLOW_STREAMS__APP_ID": f"e2e-{run}",
-            "QUOTEFLOW_HEALTH__FILE": str(tmp_path / "process.alive"),
-            "QUOTEFLOW_STREAMS__TOPIC_PREFIX": prefix,
-            "QUOTEFLOW_STREAMS__DATA_DIR": str(tmp_path / "streams"),
-            "QUOTEFLOW_STREAMS__RULES_FILE": str(rules_file),
-            "QUOTEFLOW_STREAMS__TICK_INTERVAL_S": "1",
-        }, tmp_path / "process.log"))  # fmt: skip
-        sink_settings = load_settings(sink={
-            **sandbox.sink_overrides("customerio"), "group_id": f"e2e-sink-{run}",
-            "topic_prefix": prefix,
-            "read_timeout_s": 5.0, "commit_interval_s": 0.5,
-        }).sink  # fmt: skip
-        children.append(WorkerProcess(["-m", "quoteflow", *compose_command("sink")],
-                                      sink_env(sink_settings,
-                                               QUOTEFLOW_SCHEMA_REGISTRY__AUTO_REGISTER="true",
-                                               QUOTEFLOW_HEALTH__FILE=str(tmp_path / "sink.alive")),
-                                      tmp_path / "sink.log"))  # fmt: skip
-        yield {"version": version, "sandbox": sandbox, "children": children, "prefix": prefix}
-    finally:
-        for child in reversed(children):
-            child.stop()
-        sandbox.stop()
-        for source in CDC_SOURCES:
-            with contextlib.suppress(Exception):
-                drop_slot(settings, source, f"{slot_prefix}_{source.server_name}")
-        for spec in specs:
-            delete_subjects(settings, spec.name)
-        kafka = AdminClient(settings.kafka.as_librdkafka_dict())
-        for future in kafka.delete_topics([s.name for s in specs]).values():
-            with contextlib.suppress(Exception):  # cleanup is best effort
-                future.result()
+    with running_pipeline(settings, tmp_path, run=run, prefix=f"test.e2e.{run}.",
+                          rules_file=rules_file) as running:  # fmt: skip
+        yield {"version": version, "sandbox": running.sandbox, "children": running.children,
+               "prefix": running.prefix}
 
 
 def test_quote_to_email_on_real_rows_sends_only_the_abandoned_offer(
