@@ -152,7 +152,7 @@ class Demo:
     @property
     def logs_hint(self) -> str:
         """Where a person finds the components' logs."""
-        return "the pipeline's own (docker compose logs)" if self.attached else str(self.logs)
+        return "the pipeline's own (e.g. docker compose logs)" if self.attached else str(self.logs)
 
     # --- set-up ---------------------------------------------------------------------------
 
