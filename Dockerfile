@@ -1,6 +1,7 @@
 # The quoteflow pipeline image: the `quoteflow` command and its runtime
-# dependencies, nothing else. docker-compose.yml runs it for `topics create` and
-# `smoke`; every future pipeline process runs from the same image.
+# dependencies, nothing else. docker-compose.yml runs every pipeline service from
+# it: the one-shot `topics` and `schemas`, `cdc`, `process`, `sink`, `esp-sandbox`,
+# and the optional `smoke` and `demo`.
 #
 #   docker build -t quoteflow:local .
 #   docker run --rm quoteflow:local --help
