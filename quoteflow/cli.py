@@ -424,6 +424,35 @@ def sink_resolve(obj: _Context, trigger_id: str, resolution: str | None, by: str
         )
 
 
+@sink.command("reoffer")
+@click.argument("quote_id", type=int)
+@click.option("--reason", required=True,
+              help="Why this quote may be offered again (kept in the ledger).")
+@click.option("--by", default=None, help="Who decided (default: $USER).")
+@pass_ctx
+def sink_reoffer(obj: _Context, quote_id: int, reason: str, by: str | None) -> None:
+    """Allow ONE more offer for a quote that already had one (the only way to re-offer).
+
+    The sink keeps one offer per quote, ever: a later trigger for it (another rules
+    version, another processor app) is a DUPLICATE. This sets the quote's offer aside,
+    with who and why, so exactly the next trigger read for the quote is sent once.
+    """
+    import getpass
+
+    from connectors.sink.ledger import Ledger
+
+    who = by or getpass.getuser()
+    with Ledger(obj.settings.postgres.ops_conninfo()) as ledger:
+        moved = ledger.reoffer(quote_id, reason, who)
+    offer = next(e for e in moved if e.state != "duplicate")
+    dups = len(moved) - 1
+    console.print(
+        f"quote {quote_id}: its offer (trigger {offer.trigger_id}, {offer.state}) and"
+        f" {dups} duplicate(s) set aside by {who}; the next trigger for it is sent once."
+        " Replay the sink's group to a trigger of it, or wait for a new one."
+    )
+
+
 # --- esp-sandbox -------------------------------------------------------------
 @cli.command("esp-sandbox")
 @click.option("--host", default="127.0.0.1", show_default=True,

@@ -88,11 +88,13 @@ class SinkBenchResult:
 
 
 def bench_trigger(run: str, n: int) -> dict[str, Any]:
-    """A trigger as the processor writes it; ids unique to the run (the ledger is shared).
-    Fired now: the sink expires triggers older than ``sink.max_trigger_age``."""
+    """A trigger as the processor writes it; ids unique to the run (the ledger is shared,
+    and allows one offer per quote, ever). Fired now: the sink expires triggers older than
+    ``sink.max_trigger_age``."""
     deadline = datetime.now(UTC) - timedelta(seconds=1)
+    quote_id = int(run, 16) * 10_000_000 + n
     return {
-        "trigger_id": f"bench-{run}-{n}", "quote_id": n, "quote_ref": f"QB-{n}",
+        "trigger_id": f"bench-{run}-{n}", "quote_id": quote_id, "quote_ref": f"QB-{n}",
         "customer_id": 10_000_000 + n, "email": f"bench.{n}@example.com", "first_name": "Sam",
         "timezone": "Europe/London", "product_code": "MOTOR", "channel": "web",
         "premium": Decimal("412.50"), "currency": "GBP",

@@ -1,7 +1,8 @@
 """Delivery receipts (``quoteflow.esp.deliveries``) and dead letters of the sink, as records.
 
 Pure mappings. A receipt says what the sink did with one trigger: SENT, DUPLICATE
-(already delivered: skipped), REJECTED (the ESP refused this message: 400/422), FAILED (gave up
+(already delivered, or its quote already offered by another trigger, named in the
+error: skipped), REJECTED (the ESP refused this message: 400/422), FAILED (gave up
 after retries), UNKNOWN (held as ambiguous for a person to resolve) or EXPIRED
 (older than ``sink.max_trigger_age`` when it would have gone out: never sent).
 """
@@ -17,7 +18,7 @@ from quoteflow.deadletter import dead_letter
 
 STAGE = "esp-sink"
 _STATUS = {"sent": "SENT", "rejected": "REJECTED", "failed": "FAILED", "ambiguous": "UNKNOWN",
-           "expired": "EXPIRED"}
+           "expired": "EXPIRED", "duplicate": "DUPLICATE"}
 
 
 def _ms(value: datetime | None, default: int) -> int:
@@ -55,7 +56,8 @@ def receipt_of_entry(entry: Entry, job: Job, *, duplicate: bool, now_ms: int
             "trigger_id": entry.trigger_id, "provider": entry.provider, "status": "DUPLICATE",
             "esp_message_id": entry.esp_message_id, "http_status": None, "attempts": 0,
             "first_attempt_at": now_ms, "completed_at": now_ms,
-            "error": f"already {entry.state} (request {entry.request_id})",
+            "error": entry.error if entry.state == "duplicate" and entry.error
+                     else f"already {entry.state} (request {entry.request_id})",
             **_about(job, entry.request_id, None),
         }  # fmt: skip
     completed = _ms(entry.completed_at, now_ms)

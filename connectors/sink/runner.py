@@ -19,11 +19,20 @@ again), and it is judged again when the window ends; older than
 ``sink.max_trigger_age`` it is claimed and recorded *expired* (receipt EXPIRED),
 never sent.
 
+Effect-once is keyed by the quote: a trigger whose quote already has an offer in
+the ledger (another rules version's trigger, another processor app's) is recorded
+as a duplicate of it and never sent (receipt DUPLICATE naming the offer's trigger).
+
 A crash between 2 and 4 leaves a pending claim: the redelivered record finds
-it and resends it when the provider deduplicates (or ``sink.ambiguous`` says
-resend), else holds it as ambiguous. A crash between 4 and its commit reads the
-record again and publishes the same receipt from the ledger (the aborted
-transaction's receipt is never visible to ``read_committed`` readers).
+it, takes the claim over (claims carry this sink's owner id and the partition's
+ownership epoch, bumped in the ledger at every assignment; only the holder
+releases or records a claim) and resends it when the provider deduplicates (or
+``sink.ambiguous`` says resend), else holds it as ambiguous. An outcome that
+arrives after its claim was taken over (a sink that lost its partitions while a
+request hung) is kept on the row as its late outcome and logged, never dropped.
+A crash between 4 and its commit reads the record again and publishes the same
+receipt from the ledger (the aborted transaction's receipt is never visible to
+``read_committed`` readers).
 
 A configuration failure at the ESP (a refused key, a wrong endpoint: see
 :mod:`.outcome`) is not any one trigger's outcome. The first one stops the sink:
@@ -38,10 +47,13 @@ fixed sends every trigger once.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import heapq
 import itertools
 import logging
+import os
 import queue
+import socket
 import threading
 import time
 import uuid
@@ -59,7 +71,7 @@ from connectors.sink.breaker import CircuitBreaker
 from connectors.sink.config import build_provider
 from connectors.sink.delivery import Job, Result, Sender
 from connectors.sink.lanes import Lanes
-from connectors.sink.ledger import Claim, Final, Ledger
+from connectors.sink.ledger import Claim, Entry, Final, Ledger
 from connectors.sink.offsets import PartitionOffsets
 from connectors.sink.ratelimit import RateLimiter
 from connectors.sink.receipts import dead_letter_of, receipt_of, receipt_of_entry
@@ -109,6 +121,8 @@ class SinkStats:
     #: Times a trigger was held for quiet hours (each is sent or expires later).
     held: int = 0
     replays_dropped: int = 0
+    #: Outcomes found after their claim had been taken over by another sink (kept, logged).
+    late_outcomes: int = 0
     undecodable: int = 0
     interrupted: int = 0
     commits: int = 0
@@ -149,6 +163,12 @@ class Sink:
         self.provider = build_provider(self.cfg)
         self.topics = SinkTopics.with_prefix(self.cfg.topic_prefix)
         self.stats = SinkStats()
+        #: This process, as the owner of its claims in the ledger.
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        #: The ledger's ownership epoch of each assigned partition (bumped at assignment).
+        self.epochs: dict[tuple[str, int], int] = {}
+        #: The claim of each trigger on its way (its epoch fences the outcome's write).
+        self.claims: dict[str, Claim] = {}
         # Probes back off only where one costs something: a provider that deduplicates
         # retries a probe's 5xx harmlessly, so it probes at the base cooldown throughout.
         self.breaker = CircuitBreaker(
@@ -166,7 +186,7 @@ class Sink:
         self.running = 0
         self.results: queue.SimpleQueue[Result | BaseException] = queue.SimpleQueue()
         self.finals: list[Final] = []
-        self.releases: list[str] = []
+        self.releases: list[tuple[str, int]] = []  # (trigger id, epoch) of own claims
         self.outbox: list[tuple[str, bytes | None, str, dict[str, Any]]] = []
         #: Trigger ids whose outcome receipt is in the outbox (marked in the ledger once
         #: the transaction carrying it has committed).
@@ -207,7 +227,8 @@ class Sink:
 
     def run(self) -> SinkStats:
         with contextlib.ExitStack() as resources:
-            self.ledger = resources.enter_context(Ledger(self.settings.postgres.ops_conninfo()))
+            self.ledger = resources.enter_context(Ledger(
+                self.settings.postgres.ops_conninfo(), owner=self.owner, group=self.cfg.group_id))
             if self.ledger.applied:
                 self.report(f"ops database: applied {', '.join(self.ledger.applied)}")
             self.serde: Serde = serde_from_settings(self.settings.schema_registry)
@@ -368,42 +389,93 @@ class Sink:
         jobs = expired + [job for _, job in sendable[:granted]]
         if not jobs:
             return
-        found = self.ledger.claim([
-            Claim(j.trigger_id, self.provider.name, j.customer_id, j.request_id, j.dedupe_id,
-                  j.topic, j.partition, j.offset) for j in jobs
-        ], self.finals)  # fmt: skip
+        claims = [self._claim_of(j) for j in jobs]
+        self.claims.update((c.trigger_id, c) for c in claims)
+        found = self.ledger.claim(claims, self.finals)
+        fenced = set(self.ledger.fenced)  # the next ledger call (a take-over) resets it
         self.finals = []
+        self._note_late()
         for job in jobs:
-            entry = found.get(job.trigger_id)
-            verdict = verdicts[job.trigger_id]
-            if entry is None and isinstance(verdict, Expired):
-                self._on_result(Result(
-                    job, "expired", 0, None, None,
-                    f"older than sink.max_trigger_age ({verdict.age_ms / 3_600_000:.1f} h >"
-                    f" {self.cfg.max_trigger_age / 3600:.1f} h) when it would have gone out;"
-                    " not sent", None, now_ms), submitted=False)  # fmt: skip
-            elif entry is None:
-                self._submit(job)
-            elif entry.state == "pending":  # a stopped sink's claim: its outcome is unknown
-                if self.resend_unknown:
-                    self.ledger.reclaim(job.trigger_id, job.topic, job.partition, job.offset)
-                    job.request_id, job.resend = entry.request_id, True
-                    self._submit(job)
-                else:
-                    now = self._now_ms()
-                    self._on_result(Result(
-                        job, "ambiguous", entry.attempts, None, None,
-                        f"outcome unknown: a sink stopped after claiming it (request"
-                        f" {entry.request_id}) and before recording the ESP's answer",
-                        None, now), submitted=False)  # fmt: skip
+            if job.trigger_id in fenced:
+                self._fenced(job)
             else:
-                owed = entry.redelivered_at(job.topic, job.partition, job.offset)
-                receipt = receipt_of_entry(entry, job, duplicate=not owed, now_ms=self._now_ms())
-                if owed:
-                    self.receipts_owed.append(job.trigger_id)
-                else:
-                    self.stats.duplicates += 1
-                self._finish(job, receipt)
+                self._place(job, found.get(job.trigger_id), verdicts[job.trigger_id])
+
+    def _fenced(self, job: Job) -> None:
+        """Its partition has a newer owner (this sink lost it and Kafka has not said so
+        yet): not claimed, not sent, its offset not done; the new owner reads it again."""
+        log.info("trigger %s not claimed: %s[%d] has a newer owner", job.trigger_id, job.topic,
+                 job.partition)  # fmt: skip
+        self.claims.pop(job.trigger_id, None)
+        self.lanes.done(job.customer_id)
+        self.active.pop(job.trigger_id, None)
+
+    def _claim_of(self, job: Job) -> Claim:
+        quote = job.trigger.get("quote_id")
+        return Claim(job.trigger_id, self.provider.name, job.customer_id, job.request_id,
+                     job.dedupe_id, job.topic, job.partition, job.offset,
+                     int(quote) if quote is not None else None,
+                     self.epochs.get((job.topic, job.partition), 0))  # fmt: skip
+
+    def _place(self, job: Job, entry: Entry | None, verdict: Verdict) -> None:
+        """What to do with a trigger after its claim: ``entry`` is None when it was claimed
+        now, else the row that was there (or the duplicate row just recorded for it)."""
+        if entry is not None and entry.state == "pending":
+            # Another sink's claim (stopped, or one that lost the partition) or an older
+            # epoch's: made ours first, so only we record its outcome from now on.
+            taken = self.ledger.take_over(self.claims[job.trigger_id], entry)
+            if taken is None:
+                self._fenced(job)
+                return
+            entry = taken
+            if entry.state == "pending" and entry.request_id == job.request_id:
+                entry = None  # the row had vanished: claimed afresh, an ordinary send
+        if entry is None and isinstance(verdict, Expired):
+            now_ms = self._now_ms()
+            self._on_result(Result(
+                job, "expired", 0, None, None,
+                f"older than sink.max_trigger_age ({verdict.age_ms / 3_600_000:.1f} h >"
+                f" {self.cfg.max_trigger_age / 3600:.1f} h) when it would have gone out;"
+                " not sent", None, now_ms), submitted=False)  # fmt: skip
+        elif entry is None:
+            self._submit(job)
+        elif entry.state == "pending":  # taken over: the earlier attempt's outcome is unknown
+            if self.resend_unknown:
+                job.request_id, job.resend = entry.request_id, True
+                self.claims[job.trigger_id] = dataclasses.replace(
+                    self.claims[job.trigger_id], request_id=entry.request_id)
+                self._submit(job)
+            else:
+                self._on_result(Result(
+                    job, "ambiguous", entry.attempts, None, None,
+                    f"outcome unknown: a sink stopped after claiming it (request"
+                    f" {entry.request_id}) and before recording the ESP's answer",
+                    None, self._now_ms()), submitted=False)  # fmt: skip
+        else:
+            self.claims.pop(job.trigger_id, None)
+            owed = entry.redelivered_at(job.topic, job.partition, job.offset)
+            receipt = receipt_of_entry(entry, job, duplicate=not owed, now_ms=self._now_ms())
+            if owed:
+                self.receipts_owed.append(job.trigger_id)
+            if entry.state == "duplicate" or not owed:
+                self.stats.duplicates += 1
+            if entry.state == "duplicate" and owed:
+                log.info("trigger %s not sent: %s", job.trigger_id, entry.error)
+            self._finish(job, receipt)
+
+    def _note_late(self) -> None:
+        """Outcomes whose claim another sink had taken over: kept on the row, said here."""
+        late = self.ledger.take_late()
+        for trigger_id in late.kept + late.restored:
+            self.stats.late_outcomes += 1
+            log.warning("trigger %s: its claim was taken over by another sink before this"
+                        " outcome was recorded; kept as the row's late outcome (restored:"
+                        " %s)", trigger_id, trigger_id in late.restored)  # fmt: skip
+        for trigger_id in late.dropped:
+            self.stats.late_outcomes += 1
+            log.warning("trigger %s: outcome of a claim taken over, and its row is gone"
+                        " (a person's decision meanwhile); nothing was sent twice by this"
+                        " sink, the outcome is only logged", trigger_id)  # fmt: skip
 
     def _judge(self, job: Job, now_ms: int) -> Verdict:
         """Send, hold or expire, at the wall time the trigger would go out.
@@ -496,11 +568,12 @@ class Sink:
         job = result.job
         if submitted:
             self.running -= 1
+        claim = self.claims.pop(job.trigger_id, None)
         if result.status == "interrupted":
             # Not done: the record is read again (by us or the partition's next owner).
             self.stats.interrupted += 1
-            if not result.maybe_sent:
-                self.releases.append(job.trigger_id)
+            if not result.maybe_sent and claim is not None:
+                self.releases.append((job.trigger_id, claim.epoch))
             if result.refused is not None:
                 self._refused(result.refused, result.http_status)
             self.lanes.done(job.customer_id)
@@ -509,7 +582,7 @@ class Sink:
         self.finals.append(Final(
             job.trigger_id, result.status, result.attempts, result.http_status,
             result.message_id, result.error, _dt(result.first_attempt_ms),
-            _dt(result.completed_ms),
+            _dt(result.completed_ms), claim,
         ))  # fmt: skip
         setattr(self.stats, result.status, getattr(self.stats, result.status) + 1)
         if result.status in ("rejected", "failed"):
@@ -562,6 +635,7 @@ class Sink:
             self._last_record = now
             self.ledger.record(self.finals)
             self.finals = []
+            self._note_late()
 
     def _flush(self) -> None:
         commits = []
@@ -574,6 +648,7 @@ class Sink:
         # The ledger first: once an offset is committed the record is never read again.
         self.ledger.record(self.finals)
         self.finals = []
+        self._note_late()
         self.ledger.release(self.releases)
         encoded = [(topic, key, self.serde.encode(schema, record, topic=topic))
                    for topic, key, schema, record in self.outbox]  # fmt: skip
@@ -608,15 +683,20 @@ class Sink:
             self._flush()
         else:
             self.ledger.record(self.finals)
+            self._note_late()
+            # Only our own claims of this epoch: one the next owner took over is not touched.
             self.ledger.release(self.releases)
             self.finals, self.releases, self.outbox, self.receipts_owed = [], [], [], []
         # Held triggers are forgotten with the rest: their offsets were not committed.
         self.lanes, self.active, self.tracks, self.committed = Lanes(), {}, {}, {}
+        self.claims = {}
         self.held = []
         self.interrupt.clear()
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.paused = False
+        # A new ownership epoch for each: claims made under an earlier one are fenced off.
+        self.epochs.update(self.ledger.assign([(p.topic, p.partition) for p in partitions]))
         log.info("assigned %s", ", ".join(f"{p.topic}[{p.partition}]" for p in partitions))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:

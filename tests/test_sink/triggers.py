@@ -11,6 +11,7 @@ and without quiet hours (``quiet_hours=None``), unless told otherwise.
 from __future__ import annotations
 
 import itertools
+import random
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -19,12 +20,15 @@ from typing import Any
 _SEQ = itertools.count(1)
 #: Trigger ids are unique across runs too: the ops ledger outlives a test session.
 _RUN = uuid.uuid4().hex[:8]
+#: So are quote ids: the ledger allows one offer per quote, ever (a rerun of the suite
+#: must not find its quotes already offered).
+_QUOTES = random.randrange(10**12, 9 * 10**15, 10**6)
 
 
 def make_trigger(**overrides: Any) -> dict[str, Any]:
     """One trigger record; keyword arguments replace fields (``offer`` as a whole)."""
     n = next(_SEQ)
-    quote_id = 100_000 + n
+    quote_id = _QUOTES + n
     deadline = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
     created = deadline - timedelta(hours=2)
     record: dict[str, Any] = {
