@@ -569,11 +569,12 @@ class Ledger:
                 if offer is None:
                     raise SinkError(f"quote {quote_id} has no offer in the delivery ledger:"
                                     " nothing to re-offer (it is sent when a trigger comes)")
-                if offer.state in ("pending", "ambiguous"):
-                    raise SinkError(
-                        f"quote {quote_id}: trigger {offer.trigger_id} is {offer.state}"
-                        + (" (resolve it first: quoteflow sink resolve)"
-                           if offer.state == "ambiguous" else " (a send is in progress)"))
+                if offer.state == "pending":
+                    raise SinkError(f"quote {quote_id}: trigger {offer.trigger_id} is pending"
+                                    " (a send is in progress): try again once it has an outcome")
+                if offer.state == "ambiguous":
+                    raise SinkError(f"quote {quote_id}: trigger {offer.trigger_id} is ambiguous:"
+                                    " resolve it first (quoteflow sink resolve)")
                 self._conn.execute(
                     b"INSERT INTO sink_reoffers (quote_id, reason, requested_by, previous)"
                     b" SELECT %s, %s, %s, jsonb_agg(to_jsonb(d) ORDER BY d.claimed_at)"

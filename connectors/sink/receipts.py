@@ -66,7 +66,9 @@ def receipt_of_entry(entry: Entry, job: Job, *, duplicate: bool, now_ms: int
         "status": _STATUS.get(entry.state, "UNKNOWN"), "esp_message_id": entry.esp_message_id,
         "http_status": entry.http_status, "attempts": entry.attempts,
         "first_attempt_at": _ms(entry.first_attempt_at, completed), "completed_at": completed,
-        "error": entry.error, **_about(job, entry.request_id, completed),
+        "error": entry.error,
+        # A duplicate of its quote's offer sent nothing: no customer wait to report.
+        **_about(job, entry.request_id, None if entry.state == "duplicate" else completed),
     }  # fmt: skip
 
 

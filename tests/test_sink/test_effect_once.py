@@ -65,6 +65,7 @@ def test_a_second_trigger_for_a_quote_is_a_duplicate_and_reoffer_allows_one_more
         assert by_id[other["trigger_id"]]["status"] == "SENT"
         dup = by_id[again["trigger_id"]]
         assert dup["status"] == "DUPLICATE" and dup["quote_id"] == quote
+        assert dup["attempts"] == 0 and dup["latency_ms"] is None  # nothing was sent
         assert first["trigger_id"] in dup["error"]  # names the offer it duplicates
         assert received_per_quote(world, [first, other, again]) == {
             quote: 1, int(other["quote_id"]): 1}  # fmt: skip
