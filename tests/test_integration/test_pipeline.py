@@ -31,7 +31,7 @@ from quoteflow.settings import Settings
 from schemas.serde import serde_from_settings
 from streams.bench.workers import WorkerProcess
 from streams.core.detector import trigger_id
-from tests.helpers import read_to_end
+from tests.helpers import compose_command, read_to_end
 from tests.test_integration.running import running_pipeline, wait_for
 
 pytestmark = pytest.mark.integration
@@ -181,3 +181,94 @@ def _health(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "quoteflow", "health", *args], text=True,
                           env={**env, "QUOTEFLOW_HEALTH__FILE": str(path)},
                           capture_output=True, timeout=60)  # fmt: skip
+
+
+def _second_processor(pipeline: dict[str, Any], tmp_path: Path, app_id: str,
+                      rules_version: str) -> WorkerProcess:
+    """Another `quoteflow process` on the pipeline's topics: its own app id (no state, the
+    change topics read from the start) and rules version, as a new deployment would be.
+    Among the pipeline's children, so it is stopped with them."""
+    rules_file = tmp_path / "rules-b.toml"
+    rules_file.write_text(RULES.format(version=rules_version))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QUOTEFLOW_")}
+    child = WorkerProcess(["-m", "quoteflow", *compose_command("process")], {
+        **env, "QUOTEFLOW_SCHEMA_REGISTRY__AUTO_REGISTER": "true",
+        "QUOTEFLOW_STREAMS__APP_ID": app_id,
+        "QUOTEFLOW_HEALTH__FILE": str(tmp_path / "process-b.alive"),
+        "QUOTEFLOW_STREAMS__TOPIC_PREFIX": pipeline["prefix"],
+        "QUOTEFLOW_STREAMS__DATA_DIR": str(tmp_path / "streams-b"),
+        "QUOTEFLOW_STREAMS__RULES_FILE": str(rules_file),
+        "QUOTEFLOW_STREAMS__TICK_INTERVAL_S": "1",
+    }, tmp_path / "process-b.log")  # fmt: skip
+    pipeline["children"].append(child)
+    return child
+
+
+def _abandoned_quotes(settings: Settings, count: int, *, age: timedelta) -> list[int]:
+    """``count`` quotes (each its own consenting customer) created ``age`` ago, never
+    accepted: each is due an offer at its deadline (the rules' delay after creation)."""
+    first = random.randrange(10**12, 2 * 10**12)
+    ids = [first + n for n in range(count)]
+    at = datetime.now(UTC) - age
+    pg = settings.postgres
+    with psycopg.connect(pg.conninfo(pg.crm_database), autocommit=True) as crm:
+        for customer_id in ids:
+            crm.execute(
+                "INSERT INTO public.customers (customer_id, first_name, last_name, email,"
+                " marketing_consent, timezone) VALUES (%s, 'Ada', 'Lovelace', %s, true,"
+                " 'Europe/London')", (customer_id, f"ada.{customer_id}@example.com"),
+            )  # fmt: skip
+    with psycopg.connect(pg.conninfo(pg.qms_database), autocommit=True) as qms:
+        for quote_id in ids:
+            qms.execute(
+                "INSERT INTO public.quotes (quote_id, quote_ref, customer_id, product_code,"
+                " channel, premium, currency, status, valid_until, created_at, updated_at)"
+                " VALUES (%s, %s, %s, 'MOTOR-COMP', 'WEB', 456.00, 'GBP', 'QUOTED',"
+                " current_date + 30, %s, %s)",
+                (quote_id, f"Q-E2E-{quote_id}", quote_id, at, at),
+            )  # fmt: skip
+    return ids
+
+
+def test_a_second_processor_app_under_new_rules_mails_no_quote_twice(
+    pipeline: dict[str, Any], settings: Settings, tmp_path: Path
+) -> None:
+    """Issue 16 item 4: a processor started under a new app id and a new rules version
+    reads the change topics from the start and re-decides every quote, each with a new
+    trigger id; the one sink mails each quote once and says DUPLICATE for the second."""
+    # Due 20 s from now (the rules' delay is a minute): a deadline already past when the
+    # processor first reads the quote races its customer's row, and a quote decided
+    # before its customer is read waits out the unmatched grace (10 min) instead.
+    quotes = _abandoned_quotes(settings, 6, age=timedelta(seconds=40))
+    version, children, prefix = pipeline["version"], pipeline["children"], pipeline["prefix"]
+    client = SandboxClient(pipeline["sandbox"].url)
+    first = {q: trigger_id(q, version) for q in quotes}
+
+    def attempts() -> dict[str, int]:  # requests received per trigger, whatever the answer
+        return {t: n.get("received", 0) for t, n in client.triggers().items()}
+
+    _wait("every quote's first offer", lambda: all(attempts().get(t, 0) >= 1
+                                                   for t in first.values()),
+          240, children)  # fmt: skip
+
+    # A new deployment: another app id (no state, offsets from the start), new rules.
+    version_b = f"{version}-b"
+    _second_processor(pipeline, tmp_path, f"{version}-app-b", version_b)
+    second = {q: trigger_id(q, version_b) for q in quotes}
+
+    def receipts() -> dict[str, dict[str, Any]]:
+        return {r["trigger_id"]: r for r in _records(
+            settings, prefix + "quoteflow.esp.deliveries", "esp_delivery_receipt")}  # fmt: skip
+
+    _wait("the second app's triggers to reach the sink",
+          lambda: set(second.values()) <= set(receipts()), 240, children)  # fmt: skip
+    time.sleep(3)  # anything else the sink read is finished too
+    got = receipts()
+    for q in quotes:
+        assert got[first[q]]["status"] == "SENT", q
+        dup = got[second[q]]
+        assert dup["status"] == "DUPLICATE" and first[q] in dup["error"], dup
+    counts = attempts()
+    per_quote = {q: counts.get(first[q], 0) + counts.get(second[q], 0) for q in quotes}
+    assert per_quote == dict.fromkeys(quotes, 1)  # each quote e-mailed once, ever
+    client.close()
