@@ -3,28 +3,19 @@ topics are missing, and the command line's refusals (all before any I/O)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 from click.testing import CliRunner
 
 from quoteflow.cli import cli
 from quoteflow.demo.attach import missing_topics, suspect
 from quoteflow.demo.observe import SCHEMAS, Seen, SeenTrigger
-from quoteflow.demo.plan import Plan, build_plan, first_id_for
-from quoteflow.demo.run import DEMO_RULES
+from quoteflow.demo.plan import Plan
 from quoteflow.demo.summary import outstanding
-from streams.rules import load_rules
 
 pytestmark = pytest.mark.unit
 
-NOON = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(scope="module")
-def plan() -> Plan:
-    return build_plan(seed=17, quick=True, first_id=first_id_for(NOON), now=NOON,
-                      rules=load_rules(DEMO_RULES))  # fmt: skip
 
 
 def _captured(plan: Plan) -> Seen:

@@ -17,18 +17,14 @@ from quoteflow.demo.plan import (
     first_id_for,
     split_zones,
 )
-from quoteflow.demo.run import DEMO_RULES
-from streams.rules import Rules, load_rules
+from streams.rules import Rules
+
+from .conftest import NOON
 
 pytestmark = pytest.mark.unit
 
-#: 12:00 UTC: night in Auckland and Tokyo, day in London.
-NOON = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(scope="module")
-def rules() -> Rules:
-    return load_rules(DEMO_RULES)
 
 
 def plan(rules: Rules, *, quick: bool = True, now: datetime = NOON, seed: int = 17) -> Plan:

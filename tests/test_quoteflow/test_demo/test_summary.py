@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
 from quoteflow.demo.observe import Seen, SeenTrigger
-from quoteflow.demo.plan import Case, Plan, build_plan, first_id_for
-from quoteflow.demo.run import DEMO_RULES
+from quoteflow.demo.plan import Case, Plan
 from quoteflow.demo.summary import (
     outstanding,
     percentile,
@@ -16,17 +13,11 @@ from quoteflow.demo.summary import (
     summarize,
     surprises,
 )
-from streams.rules import load_rules
 
 pytestmark = pytest.mark.unit
 
-NOON = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(scope="module")
-def plan() -> Plan:
-    return build_plan(seed=17, quick=True, first_id=first_id_for(NOON), now=NOON,
-                      rules=load_rules(DEMO_RULES))  # fmt: skip
 
 
 def as_planned(plan: Plan, *, deadline_ms: int = 1_000_000) -> tuple[Seen, dict[str, int]]:
