@@ -15,9 +15,6 @@ from quoteflow.demo.summary import outstanding
 pytestmark = pytest.mark.unit
 
 
-
-
-
 def _captured(plan: Plan) -> Seen:
     seen = Seen()
     for q in plan.quotes:

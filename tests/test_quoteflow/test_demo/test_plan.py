@@ -24,9 +24,6 @@ from .conftest import NOON
 pytestmark = pytest.mark.unit
 
 
-
-
-
 def plan(rules: Rules, *, quick: bool = True, now: datetime = NOON, seed: int = 17) -> Plan:
     return build_plan(seed=seed, quick=quick, first_id=first_id_for(now), now=now, rules=rules)
 

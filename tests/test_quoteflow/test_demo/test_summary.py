@@ -17,9 +17,6 @@ from quoteflow.demo.summary import (
 pytestmark = pytest.mark.unit
 
 
-
-
-
 def as_planned(plan: Plan, *, deadline_ms: int = 1_000_000) -> tuple[Seen, dict[str, int]]:
     """What a pipeline doing exactly what the plan expects would have written."""
     seen = Seen()
