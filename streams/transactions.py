@@ -25,6 +25,8 @@ a partition then refused to recover it). Any other send keeps faust's behaviour.
 from __future__ import annotations
 
 import functools
+import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,6 +38,15 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import TP
 
 from streams.partition_loss import drop_local_partitions, lost_partitions, source_partitions
+
+log = logging.getLogger("quoteflow.streams")
+
+#: A partition whose processed input has not been committable this long is reported: its
+#: transaction stays open meanwhile, and the broker fences it at ``transaction.timeout.ms``
+#: (aiokafka's default: 60 s). A third of that leaves time to see it before the fence.
+UNCOMMITTABLE_WARN_S = 20.0
+#: The clock of that report (a test replaces it).
+clock = time.monotonic
 
 
 class SourceTransactionManager(TransactionManager):
@@ -148,7 +159,9 @@ def _contiguous_new_offset(self: Any, tp: TP) -> int | None:
     committed = self._committed_offset[tp]
     if committed and offsets[0] - committed > 1:
         acked[:] = offsets
+        _report_uncommittable(self, tp, committed, offsets)
         return None  # a hole right after the committed offset: nothing to commit yet
+    _since(self).pop(tp, None)
     end = 0
     while end + 1 < len(offsets) and offsets[end + 1] == offsets[end] + 1:
         end += 1
@@ -156,6 +169,40 @@ def _contiguous_new_offset(self: Any, tp: TP) -> int | None:
     acked[:] = offsets[end + 1:]
     self._acked_index[tp].difference_update(run)
     return run[-1] + 1
+
+
+def _since(consumer: Any) -> dict[TP, list[float]]:
+    """Per partition: [since when its offsets have not been committable, last report]."""
+    since: dict[TP, list[float]] | None = getattr(consumer, "_quoteflow_uncommittable", None)
+    if since is None:
+        since = {}
+        consumer._quoteflow_uncommittable = since
+    return since
+
+
+def _report_uncommittable(consumer: Any, tp: TP, committed: int, offsets: list[int]) -> None:
+    """Warn, once per :data:`UNCOMMITTABLE_WARN_S`, about a partition whose processed input
+    stays behind a hole right after its committed offset.
+
+    Nothing of that partition commits until the hole is filled, so its transaction stays
+    open with every output and table write since, until the broker aborts it (seen after a
+    worker restarted on a ten-minute backlog: one partition stuck from its first event
+    after recovery, fenced at 60 s). What the consumer holds is what finds the cause.
+    """
+    now = clock()
+    entry = _since(consumer).setdefault(tp, [now, now])
+    if now - entry[1] < UNCOMMITTABLE_WARN_S:
+        return
+    entry[1] = now
+    gaps = sorted((i.begin, i.end) for i in consumer._gap[tp])[:5]
+    log.warning(
+        "a partition's processed input cannot be committed: its transaction stays open and"
+        " will be fenced at the transaction timeout",
+        extra={"topic": tp.topic, "partition": tp.partition, "committed": committed,
+               "first_acked": offsets[:5], "acked": len(offsets), "gaps": gaps,
+               "read_offset": consumer._read_offset.get(tp),
+               "uncommittable_s": round(now - entry[0], 1)},
+    )  # fmt: skip
 
 
 def install_offset_fix() -> None:

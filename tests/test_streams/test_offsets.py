@@ -16,7 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from intervaltree import IntervalTree
 
-from streams.transactions import _contiguous_new_offset
+from streams import transactions
+from streams.transactions import UNCOMMITTABLE_WARN_S, _contiguous_new_offset
 
 pytestmark = pytest.mark.unit
 
@@ -29,6 +30,7 @@ class Books:
     _acked_index: dict[TP, set[int]] = field(default_factory=lambda: defaultdict(set))
     _gap: dict[TP, IntervalTree] = field(default_factory=lambda: defaultdict(IntervalTree))
     _committed_offset: dict[TP, Any] = field(default_factory=lambda: defaultdict(lambda: None))
+    _read_offset: dict[TP, Any] = field(default_factory=dict)
     last_read: int | None = None
 
     def read(self, offsets: list[int]) -> None:
@@ -89,3 +91,35 @@ def test_committing_in_any_rhythm_ends_past_the_last_record(steps: list[int], ev
     books.commit()
     assert books._committed_offset[TP0] == offsets[-1] + 1
     assert books._acked[TP0] == []
+
+
+def test_a_partition_stuck_behind_a_hole_is_reported_before_its_transaction_is_fenced(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A hole right after the committed offset that nothing fills keeps the partition's
+    transaction open until the broker fences it (seen after a restart on a ten-minute
+    backlog): it is named, with the bookkeeping that explains it, well before the fence."""
+    now = [1000.0]
+    monkeypatch.setattr(transactions, "clock", lambda: now[0])
+    books = Books()
+    books._committed_offset[TP0] = 990
+    books._read_offset[TP0] = 996
+    books.read([995, 996])  # 991-994 never acknowledged, no gap recorded for them
+    with caplog.at_level("WARNING", logger="quoteflow.streams"):
+        assert books.commit() is None
+        now[0] += UNCOMMITTABLE_WARN_S - 1
+        assert books.commit() is None
+        assert caplog.records == []
+        now[0] += 1
+        books.read([997])
+        assert books.commit() is None
+    (record,) = caplog.records
+    assert "cannot be committed" in record.getMessage()
+    fields = {k: getattr(record, k) for k in ("partition", "committed", "first_acked",
+                                              "read_offset", "uncommittable_s")}  # fmt: skip
+    assert fields == {"partition": 0, "committed": 990, "first_acked": [995, 996, 997],
+                      "read_offset": 996, "uncommittable_s": UNCOMMITTABLE_WARN_S}  # fmt: skip
+    # Once the hole is filled the partition commits, and its clock starts over.
+    books.read([991, 992, 993, 994])
+    assert books.commit() == 998
+    assert TP0 not in books._quoteflow_uncommittable  # type: ignore[attr-defined]
