@@ -367,13 +367,31 @@ def _enter(state: CustomerState, quote: Quote, position: Position, quoted_ms: in
 def _apply_customer(
     state: CustomerState, change: CustomerChange
 ) -> tuple[CustomerState, tuple[Output, ...]]:
-    """The CRM row of this customer (None: deleted); its quotes are decided later."""
+    """The CRM row of this customer (None: deleted); its quotes are decided later.
+
+    A customer who arrives after their quote's deadline ends the wait for them: the
+    quotes that waited for a CRM row (until the unmatched grace period's end) are due
+    again at their deadline, so the offer goes out now rather than at the grace end.
+    """
     if _stale(change.position, state.customer_position):
         return state, ()
-    updated = CustomerState(state.customer_id, change.customer, change.position, state.quotes,
+    quotes = state.quotes
+    if state.customer is None and change.customer is not None:
+        quotes = {quote_id: _due_at_deadline(open_quote)
+                  for quote_id, open_quote in quotes.items()}  # fmt: skip
+    updated = CustomerState(state.customer_id, change.customer, change.position, quotes,
                             state.left, state.offers_ms, state.queue,
                             state.quotes_truncated)  # fmt: skip
     return updated, ()
+
+
+def _due_at_deadline(open_quote: OpenQuote) -> OpenQuote:
+    due = open_quote.due_ms
+    if due is None or due <= open_quote.deadline_ms:
+        return open_quote
+    return OpenQuote(open_quote.quote, open_quote.position, open_quote.deadline_ms,
+                     open_quote.deadline_ms, open_quote.decided_ms, open_quote.triggered,
+                     open_quote.quoted_ms)  # fmt: skip
 
 
 TRUNCATED_QUOTES = "truncated: the quotes table was truncated"
