@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test unit lint install stack-up stack-down clean
+.PHONY: demo test test-slow unit lint install stack-up stack-down clean
 
 install: $(STAMP)
 
@@ -27,7 +27,11 @@ demo: install
 
 ## Everything CI runs: lint, types, unit and integration tests against the real stack.
 test: install lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not slow"
+
+## The real-time scenarios (ten minutes or more each): a restart after a long outage.
+test-slow: install
+	$(BIN)/python -m pytest -m slow
 
 ## Fast loop: pure-logic tests only, no broker or database.
 unit: install

@@ -41,11 +41,13 @@ from streams.partition_loss import drop_local_partitions, lost_partitions, sourc
 
 log = logging.getLogger("quoteflow.streams")
 
-#: A partition whose processed input has not been committable this long is reported: its
-#: transaction stays open meanwhile, and the broker fences it at ``transaction.timeout.ms``
-#: (aiokafka's default: 60 s). A third of that leaves time to see it before the fence.
-UNCOMMITTABLE_WARN_S = 20.0
-#: The clock of that report (a test replaces it).
+#: A hole before a partition's first acknowledged offset that stays this long is taken for
+#: what it is, offsets never delivered, and committed past. Meanwhile the partition's
+#: transaction stays open, and the broker fences it at ``transaction.timeout.ms`` (60 s);
+#: a hole of records still being processed would close far sooner (they are handled in
+#: order, one at a time).
+HOLE_FILL_S = 5.0
+#: The clock of the hole's age (a test replaces it).
 clock = time.monotonic
 
 
@@ -158,10 +160,24 @@ def _contiguous_new_offset(self: Any, tp: TP) -> int | None:
     offsets = sorted(set(acked))
     committed = self._committed_offset[tp]
     if committed and offsets[0] - committed > 1:
-        acked[:] = offsets
-        _report_uncommittable(self, tp, committed, offsets)
-        return None  # a hole right after the committed offset: nothing to commit yet
-    _since(self).pop(tp, None)
+        if _hole_age(self, tp) < HOLE_FILL_S:
+            acked[:] = offsets
+            return None  # a hole right after the committed offset: nothing to commit yet
+        # Never delivered: the agent handles a partition's events one at a time, in
+        # order, so an acknowledged offset has every delivered one before it acknowledged
+        # too, and a hole before the first is what the fetch skipped (transaction markers,
+        # aborted records) but faust did not record as a gap: its recovery can resume a
+        # partition before it sets the read offset gaps are measured from. Left alone,
+        # nothing of the partition commits and the broker fences its transaction.
+        log.warning(
+            "committing past offsets the consumer never delivered",
+            extra={"topic": tp.topic, "partition": tp.partition, "committed": committed,
+                   "first_acked": offsets[:5], "acked": len(offsets),
+                   "gaps": sorted((i.begin, i.end) for i in gaps)[:5],
+                   "read_offset": self._read_offset.get(tp)},
+        )  # fmt: skip
+        offsets = [*range(committed, offsets[0]), *offsets]
+    _hole_closed(self, tp)
     end = 0
     while end + 1 < len(offsets) and offsets[end + 1] == offsets[end] + 1:
         end += 1
@@ -171,38 +187,20 @@ def _contiguous_new_offset(self: Any, tp: TP) -> int | None:
     return run[-1] + 1
 
 
-def _since(consumer: Any) -> dict[TP, list[float]]:
-    """Per partition: [since when its offsets have not been committable, last report]."""
-    since: dict[TP, list[float]] | None = getattr(consumer, "_quoteflow_uncommittable", None)
+def _hole_age(consumer: Any, tp: TP) -> float:
+    """Seconds since ``tp``'s processed input first stood behind a hole right after its
+    committed offset (0 the first time it is seen)."""
+    since: dict[TP, float] | None = getattr(consumer, "_quoteflow_hole_since", None)
     if since is None:
-        since = {}
-        consumer._quoteflow_uncommittable = since
-    return since
-
-
-def _report_uncommittable(consumer: Any, tp: TP, committed: int, offsets: list[int]) -> None:
-    """Warn, once per :data:`UNCOMMITTABLE_WARN_S`, about a partition whose processed input
-    stays behind a hole right after its committed offset.
-
-    Nothing of that partition commits until the hole is filled, so its transaction stays
-    open with every output and table write since, until the broker aborts it (seen after a
-    worker restarted on a ten-minute backlog: one partition stuck from its first event
-    after recovery, fenced at 60 s). What the consumer holds is what finds the cause.
-    """
+        since = consumer._quoteflow_hole_since = {}
     now = clock()
-    entry = _since(consumer).setdefault(tp, [now, now])
-    if now - entry[1] < UNCOMMITTABLE_WARN_S:
-        return
-    entry[1] = now
-    gaps = sorted((i.begin, i.end) for i in consumer._gap[tp])[:5]
-    log.warning(
-        "a partition's processed input cannot be committed: its transaction stays open and"
-        " will be fenced at the transaction timeout",
-        extra={"topic": tp.topic, "partition": tp.partition, "committed": committed,
-               "first_acked": offsets[:5], "acked": len(offsets), "gaps": gaps,
-               "read_offset": consumer._read_offset.get(tp),
-               "uncommittable_s": round(now - entry[0], 1)},
-    )  # fmt: skip
+    return now - since.setdefault(tp, now)
+
+
+def _hole_closed(consumer: Any, tp: TP) -> None:
+    since: dict[TP, float] | None = getattr(consumer, "_quoteflow_hole_since", None)
+    if since is not None:
+        since.pop(tp, None)
 
 
 def install_offset_fix() -> None:
