@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from confluent_kafka import (
+    Consumer,
     IsolationLevel,
     KafkaError,
     KafkaException,
@@ -63,13 +64,16 @@ class Verdict:
 
 
 def judge(recorded: StoreIdentity | None, current: StoreIdentity,
-          persisted: Mapping[int, int | None], ends: Mapping[int, int]) -> Verdict:  # fmt: skip
+          persisted: Mapping[int, int | None], ends: Mapping[int, int],
+          uncommitted: frozenset[int] = frozenset()) -> Verdict:  # fmt: skip
     """Keep a partition's files only if they are a copy of this app's current changelog
-    and hold nothing beyond its committed end.
+    and hold nothing beyond its committed end, nor any write that never committed.
 
     ``persisted``: each partition with local files -> the changelog offset stored in them
     (None: none yet). ``ends``: each changelog partition's committed end offset (the next
     offset a read_committed reader would get); a partition missing there no longer exists.
+    ``uncommitted``: partitions whose persisted offset names a record a read_committed
+    reader does not see (its transaction aborted, or it was compacted away).
     """
     present = frozenset(persisted)
     if not present:
@@ -88,6 +92,13 @@ def judge(recorded: StoreIdentity | None, current: StoreIdentity,
     )  # fmt: skip
     if beyond:
         return Verdict(beyond, "persisted offset beyond the changelog's committed end")
+    # A table write reaches RocksDB when it is made, and faust stores the changelog
+    # offset once the broker has the record — before its transaction commits. A worker
+    # that stopped, cleanly or not, while its last transaction did not commit left
+    # writes the changelog never had (an offer recorded that never went out).
+    aborted = uncommitted & present
+    if aborted:
+        return Verdict(frozenset(aborted), "it holds writes whose transaction never committed")
     return Verdict(frozenset())
 
 
@@ -193,6 +204,44 @@ def _describe(admin: AdminClient, topics: list[str], timeout: float) -> dict[str
     return {name: Changelog(str(d.topic_id), ends[name]) for name, d in described.items()}
 
 
+def invisible_records(settings: Settings, topic: str, offsets: Mapping[int, int],
+                      timeout_s: float = 15.0) -> frozenset[int]:  # fmt: skip
+    """The partitions of ``topic`` whose record at ``offsets[partition]`` a read_committed
+    reader does not get (it reads on past it): one short fetch per partition.
+
+    A partition not answered within ``timeout_s`` counts as invisible: its local state is
+    rebuilt rather than trusted.
+    """
+    if not offsets:
+        return frozenset()
+    consumer = Consumer({
+        **settings.kafka.as_librdkafka_dict(), "group.id": "quoteflow-state-check",
+        "enable.auto.commit": False, "isolation.level": "read_committed",
+        "enable.partition.eof": True,
+    })  # fmt: skip
+    unknown = dict(offsets)
+    invisible: set[int] = set()
+    try:
+        consumer.assign([TopicPartition(topic, p, offset) for p, offset in offsets.items()])
+        deadline = time.monotonic() + timeout_s
+        while unknown and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            partition = None if message is None else message.partition()
+            if message is None or partition is None or partition not in unknown:
+                continue
+            error = message.error()
+            if error is not None and error.code() != KafkaError._PARTITION_EOF:
+                continue
+            # The first record read from the persisted offset, or the end: either it is
+            # the record itself, or the reader skipped it.
+            if error is not None or message.offset() != unknown[partition]:
+                invisible.add(partition)
+            del unknown[partition]
+    finally:
+        consumer.close()
+    return frozenset(invisible | set(unknown))
+
+
 def prepare_tables(settings: Settings, tabledir: Path, app_id: str,
                    changelogs: Mapping[str, str]) -> list[Verdict]:  # fmt: skip
     """Delete every local store that is not a trustworthy copy of its changelog, and record
@@ -206,7 +255,11 @@ def prepare_tables(settings: Settings, tabledir: Path, app_id: str,
         current = StoreIdentity(app_id, topic, facts[topic].topic_id)
         files = partition_files(tabledir, table)
         persisted = {p: read_persisted_offset(path) for p, path in files.items()}
-        verdict = judge(read_manifest(tabledir, table), current, persisted, facts[topic].ends)
+        ends = facts[topic].ends
+        checkable = {p: offset for p, offset in persisted.items()
+                     if offset is not None and p in ends and offset < ends[p]}  # fmt: skip
+        uncommitted = invisible_records(settings, topic, checkable)
+        verdict = judge(read_manifest(tabledir, table), current, persisted, ends, uncommitted)
         if verdict.discard:
             log.warning(
                 "local table state discarded, rebuilding it from the changelog",
@@ -225,6 +278,7 @@ __all__ = [
     "StoreIdentity",
     "Verdict",
     "discard",
+    "invisible_records",
     "judge",
     "partition_files",
     "prepare_tables",

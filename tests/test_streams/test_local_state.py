@@ -60,6 +60,13 @@ def test_a_partition_the_changelog_no_longer_has_is_discarded() -> None:
     assert judge(MINE, MINE, {0: 1, 2: 1}, ENDS).discard == {2}
 
 
+def test_a_partition_holding_writes_that_never_committed_is_discarded() -> None:
+    verdict = judge(MINE, MINE, {0: 42, 1: 7}, ENDS, uncommitted=frozenset({1}))
+    assert verdict.discard == {1} and "never committed" in verdict.reason
+    # Another app's files go whole, whatever the check found.
+    assert judge(None, MINE, {0: 42, 1: 7}, ENDS, frozenset({1})).discard == {0, 1}
+
+
 def test_manifest_round_trip_and_unreadable_manifests(tmp_path: Path) -> None:
     assert read_manifest(tmp_path, "customer-state") is None
     write_manifest(tmp_path / "tables", "customer-state", MINE)
