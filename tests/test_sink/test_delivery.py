@@ -10,6 +10,7 @@ is allowed only where the outcome was unknown.
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections.abc import Iterator
@@ -288,10 +289,26 @@ def kill_9_mid_batch(world: SinkWorld, log: Path
     world.client.faults(latency_ms=150)
     triggers = world.produce(make_trigger() for _ in range(150))
     sink = world.with_sink(commit_interval_s=0.5).spawn(log)
+    pid = sink.process.pid
+
+    def frozen_mid_batch() -> bool:
+        """Freeze the sink (SIGSTOP), let a commit already sent land, then judge the moment.
+
+        Judging a running sink races its next commit: the state seen a moment before
+        the kill may be gone at the kill (seen in CI: killed right after a commit).
+        A frozen sink can neither send nor commit, so what is judged is what is killed.
+        """
+        if sum(world.delivered(triggers).values()) < 20:
+            return False
+        os.kill(pid, signal.SIGSTOP)
+        time.sleep(0.3)
+        if recorded_not_committed(world, triggers) >= 5:
+            return True
+        os.kill(pid, signal.SIGCONT)
+        return False
+
     try:
-        wait_for("deliveries, some committed, some not", lambda: sum(
-            world.delivered(triggers).values()) >= 20 and recorded_not_committed(
-            world, triggers) >= 5)  # fmt: skip
+        wait_for("deliveries, some committed, some not", frozen_mid_batch)
         sink.stop(signal.SIGKILL)
     finally:
         sink.stop(signal.SIGKILL)

@@ -34,8 +34,7 @@ def sleeper() -> Iterator[subprocess.Popen[bytes]]:
     try:
         yield proc
     finally:
-        proc.kill()
-        proc.wait()
+        _end(proc)
 
 
 def _record(supervised: Supervised, pid: int) -> None:
@@ -46,7 +45,25 @@ def _record(supervised: Supervised, pid: int) -> None:
 
 def _marked(marker: str) -> list[str]:
     """A harmless process whose command line carries ``marker``, as the JVM's does."""
-    return [sys.executable, "-c", "import time; time.sleep(30)", marker]
+    return [sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(30)", marker]
+
+
+def _start_marked(marker: str) -> subprocess.Popen[bytes]:
+    """A marked process, returned once it runs its own code.
+
+    Judged before it was up, the check failed once in CI (pid() None for a
+    process just started); its "ready" line says the interpreter is running.
+    """
+    proc = subprocess.Popen(_marked(marker), stdout=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    return proc
+
+
+def _end(proc: subprocess.Popen[bytes]) -> None:
+    proc.kill()
+    proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
 
 
 def test_a_live_process_without_the_marker_is_not_ours_and_is_not_signalled(
@@ -62,13 +79,12 @@ def test_a_live_process_without_the_marker_is_not_ours_and_is_not_signalled(
 
 
 def test_a_live_process_with_the_marker_is_ours_until_it_exits(supervised: Supervised) -> None:
-    proc = subprocess.Popen(_marked(supervised.marker))
+    proc = _start_marked(supervised.marker)
     try:
         _record(supervised, proc.pid)
         assert supervised.pid() == proc.pid
     finally:
-        proc.kill()
-        proc.wait()
+        _end(proc)
     assert supervised.pid() is None
 
 
@@ -76,15 +92,14 @@ def test_the_marker_must_be_a_whole_argument(tmp_path: Path) -> None:
     """/tmp/x must not claim the server of /var/tmp/x."""
     other = Supervised(tmp_path / "other.pid", f"/var{tmp_path}/application.properties")
     mine = Supervised(tmp_path / "mine.pid", f"{tmp_path}/application.properties")
-    proc = subprocess.Popen(_marked(other.marker))
+    proc = _start_marked(other.marker)
     try:
         _record(mine, proc.pid)
         assert mine.pid() is None
         _record(other, proc.pid)
         assert other.pid() == proc.pid
     finally:
-        proc.kill()
-        proc.wait()
+        _end(proc)
 
 
 def test_spawn_refuses_a_command_without_the_marker(supervised: Supervised, tmp_path: Path) -> None:
