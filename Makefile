@@ -38,7 +38,7 @@ unit: install
 	$(BIN)/python -m pytest -m unit
 
 lint: install
-	$(BIN)/ruff check quoteflow schemas streams connectors tests docs
+	$(BIN)/ruff check quoteflow schemas streams connectors devstack bench tests docs
 	$(BIN)/mypy
 	$(BIN)/mypy docs/examples
 

@@ -46,6 +46,7 @@ from streams.core.due import DueIndex
 from streams.core.items import Item, Markers, Tick, decode_item, encode_item
 from streams.core.model import Change, Decision, Output, TableTruncated, Trigger
 from streams.core.records import decision_record, trigger_record
+from streams.core.rules import Rules
 from streams.core.state_codec import (
     StateFormatError,
     decode_state,
@@ -58,7 +59,6 @@ from streams.fencing import is_fenced, start_over
 from streams.layout import check_watermark_topic, expected_watermarks, partition_counts
 from streams.local_state import prepare_tables
 from streams.router import Router, Topics, dead_letter_record
-from streams.rules import Rules
 from streams.transactions import install, install_fetch_wait, install_offset_fix
 
 log = logging.getLogger("quoteflow.streams")

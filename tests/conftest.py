@@ -47,7 +47,7 @@ def stack(settings: Settings, pytestconfig: pytest.Config) -> Iterator[object]:
     """The real local stack; its progress is shown live (a cold start installs things)."""
     import time
 
-    from quoteflow.stack.local import LocalStack
+    from devstack.stack.local import LocalStack
 
     capture = pytestconfig.pluginmanager.getplugin("capturemanager")
     start = time.monotonic()
@@ -65,8 +65,8 @@ def stack(settings: Settings, pytestconfig: pytest.Config) -> Iterator[object]:
     try:
         # What a deployment does before the pipeline runs: producers never register
         # schemas themselves, and the broker creates no topic by itself.
-        from quoteflow.subjects.admin import SubjectAdmin
         from quoteflow.topics.admin import TopicAdmin
+        from schemas.subjects.admin import SubjectAdmin
 
         for created in TopicAdmin(settings).create():
             report(f"created topic {created}")

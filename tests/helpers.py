@@ -42,7 +42,7 @@ def free_ports(n: int) -> list[int]:
 
 def delete_subjects(settings: Settings, topic: str) -> None:
     """Remove a test topic's subjects from the registry for good (soft, then permanent)."""
-    from quoteflow.subjects.admin import delete_subjects as delete
+    from schemas.subjects.admin import delete_subjects as delete
 
     assert settings.schema_registry.url is not None
     delete(settings, f"{topic}-")

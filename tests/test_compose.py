@@ -2,8 +2,8 @@
 
 No Docker engine is needed: the files are parsed, not run. Every expected value
 comes from the code it must match (the defaults of ``quoteflow.settings``, the
-broker properties of ``quoteflow.stack.kafka.config``, the registry's storage
-properties of ``quoteflow.stack.registry.config``, ``pyproject.toml``, the
+broker properties of ``devstack.stack.kafka.config``, the registry's storage
+properties of ``devstack.stack.registry.config``, ``pyproject.toml``, the
 ``quoteflow`` command line), so changing a default without the compose file, or
 the compose file without the code, fails here with a message naming both sides.
 """
@@ -26,6 +26,8 @@ import click
 import pytest
 import yaml
 
+from devstack.stack.kafka.config import server_properties
+from devstack.stack.registry.config import PASSWORD_ENV, storage_properties
 from quoteflow.errors import ConfigError
 from quoteflow.settings import (
     APICURIO_CCOMPAT_PATH,
@@ -35,8 +37,6 @@ from quoteflow.settings import (
     StackSettings,
     load_settings,
 )
-from quoteflow.stack.kafka.config import server_properties
-from quoteflow.stack.registry.config import PASSWORD_ENV, storage_properties
 
 pytestmark = pytest.mark.unit
 
@@ -421,7 +421,7 @@ def test_kafka_listener_names_are_consistent(compose: dict[str, Any]) -> None:
 def test_kafka_mirrors_the_local_stack_broker(
     compose: dict[str, Any], defaults: Settings, tmp_path: Path
 ) -> None:
-    """Every non-address property of quoteflow/stack/kafka/config.py, with the same value."""
+    """Every non-address property of devstack/stack/kafka/config.py, with the same value."""
     expected = {
         key: value
         for key, value in server_properties(defaults.stack, tmp_path).items()
@@ -519,7 +519,7 @@ def test_registry_storage_is_the_stack_storage(compose: dict[str, Any], defaults
     wanted = {*expected, DATASOURCE_URL_ENV, PASSWORD_ENV}
     missing, extra = sorted(wanted - set(apicurio)), sorted(set(apicurio) - wanted)
     assert not missing and not extra, (
-        f"registry environment vs storage_properties() of quoteflow/stack/registry/config.py: "
+        f"registry environment vs storage_properties() of devstack/stack/registry/config.py: "
         f"missing {missing}, not in config.py {extra}"
     )
     differ = {k: (apicurio[k], v) for k, v in expected.items() if apicurio[k] != v}
@@ -644,7 +644,7 @@ def test_postgres_port_and_credentials_are_the_settings_defaults(
 
 
 def test_postgres_is_a_cdc_source(compose: dict[str, Any]) -> None:
-    from quoteflow.stack.postgres import MIN_MAJOR
+    from devstack.stack.postgres import MIN_MAJOR
 
     postgres = _service(compose, "postgres")
     repository, _, tag = postgres["image"].partition(":")
@@ -662,15 +662,15 @@ def test_postgres_init_creates_both_databases_from_the_stack_ddl(
 ) -> None:
     postgres = _service(compose, "postgres")
     # The stack's DDL directory, mounted read-only.
-    sql_dir = ROOT / "quoteflow" / "stack" / "sql"
+    sql_dir = ROOT / "devstack" / "stack" / "sql"
     targets = [
         (target, read_only)
         for source, target, read_only in _mounts(postgres)
         if source.startswith(".") and (COMPOSE_FILE.parent / source).resolve() == sql_dir
     ]
-    assert targets, "postgres does not mount ./quoteflow/stack/sql"
+    assert targets, "postgres does not mount ./devstack/stack/sql"
     mount_target, read_only = targets[0]
-    assert read_only, f"./quoteflow/stack/sql is mounted writable at {mount_target}"
+    assert read_only, f"./devstack/stack/sql is mounted writable at {mount_target}"
     # The init script, given to the image's /docker-entrypoint-initdb.d as a config.
     scripts = [
         compose["configs"][ref["source"]]["content"]
@@ -878,7 +878,7 @@ def test_process_scales_with_state_of_its_own(compose: dict[str, Any],
 
 
 def test_sink_delivers_to_the_sandbox_on_its_loopback(compose: dict[str, Any]) -> None:
-    from connectors.esp_sandbox import Sandbox, SandboxConfig
+    from devstack.esp_sandbox import Sandbox, SandboxConfig
 
     sandbox_service = _service(compose, SANDBOX_SERVICE)
     args = _command(sandbox_service)
@@ -943,7 +943,7 @@ def test_demo_profile_attaches_to_the_compose_pipeline(compose: dict[str, Any]) 
 def test_process_and_demo_read_one_rules_file_the_demos(compose: dict[str, Any]) -> None:
     """The demo plans with streams.rules_file: the processor must decide with the same file,
     and compose gives both the demo's rules (1-minute delay) through one config."""
-    from quoteflow.demo.run import DEMO_RULES
+    from devstack.demo.run import DEMO_RULES
 
     paths = {name: _environment(_service(compose, name)).get(RULES_ENV)
              for name in ("process", DEMO_SERVICE)}  # fmt: skip
@@ -997,7 +997,7 @@ def test_compose_itself_loads_the_file() -> None:
     services = project["services"]
     assert {*COMPONENTS, SANDBOX_SERVICE, DEMO_SERVICE} <= set(services)
     assert services[DEMO_SERVICE]["profiles"] == ["demo"]
-    from quoteflow.demo.run import DEMO_RULES
+    from devstack.demo.run import DEMO_RULES
 
     assert Path(project["configs"]["rules"]["file"]) == DEMO_RULES
     for name in ("process", DEMO_SERVICE):

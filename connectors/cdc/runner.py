@@ -16,14 +16,14 @@ from collections.abc import Callable, Iterable
 from types import FrameType
 
 from connectors.cdc.pgoutput import format_lsn
+from connectors.cdc.sources import CDC_SOURCES, CdcSource
 from connectors.cdc.stream import ChangeStream, Stats
 from connectors.cdc.watermarks import WATERMARK_TOPIC
 from connectors.errors import CdcError
 from quoteflow.errors import QuoteflowError
 from quoteflow.liveness import Heartbeat
+from quoteflow.reporting import Reporter
 from quoteflow.settings import Settings
-from quoteflow.stack.base import Reporter
-from quoteflow.stack.postgres.schema import CDC_SOURCES, CdcSource
 from schemas.serde import Serde, serde_from_settings
 
 #: How often the runner reports each source's progress.

@@ -19,8 +19,9 @@ from psycopg import sql
 
 from connectors.cdc.events import Capture
 from connectors.cdc.pgoutput import parse_lsn
+from connectors.cdc.sources import CdcSource
 from connectors.errors import CdcError
-from quoteflow.stack.postgres.schema import CdcSource, error_gist
+from quoteflow.pgerrors import error_gist
 
 _IDENTITY = {"d": "DEFAULT", "n": "NOTHING", "f": "FULL", "i": "INDEX"}
 

@@ -40,7 +40,7 @@ from connectors.cdc.watermarks import (
     watermark,
 )
 from connectors.errors import CdcError
-from quoteflow.stack.postgres.schema import error_gist
+from quoteflow.pgerrors import error_gist
 
 
 def load_state(path: Path) -> SnapshotState | None:

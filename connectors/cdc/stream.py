@@ -47,6 +47,7 @@ from connectors.cdc.progress import Progress, Txn
 from connectors.cdc.replication import ReplicationConnection
 from connectors.cdc.setup import Prepared, prepare
 from connectors.cdc.snapshot import Snapshotter, load_state, new_state, save_state
+from connectors.cdc.sources import CdcSource
 from connectors.cdc.watermarks import (
     HEARTBEAT_PREFIX,
     SIGNAL_PREFIX,
@@ -62,8 +63,8 @@ from connectors.cdc.watermarks import (
 )
 from connectors.errors import CdcError
 from quoteflow import __version__
+from quoteflow.pgerrors import error_gist
 from quoteflow.settings import Settings
-from quoteflow.stack.postgres.schema import CdcSource, error_gist
 from quoteflow.topics.catalog import CATALOGUE, TopicSpec
 from schemas.errors import SerdeError
 from schemas.serde import Serde

@@ -28,7 +28,7 @@ from psycopg.rows import TupleRow
 
 from connectors.errors import SinkError
 from connectors.sink.migrate import migrate
-from quoteflow.stack.postgres.schema import error_gist
+from quoteflow.pgerrors import error_gist
 
 State = Literal["pending", "sent", "rejected", "failed", "ambiguous", "expired", "duplicate"]
 FinalState = Literal["sent", "rejected", "failed", "ambiguous", "expired"]

@@ -78,8 +78,8 @@ from connectors.sink.receipts import dead_letter_of, receipt_of, receipt_of_entr
 from connectors.sink.timing import Expired, Hold, Send, Verdict, decide, window_of
 from quoteflow.deadletter import dead_letter
 from quoteflow.liveness import Heartbeat
+from quoteflow.reporting import Reporter, silent
 from quoteflow.settings import Settings
-from quoteflow.stack.base import Reporter, silent
 from schemas.errors import SerdeError
 from schemas.serde import Serde, serde_from_settings
 

@@ -59,7 +59,7 @@ from streams.core.model import (
     TableTruncated,
     Trigger,
 )
-from streams.rules import Rules, email_problem
+from streams.core.rules import Rules, email_problem
 
 #: How long a decided quote stays open for a late acceptance (a conversion), and how long
 #: the position of a quote that left is remembered to drop its redelivered changes (at

@@ -20,9 +20,9 @@ import psycopg
 import pytest
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
+from connectors.cdc.sources import CDC_SOURCES, CdcSource
 from connectors.cdc.stream import ChangeStream
 from quoteflow.settings import Settings, load_settings
-from quoteflow.stack.postgres.schema import CDC_SOURCES, CdcSource
 from schemas.catalog import SchemaCatalog
 from schemas.serde import Serde, serde_from_settings
 from tests.conftest import TopicFactory

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.debezium.connect import package_file, read_properties
-from quoteflow.stack.postgres.schema import CDC_SOURCES, CdcSource
+from connectors.cdc.sources import CDC_SOURCES, CdcSource
+from devstack.debezium.connect import package_file, read_properties
 from quoteflow.topics.catalog import CATALOGUE
 
 pytestmark = pytest.mark.unit

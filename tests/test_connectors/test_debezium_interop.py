@@ -1,7 +1,7 @@
 """The real Debezium beside ``quoteflow cdc``: the same changes decode into the same events.
 
 Kafka Connect standalone runs Debezium's PostgreSQL connector (jars from Maven
-Central, ``connectors/debezium/qms.properties``) against the stack's
+Central, ``devstack/debezium/qms.properties``) against the stack's
 PostgreSQL, Kafka and registry, while our ChangeStream captures the same
 tables. Debezium's topics are routed to this test's own (a RegexRouter), and
 its slot and publication are its own. Both producers' records are read back
@@ -37,7 +37,8 @@ import pytest
 from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from connectors.debezium.connect import (
+from devstack.children import WorkerProcess
+from devstack.debezium.connect import (
     ConnectDistributed,
     ConnectorRun,
     connect_distributed,
@@ -47,7 +48,6 @@ from connectors.debezium.connect import (
 from quoteflow.settings import Settings, load_settings
 from schemas.debezium import as_date
 from schemas.serde import serde_from_settings
-from streams.bench.workers import WorkerProcess
 from tests.helpers import delete_subjects, drop_topics, free_ports
 from tests.test_streams.test_processor import DELAY_S, RULES, _env
 

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from connectors.cdc.heartbeat import heartbeat_statement
-from connectors.debezium.connect import package_file, read_properties
-from connectors.debezium.watermarks import (
+from devstack.debezium.connect import package_file, read_properties
+from devstack.debezium.watermarks import (
     MAX_PENDING,
     Heartbeat,
     SourceProgress,

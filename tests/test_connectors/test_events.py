@@ -1,7 +1,7 @@
 """``connectors.cdc.events``: decoded changes to Debezium-layout Kafka records.
 
 The relation is the real ``public.quotes`` table (columns and type OIDs of
-``quoteflow/stack/sql/qms.sql``, REPLICA IDENTITY FULL) and the captures are
+``devstack/stack/sql/qms.sql``, REPLICA IDENTITY FULL) and the captures are
 the ones :func:`connectors.cdc.stream.capture_for` builds from the catalogue,
 so what is checked here is what the connector produces. Covered:
 
@@ -47,8 +47,8 @@ from connectors.cdc.events import (
     without_reserved_keys,
 )
 from connectors.cdc.pgoutput import UNCHANGED_TOAST, Column, Relation, Value
+from connectors.cdc.sources import CDC_SOURCES
 from connectors.cdc.stream import capture_for
-from quoteflow.stack.postgres.schema import CDC_SOURCES
 from schemas.embedded import EmbeddedSerde
 
 pytestmark = pytest.mark.unit

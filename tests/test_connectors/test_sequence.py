@@ -22,8 +22,8 @@ import pytest
 from psycopg import sql
 
 from connectors.cdc.snapshot import request_snapshot
+from connectors.cdc.sources import CdcSource
 from quoteflow.settings import Settings
-from quoteflow.stack.postgres.schema import CdcSource
 
 from .conftest import Own, Record, end_offsets, read_new, streaming, wait_confirmed_past
 

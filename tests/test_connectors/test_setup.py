@@ -20,11 +20,11 @@ from psycopg import sql
 
 from connectors.cdc.events import Capture
 from connectors.cdc.setup import prepare, server_problem, slot_problem
+from connectors.cdc.sources import CDC_SOURCES
 from connectors.cdc.stream import ChangeStream
 from connectors.errors import CdcError
+from devstack.stack.postgres import SUPERUSER
 from quoteflow.settings import Settings, load_settings
-from quoteflow.stack.postgres import SUPERUSER
-from quoteflow.stack.postgres.schema import CDC_SOURCES
 from schemas.serde import make_serde
 
 from .conftest import drop_slot, streaming

@@ -19,8 +19,8 @@ import pytest
 from psycopg import sql
 
 from connectors.cdc.events import RESERVED_KEY_VALUE
+from connectors.cdc.sources import CdcSource
 from quoteflow.settings import Settings
-from quoteflow.stack.postgres.schema import CdcSource
 from quoteflow.topics.admin import TopicAdmin
 from quoteflow.topics.catalog import TopicSpec
 from tests.helpers import delete_subjects

@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from quoteflow.stack.postgres.schema import CdcSource
+from connectors.cdc.sources import CdcSource
 from quoteflow.topics.catalog import TopicSpec
 from schemas.catalog import SchemaCatalog, default_catalog
 

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "errors.md"
-PACKAGES = ("quoteflow", "connectors", "streams", "schemas")
+PACKAGES = ("quoteflow", "connectors", "streams", "schemas", "devstack")
 #: In rendered source literals, what an f-string placeholder became.
 PLACEHOLDER = "\x00"
 #: A quoted message must say something of its own, not just match any literal.

@@ -20,12 +20,11 @@ from pathlib import Path
 import psycopg
 from confluent_kafka.admin import AdminClient
 
-from connectors.esp_sandbox import Sandbox, SandboxConfig
-from connectors.sink.bench import sink_env
+from connectors.cdc.sources import CDC_SOURCES
+from devstack.children import WorkerProcess, sink_env
+from devstack.esp_sandbox import Sandbox, SandboxConfig
 from quoteflow.settings import Settings, load_settings
-from quoteflow.stack.postgres.schema import CDC_SOURCES
 from quoteflow.topics.admin import TopicAdmin
-from streams.bench.workers import WorkerProcess
 from tests.helpers import compose_command, delete_subjects
 from tests.test_connectors.conftest import drop_slot
 

@@ -40,10 +40,10 @@ import psycopg
 import pytest
 from confluent_kafka.admin import AdminClient
 
+from connectors.cdc.sources import CDC_SOURCES
+from devstack.children import WorkerProcess
 from quoteflow.settings import Settings
-from quoteflow.stack.postgres.schema import CDC_SOURCES
 from quoteflow.topics.admin import TopicAdmin
-from streams.bench.workers import WorkerProcess
 from tests.helpers import delete_subjects
 from tests.test_connectors.conftest import drop_slot
 from tests.test_integration.test_pipeline import RULES, _records, _wait

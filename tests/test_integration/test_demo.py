@@ -139,7 +139,7 @@ def test_a_killed_demo_takes_its_children_along_and_the_next_run_removes_its_sta
     """kill -9 of the demo: no clean-up of its own can run. Its children exit (they are
     told to when their parent dies), and the slots it leaves (which would keep WAL for
     ever) and its topics are removed by the next run's start."""
-    from quoteflow.demo.runs import clean_stale_runs
+    from devstack.demo.runs import clean_stale_runs
 
     demo, pids, run = _start_demo()
     assert run

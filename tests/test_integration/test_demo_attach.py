@@ -23,7 +23,7 @@ import psycopg
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from quoteflow.demo.run import DEMO_RULES
+from devstack.demo.run import DEMO_RULES
 from quoteflow.settings import Settings
 from quoteflow.topics.admin import TopicAdmin
 from tests.helpers import compose_command, drop_topics, free_ports

@@ -26,10 +26,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from connectors.esp_sandbox import SandboxClient
+from devstack.children import WorkerProcess
+from devstack.esp_sandbox import SandboxClient
 from quoteflow.settings import Settings
 from schemas.serde import serde_from_settings
-from streams.bench.workers import WorkerProcess
 from streams.core.detector import trigger_id
 from tests.helpers import compose_command, read_to_end
 from tests.test_integration.running import running_pipeline, wait_for

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-import quoteflow.smoke as smoke
+import devstack.smoke as smoke
 from quoteflow.settings import Settings, load_settings
 
 pytestmark = pytest.mark.integration

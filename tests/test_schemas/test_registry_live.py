@@ -18,14 +18,14 @@ import pytest
 from confluent_kafka import Producer
 
 from quoteflow.settings import Settings
-from quoteflow.subjects.admin import SubjectAdmin
-from quoteflow.subjects.plan import Subject
 from quoteflow.topics.readback import read_partition
 from schemas import examples
 from schemas.catalog import SchemaCatalog, default_catalog
 from schemas.compat import check_catalog
 from schemas.errors import RegistryError, UnknownWriterSchema
 from schemas.serde import Serde, make_serde
+from schemas.subjects.admin import SubjectAdmin
+from schemas.subjects.plan import Subject
 from tests.conftest import TopicFactory
 from tests.helpers import delete_subjects
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import requests
 
-from connectors.esp_sandbox import Sandbox, SandboxClient, SandboxConfig
 from connectors.sink.providers import PROVIDERS, Provider, Send
+from devstack.esp_sandbox import Sandbox, SandboxClient, SandboxConfig
 from quoteflow.settings import load_settings
 
 Deliver = Callable[..., requests.Response]

@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from connectors.esp_sandbox import Sandbox, SandboxClient
-from connectors.esp_sandbox.faults import FaultPlan, FaultSpecError
+from devstack.esp_sandbox import Sandbox, SandboxClient
+from devstack.esp_sandbox.faults import FaultPlan, FaultSpecError
 from tests.test_sink.conftest import Deliver, build_send
 from tests.test_sink.triggers import make_trigger
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.esp_sandbox import Sandbox
+from devstack.esp_sandbox import Sandbox
 from tests.test_sink.browser import dump_dom, ensure_chromium
 from tests.test_sink.conftest import Deliver
 from tests.test_sink.triggers import make_trigger

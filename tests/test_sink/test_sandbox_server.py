@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from connectors.errors import SandboxError
-from connectors.esp_sandbox import Sandbox, SandboxClient, SandboxConfig
+from devstack.esp_sandbox import Sandbox, SandboxClient, SandboxConfig
 from tests.test_sink.conftest import Deliver, build_adapter, build_send
 from tests.test_sink.triggers import make_trigger
 
@@ -238,8 +238,8 @@ def test_every_request_is_logged_as_it_arrived_even_when_refused(
 def test_the_request_log_keeps_the_newest_but_counts_everything(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from connectors.esp_sandbox import store as store_module
-    from connectors.esp_sandbox.validate import Identity
+    from devstack.esp_sandbox import store as store_module
+    from devstack.esp_sandbox.validate import Identity
 
     monkeypatch.setattr(store_module, "REQUEST_LOG", 3)
     kept = store_module.Store()

@@ -14,8 +14,11 @@ from typing import Any
 
 import pytest
 
-from connectors.esp_sandbox import Sandbox, SandboxConfig
-from connectors.esp_sandbox.validate import (
+from connectors.sink.providers import Send
+from connectors.sink.providers.customerio import trigger_ulid
+from connectors.sink.providers.webhook import signature
+from devstack.esp_sandbox import Sandbox, SandboxConfig
+from devstack.esp_sandbox.validate import (
     Identity,
     Invalid,
     identify,
@@ -25,9 +28,6 @@ from connectors.esp_sandbox.validate import (
     route,
     validate,
 )
-from connectors.sink.providers import Send
-from connectors.sink.providers.customerio import trigger_ulid
-from connectors.sink.providers.webhook import signature
 from tests.test_sink.conftest import build_send
 from tests.test_sink.triggers import make_trigger
 

@@ -20,13 +20,12 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from connectors.esp_sandbox import Sandbox, SandboxClient, SandboxConfig
-from connectors.sink.bench import sink_env
 from connectors.sink.ledger import Entry, Ledger
 from connectors.sink.runner import Sink, SinkStats, SinkTopics
+from devstack.children import WorkerProcess, sink_env
+from devstack.esp_sandbox import Sandbox, SandboxClient, SandboxConfig
 from quoteflow.settings import Settings, load_settings
 from schemas.serde import Serde, serde_from_settings
-from streams.bench.workers import WorkerProcess
 from tests.helpers import delete_subjects, read_to_end
 
 PARTITIONS = 3

@@ -17,10 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from quoteflow.errors import StackError
-from quoteflow.stack import java, system
-from quoteflow.stack.base import silent
-from quoteflow.stack.java import (
+from devstack.stack import java, system
+from devstack.stack.java import (
     Java,
     candidates,
     find_java,
@@ -29,6 +27,8 @@ from quoteflow.stack.java import (
     render_properties,
     require_java,
 )
+from quoteflow.errors import StackError
+from quoteflow.reporting import silent
 
 pytestmark = pytest.mark.unit
 

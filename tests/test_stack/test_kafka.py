@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
+from devstack.stack import system
+from devstack.stack.kafka import component as kafka_component
+from devstack.stack.kafka import config
+from devstack.stack.kafka.component import KafkaComponent, new_cluster_id
+from devstack.stack.kafka.jars import MARKER, ensure_jars, jar_dir
 from quoteflow.errors import StackError
+from quoteflow.reporting import silent
 from quoteflow.settings import StackSettings, load_settings
-from quoteflow.stack import system
-from quoteflow.stack.base import silent
-from quoteflow.stack.kafka import component as kafka_component
-from quoteflow.stack.kafka import config
-from quoteflow.stack.kafka.component import KafkaComponent, new_cluster_id
-from quoteflow.stack.kafka.jars import MARKER, ensure_jars, jar_dir
 from tests.helpers import free_ports
 
 # -- config -----------------------------------------------------------------------

@@ -24,24 +24,22 @@ from typing import Any
 import psycopg
 import pytest
 
-from quoteflow import smoke
-from quoteflow.errors import StackError
-from quoteflow.settings import Settings, load_settings
-from quoteflow.stack.base import silent
-from quoteflow.stack.postgres import (
-    CDC_SOURCES,
-    CdcSource,
+from connectors.cdc.sources import CDC_SOURCES, CdcSource, source_problems
+from devstack import smoke
+from devstack.stack.postgres import (
     PgBinaries,
     PostgresComponent,
     config,
     ddl,
-    error_gist,
     find_binaries,
     first_blocked_dir,
     local_conninfo,
-    source_problems,
 )
-from quoteflow.stack.postgres import binaries as binmod
+from devstack.stack.postgres import binaries as binmod
+from quoteflow.errors import StackError
+from quoteflow.pgerrors import error_gist
+from quoteflow.reporting import silent
+from quoteflow.settings import Settings, load_settings
 
 integration = pytest.mark.integration
 unit = pytest.mark.unit

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from quoteflow.stack import system
-from quoteflow.stack.process import Supervised
+from devstack.stack import system
+from devstack.stack.process import Supervised
 
 pytestmark = pytest.mark.unit
 

@@ -15,16 +15,16 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from devstack.stack.postgres import PostgresComponent
+from devstack.stack.registry import RegistryComponent
+from devstack.stack.system import cmdline
 from quoteflow.errors import StackError
+from quoteflow.reporting import silent
 from quoteflow.settings import Settings, load_settings
-from quoteflow.stack.base import silent
-from quoteflow.stack.postgres import PostgresComponent
-from quoteflow.stack.registry import RegistryComponent
-from quoteflow.stack.system import cmdline
-from quoteflow.subjects.admin import SubjectAdmin
-from quoteflow.subjects.plan import COMPATIBILITY, Subject
 from schemas import examples
 from schemas.serde import serde_from_settings
+from schemas.subjects.admin import SubjectAdmin
+from schemas.subjects.plan import COMPATIBILITY, Subject
 from tests.helpers import free_ports
 
 

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from devstack.stack.maven import MARKER, cached, is_complete
+from devstack.stack.registry import config, dist
 from quoteflow.errors import StackError
 from quoteflow.settings import Settings, load_settings
-from quoteflow.stack.maven import MARKER, cached, is_complete
-from quoteflow.stack.registry import config, dist
 
 pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("clean_env")]
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from devstack.stack import system
 from quoteflow.errors import StackError
-from quoteflow.stack import system
 
 pytestmark = pytest.mark.unit
 

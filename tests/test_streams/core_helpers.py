@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from streams.core.model import Customer, CustomerChange, Position, Quote, QuoteChange
-from streams.rules import Rules
+from streams.core.rules import Rules
 
 MINUTE = 60_000
 #: 2026-11-23 10:00:00 UTC: a Monday morning in London (no quiet hours).

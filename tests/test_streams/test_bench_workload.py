@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from streams.bench import workload as wl
+from bench import workload as wl
 from streams.core.detector import next_due
 from streams.core.model import QuoteChange
-from streams.rules import Rules
+from streams.core.rules import Rules
 
 pytestmark = pytest.mark.unit
 

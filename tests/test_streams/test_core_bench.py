@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from bench.core import run_core
 from schemas import examples
 from schemas.debezium import zoned_timestamp
-from streams.core.bench import run_core
 from streams.core.changes import customer_change, quote_changes
 from streams.core.detector import CustomerState, run_in_event_time, step
 from streams.core.model import Change, Decision, Output, Trigger

@@ -18,7 +18,7 @@ from streams.core.detector import (
     trigger_id,
 )
 from streams.core.model import Change, Decision, Outcome, Output, QuoteChange, Trigger
-from streams.rules import Rules
+from streams.core.rules import Rules
 
 from .core_helpers import MINUTE, T0, Clock, customer, quote, rules
 

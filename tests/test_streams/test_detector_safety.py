@@ -24,7 +24,7 @@ from streams.core.model import (
     QuoteChange,
     Trigger,
 )
-from streams.rules import Rules
+from streams.core.rules import Rules
 
 from .core_helpers import MINUTE, T0, Clock, customer, quote, rules
 

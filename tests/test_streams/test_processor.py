@@ -25,12 +25,12 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from devstack.children import WorkerProcess
 from quoteflow.settings import Settings, load_settings
 from quoteflow.topics.admin import TopicAdmin
 from schemas import examples
 from schemas.debezium import zoned_timestamp
 from schemas.serde import Serde, serde_from_settings
-from streams.bench.workers import WorkerProcess
 from tests.helpers import (
     drop_topics,
     end_offsets,
@@ -424,7 +424,7 @@ def _replay(world: World, tmp_path: Path) -> tuple[set[Any], set[Any]]:
     from streams.core.changes import customer_change, quote_changes
     from streams.core.detector import run_in_event_time
     from streams.core.model import Decision, Trigger
-    from streams.rules import load_rules
+    from streams.core.rules import load_rules
 
     changes: list[Any] = []
     for topic, schema in (("qms.public.quotes", "qms_quote_envelope"),

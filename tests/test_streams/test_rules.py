@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.rules import DEFAULT_RULES, RulesError, email_problem, load_rules
+from streams.core.rules import DEFAULT_RULES, RulesError, email_problem, load_rules
 
 from .core_helpers import customer, quote, rules
 

@@ -16,11 +16,11 @@ from confluent_kafka.schema_registry import Schema
 
 from quoteflow.errors import ConfigError
 from quoteflow.settings import Settings, load_settings
-from quoteflow.subjects.admin import SubjectAdmin
-from quoteflow.subjects.plan import COMPATIBILITY, Subject
 from schemas.catalog import default_catalog
 from schemas.errors import RegistryError
 from schemas.serde import registry_client
+from schemas.subjects.admin import SubjectAdmin
+from schemas.subjects.plan import COMPATIBILITY, Subject
 from tests.helpers import delete_subjects
 
 

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from quoteflow.subjects.plan import (
+from quoteflow.topics.catalog import CATALOGUE
+from schemas.catalog import PACKAGE_AVRO_DIR, SchemaCatalog, SchemaVersion
+from schemas.subjects.plan import (
     COMPATIBILITY,
     Comparison,
     Registered,
@@ -25,8 +27,6 @@ from quoteflow.subjects.plan import (
     subjects,
     summary,
 )
-from quoteflow.topics.catalog import CATALOGUE
-from schemas.catalog import PACKAGE_AVRO_DIR, SchemaCatalog, SchemaVersion
 from tests.test_schemas.evolve import latest_raw
 
 pytestmark = pytest.mark.unit

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from quoteflow.demo.plan import Plan, build_plan, first_id_for
-from quoteflow.demo.run import DEMO_RULES
-from streams.rules import Rules, load_rules
+from devstack.demo.plan import Plan, build_plan, first_id_for
+from devstack.demo.run import DEMO_RULES
+from streams.core.rules import Rules, load_rules
 
 #: 12:00 UTC: night in Auckland and Tokyo, day in London.
 NOON = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
+from devstack.demo.attach import missing_topics, suspect
+from devstack.demo.observe import SCHEMAS, Seen, SeenTrigger
+from devstack.demo.plan import Plan
+from devstack.demo.summary import outstanding
 from quoteflow.cli import cli
-from quoteflow.demo.attach import missing_topics, suspect
-from quoteflow.demo.observe import SCHEMAS, Seen, SeenTrigger
-from quoteflow.demo.plan import Plan
-from quoteflow.demo.summary import outstanding
 
 pytestmark = pytest.mark.unit
 

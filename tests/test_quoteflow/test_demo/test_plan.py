@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from quoteflow.demo.plan import (
+from devstack.demo.plan import (
     EXPECT,
     FULL,
     MARGIN,
@@ -17,7 +17,7 @@ from quoteflow.demo.plan import (
     first_id_for,
     split_zones,
 )
-from streams.rules import Rules
+from streams.core.rules import Rules
 
 from .conftest import NOON
 

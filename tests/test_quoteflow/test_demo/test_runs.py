@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from quoteflow.demo.runs import Resume, RunNames, write_record
+from devstack.demo.runs import Resume, RunNames, write_record
 from quoteflow.settings import CdcSettings, SinkSettings, StreamsSettings
 
 pytestmark = pytest.mark.unit

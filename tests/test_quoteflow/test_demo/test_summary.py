@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from quoteflow.demo.observe import Seen, SeenTrigger
-from quoteflow.demo.plan import Case, Plan
-from quoteflow.demo.summary import (
+from devstack.demo.observe import Seen, SeenTrigger
+from devstack.demo.plan import Case, Plan
+from devstack.demo.summary import (
     outstanding,
     percentile,
     run_deliveries,

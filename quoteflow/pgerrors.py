@@ -1,0 +1,16 @@
+"""PostgreSQL errors as one line a person can act on.
+
+The CDC, the sink's ledger and the local stack all talk to PostgreSQL through
+psycopg, whose messages carry libpq's context lines; a log line or CLI error
+wants only the server's verdict.
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+
+def error_gist(exc: psycopg.Error) -> str:
+    """A psycopg error's gist: its last line (libpq puts the server's FATAL there)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__

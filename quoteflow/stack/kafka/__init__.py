@@ -1,5 +1,0 @@
-"""Apache Kafka (KRaft, one node) for the local stack, resolved from Maven Central."""
-
-from quoteflow.stack.kafka.component import KafkaComponent
-
-__all__ = ["KafkaComponent"]
