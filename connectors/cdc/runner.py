@@ -9,11 +9,9 @@ the process exits non-zero with that source's one-line reason.
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
-from types import FrameType
 
 from connectors.cdc.pgoutput import format_lsn
 from connectors.cdc.sources import CDC_SOURCES, CdcSource
@@ -24,6 +22,7 @@ from quoteflow.errors import QuoteflowError
 from quoteflow.liveness import Heartbeat
 from quoteflow.reporting import Reporter
 from quoteflow.settings import Settings
+from quoteflow.signals import on_signals
 from schemas.serde import Serde, serde_from_settings
 
 #: How often the runner reports each source's progress.
@@ -175,20 +174,3 @@ def _serve_metrics(
         ) from exc
     report(f"metrics on http://{host}:{port}/metrics")
     return stop
-
-
-def on_signals(stop: threading.Event) -> Callable[[], None]:
-    """SIGTERM and SIGINT set ``stop``; returns a function restoring the old handlers."""
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-
-    def handle(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    for sig in previous:
-        signal.signal(sig, handle)
-
-    def restore() -> None:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-    return restore

@@ -729,7 +729,7 @@ def _dt(ms: int | None) -> Any:
 def run_sink(settings: Settings, report: Reporter, stop: threading.Event | None = None
              ) -> SinkStats:  # fmt: skip
     """``quoteflow sink``: until SIGTERM/SIGINT (from the main thread) or ``stop``."""
-    from connectors.cdc.runner import on_signals
+    from quoteflow.signals import on_signals
 
     stop = stop or threading.Event()
     sink = Sink(settings, report=report, stop=stop)
