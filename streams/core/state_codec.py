@@ -21,7 +21,6 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from streams.core.detector import CustomerState, Left, OpenQuote, Truncations
 from streams.core.model import (
     Change,
     Customer,
@@ -31,6 +30,8 @@ from streams.core.model import (
     QuoteChange,
     TableTruncated,
 )
+from streams.core.state import CustomerState, Left, OpenQuote
+from streams.core.truncation import Truncations
 
 FORMAT = 3
 #: Formats this code reads.
