@@ -48,6 +48,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from bench import workload as wl
 from bench.core import run_core
 from devstack.children import GroupProgress, WorkerProcess, child_env
+from devstack.errors import BenchError
 from quoteflow.reporting import Reporter
 from quoteflow.settings import Settings
 from quoteflow.topics.catalog import by_name
@@ -55,7 +56,6 @@ from schemas.serde import Serde, serde_from_settings
 from schemas.subjects.admin import delete_subjects
 from streams.core.rules import Rules, load_rules
 from streams.core.state_codec import encode_state
-from streams.errors import BenchError
 
 TRIGGERS = "quoteflow.abandonment.triggers"
 DECISIONS = "quoteflow.abandonment.decisions"

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 
+from devstack.errors import BenchError
 from quoteflow.settings import Settings, SinkSettings
-from streams.errors import BenchError
 
 
 class WorkerProcess:

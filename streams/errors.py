@@ -1,12 +1,8 @@
-"""Errors of the stream processor's tools, one line each on the command line."""
+"""Errors of the stream processor, one line each on the command line."""
 
 from __future__ import annotations
 
-from quoteflow.errors import QuoteflowError, TopicError
-
-
-class BenchError(QuoteflowError):
-    """A benchmark could not run to the end (a worker died, or never caught up)."""
+from quoteflow.errors import TopicError
 
 
 class TopicLayoutError(TopicError):

@@ -10,7 +10,7 @@ import pytest
 from aiokafka.errors import IllegalOperation, ProducerFenced  # type: ignore[import-untyped]
 from confluent_kafka import Producer
 
-from streams.errors import BenchError
+from devstack.errors import BenchError
 from streams.fencing import is_fenced, pause_before_restart_s
 from tests.test_streams import test_processor
 from tests.test_streams.test_processor import (
