@@ -1,7 +1,10 @@
 """The CDC sources' tables in the local stack: their DDL, applied by ``stack up``.
 
-Which tables are captured, and how, is the CDC's (``connectors.cdc.sources``);
-this module only creates them on the development server.
+Which tables are captured, with which key and columns, and how, is the CDC's
+(``connectors.cdc.sources``); this module only creates them on the development
+server, from the SQL files docker-compose.yml mounts too. The files stay
+hand-written (constraints, indexes, the updated_at trigger, the publication);
+tests/test_stack/test_source_ddl.py holds their tables to the sources'.
 """
 
 from __future__ import annotations
