@@ -4,9 +4,10 @@ quoteflow's clients (Kafka, PostgreSQL, the schema registry) default to the
 stack that ``quoteflow stack up`` (or ``docker-compose.yml``) runs on this
 machine, so a newcomer's ``make demo`` needs no configuration. These are plain
 constants, in this one place: ``stack.*`` takes its port defaults from here, and
-a section left unset (``kafka.bootstrap_servers``, ``postgres.port``,
-``schema_registry.url``) means "the local stack at ``stack.*``'s ports" (see
-``Settings``), so moving a port of the stack moves its clients with it.
+``postgres.host`` defaults to :data:`LOCAL_HOST`, and a client setting left unset
+(``kafka.bootstrap_servers``, ``postgres.port``, ``schema_registry.url``) means
+"the local stack at ``stack.*``'s ports" (``Settings._fill_from_stack``), so
+moving a port of the stack moves its clients with it.
 Production sets those sections and never reaches these values.
 """
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 
 from quoteflow.settings.base import Section
+from quoteflow.settings.local_stack import LOCAL_HOST
 
 _DATABASE_NAME = r"^[a-z_][a-z0-9_]*$"
 
@@ -12,7 +13,7 @@ _DATABASE_NAME = r"^[a-z_][a-z0-9_]*$"
 class PostgresSettings(Section):
     """The QMS and CRM databases (and quoteflow's own). Empty port means the local stack's."""
 
-    host: str = "127.0.0.1"
+    host: str = LOCAL_HOST
     port: int | None = Field(default=None, ge=1, le=65535)
     user: str = "quoteflow"
     password: SecretStr = SecretStr("quoteflow")

@@ -17,7 +17,7 @@ from connectors.cdc.sources import CDC_SOURCES
 from quoteflow.errors import StackError
 from quoteflow.pgerrors import error_gist
 from quoteflow.reporting import Reporter, silent
-from quoteflow.settings import Settings
+from quoteflow.settings import LOCAL_HOST, Settings
 
 
 def ddl(name: str) -> str:
@@ -33,7 +33,7 @@ def local_conninfo(settings: Settings, database: str) -> str:
     commands must never run DDL there.
     """
     local = settings.postgres.model_copy(
-        update={"host": "127.0.0.1", "port": settings.stack.postgres_port}
+        update={"host": LOCAL_HOST, "port": settings.stack.postgres_port}
     )
     return local.conninfo(database)
 
