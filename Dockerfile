@@ -36,7 +36,7 @@ RUN groupadd --system --gid 10001 quoteflow \
 ENV QUOTEFLOW_STACK__HOME=/var/lib/quoteflow
 
 USER quoteflow:quoteflow
-# settings.py reads ./quoteflow.toml when present: mount one here, or set QUOTEFLOW_CONFIG.
+# quoteflow.settings reads ./quoteflow.toml when present: mount one here, or set QUOTEFLOW_CONFIG.
 WORKDIR /home/quoteflow
 
 ENTRYPOINT ["quoteflow"]

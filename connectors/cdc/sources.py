@@ -1,28 +1,50 @@
-"""The CDC's sources: which table in which database, published how.
+"""The CDC's sources: which table in which database, with which columns, published how.
 
-The one place that names the captured sources (``qms``, ``crm``): the CDC reads
-them, ``stack up`` applies their DDL to the local stack, and its health check and
-``quoteflow smoke`` (against the configured, possibly remote, server) ask
-:func:`source_problems` whether a source is ready for logical decoding.
+The one place that names the captured sources (``qms``, ``crm``): the CDC
+reads them, ``stack up`` applies their DDL to the local stack (whose SQL files
+a test holds to the columns here), and its health check and ``quoteflow smoke``
+(against the configured, possibly remote, server) ask :func:`source_problems`
+whether a source is ready for logical decoding.
+
+The kernel's settings may not import this room, so they spell the names once
+more (``CdcSourceName``, ``postgres.qms_database``/``crm_database``); a test
+(tests/test_quoteflow/test_source_names.py) holds them, and the CLI's choices, to
+:data:`CDC_SOURCES`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import psycopg
+if TYPE_CHECKING:
+    import psycopg
 
-from quoteflow.settings import PostgresSettings
+    from quoteflow.settings import PostgresSettings
 
 #: pg_class.relreplident, for the problem report.
 _REPLICA_IDENTITY = {"d": "DEFAULT", "n": "NOTHING", "f": "FULL", "i": "INDEX"}
 
 
 @dataclass(frozen=True)
+class Column:
+    """One column of a captured table, as its DDL declares it.
+
+    The columns are a contract: the Avro change-event schema mirrors them, and
+    Debezium-layout events carry exactly these fields.
+    """
+
+    name: str
+    #: The PostgreSQL type as the DDL spells it (``bigint``, ``numeric(12,2)``, ``timestamptz``).
+    type: str
+    nullable: bool
+
+
+@dataclass(frozen=True)
 class CdcSource:
     """One captured table: the database it is in (a setting), its DDL and publication."""
 
+    #: The PostgresSettings field holding the database's name: ``<server_name>_database``.
     database_setting: Literal["qms_database", "crm_database"]
     ddl_file: str
     table: str
@@ -31,6 +53,10 @@ class CdcSource:
     #: whatever the database is called, and ``quoteflow cdc`` names sources by it.
     server_name: str
     schema: str = "public"
+    #: The primary key's column(s), in key order; empty for ad-hoc tables of tests.
+    key: tuple[str, ...] = ()
+    #: Every column in table order; empty for ad-hoc tables of tests.
+    columns: tuple[Column, ...] = ()
 
     def database(self, pg: PostgresSettings) -> str:
         """The database name the settings give this source."""
@@ -46,11 +72,64 @@ class CdcSource:
         return f"{self.server_name}.{self.schema}.{self.table}"
 
 
-#: What ``stack up`` creates in each database and what the CDC connector captures.
-CDC_SOURCES = (
-    CdcSource("qms_database", "qms.sql", "quotes", "quoteflow_qms", "qms"),
-    CdcSource("crm_database", "crm.sql", "customers", "quoteflow_crm", "crm"),
+def _columns(*spec: tuple[str, str, bool]) -> tuple[Column, ...]:
+    return tuple(Column(name, type_, nullable) for name, type_, nullable in spec)
+
+
+_NULL, _NOT_NULL = True, False
+
+#: The QMS quotes table (devstack/stack/sql/qms.sql creates it on the local stack).
+QMS = CdcSource(
+    "qms_database",
+    "qms.sql",
+    "quotes",
+    "quoteflow_qms",
+    "qms",
+    key=("quote_id",),
+    columns=_columns(
+        ("quote_id", "bigint", _NOT_NULL),
+        ("quote_ref", "text", _NOT_NULL),
+        ("customer_id", "bigint", _NOT_NULL),
+        ("product_code", "text", _NOT_NULL),
+        ("channel", "text", _NOT_NULL),
+        ("premium", "numeric(12,2)", _NOT_NULL),
+        ("currency", "char(3)", _NOT_NULL),
+        ("status", "text", _NOT_NULL),
+        ("valid_until", "date", _NOT_NULL),
+        ("created_at", "timestamptz", _NOT_NULL),
+        ("updated_at", "timestamptz", _NOT_NULL),
+    ),
 )
+
+#: The CRM customers table (devstack/stack/sql/crm.sql creates it on the local stack).
+CRM = CdcSource(
+    "crm_database",
+    "crm.sql",
+    "customers",
+    "quoteflow_crm",
+    "crm",
+    key=("customer_id",),
+    columns=_columns(
+        ("customer_id", "bigint", _NOT_NULL),
+        ("first_name", "text", _NOT_NULL),
+        ("last_name", "text", _NOT_NULL),
+        ("email", "text", _NULL),
+        ("phone", "text", _NULL),
+        ("marketing_consent", "boolean", _NOT_NULL),
+        ("consent_updated_at", "timestamptz", _NULL),
+        ("timezone", "text", _NOT_NULL),
+        ("segment", "text", _NULL),
+        ("created_at", "timestamptz", _NOT_NULL),
+        ("updated_at", "timestamptz", _NOT_NULL),
+    ),
+)
+
+#: What ``stack up`` creates in each database and what the CDC connector captures.
+CDC_SOURCES = (QMS, CRM)
+
+#: The sources' server names in CDC_SOURCES order: the settings' and the CLI's choices.
+SOURCE_NAMES: tuple[str, ...] = tuple(source.server_name for source in CDC_SOURCES)
+
 
 #: Catalogue lookups only: never touches the table's rows, so it is gentle on a
 #: legacy server and safe in a read-only transaction.

@@ -19,6 +19,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from connectors.cdc.sources import SOURCE_NAMES
 from quoteflow.errors import QuoteflowError
 from quoteflow.settings import Settings, load_settings
 
@@ -273,7 +274,7 @@ def _print_subjects(comparisons: list[Any]) -> None:
 
 # --- cdc ---------------------------------------------------------------------
 @cli.command()
-@click.argument("sources", nargs=-1, type=click.Choice(["qms", "crm"]))
+@click.argument("sources", nargs=-1, type=click.Choice(SOURCE_NAMES))
 @pass_ctx
 def cdc(obj: _Context, sources: tuple[str, ...]) -> None:
     """Stream committed changes of the QMS and CRM databases into their topics.
@@ -301,7 +302,7 @@ def watermarks(obj: _Context) -> None:
 
 
 @cli.command()
-@click.argument("source", type=click.Choice(["qms", "crm"]))
+@click.argument("source", type=click.Choice(SOURCE_NAMES))
 @pass_ctx
 def snapshot(obj: _Context, source: str) -> None:
     """Ask for a new snapshot of SOURCE's table (backfill), as `r` events into its topic.

@@ -7,7 +7,17 @@ from pathlib import Path
 import pytest
 
 from quoteflow.errors import ConfigError
-from quoteflow.settings import load_settings
+from quoteflow.settings import (
+    LOCAL_HOST,
+    LOCAL_KAFKA_CONTROLLER_PORT,
+    LOCAL_KAFKA_PORT,
+    LOCAL_POSTGRES_PORT,
+    LOCAL_REGISTRY_MANAGEMENT_PORT,
+    LOCAL_REGISTRY_PORT,
+    load_settings,
+    local_kafka_bootstrap,
+    local_registry_url,
+)
 
 pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("clean_env")]
 
@@ -269,3 +279,21 @@ def test_a_relative_registry_java_home_becomes_absolute(
     """The JVM is started from the registry's own folder: a relative home would miss."""
     monkeypatch.setenv("QUOTEFLOW_STACK__REGISTRY_JAVA_HOME", "jdks/temurin-21")
     assert load_settings().stack.registry_java_home == (tmp_path / "jdks" / "temurin-21").resolve()
+
+
+def test_the_local_stack_address_is_the_one_set_of_constants() -> None:
+    """Unset client settings and the stack's ports are the values of settings.local_stack."""
+    s = load_settings()
+    stack = s.stack
+    assert (stack.kafka_port, stack.kafka_controller_port, stack.postgres_port) == (
+        LOCAL_KAFKA_PORT,
+        LOCAL_KAFKA_CONTROLLER_PORT,
+        LOCAL_POSTGRES_PORT,
+    )
+    assert (stack.registry_port, stack.registry_management_port) == (
+        LOCAL_REGISTRY_PORT,
+        LOCAL_REGISTRY_MANAGEMENT_PORT,
+    )
+    assert s.kafka.bootstrap_servers == local_kafka_bootstrap() == "127.0.0.1:19092"
+    assert (s.postgres.host, s.postgres.port) == (LOCAL_HOST, 55432)
+    assert s.schema_registry.url == local_registry_url() == "http://127.0.0.1:18081/apis/ccompat/v7"

@@ -218,6 +218,35 @@ def test_tables_match_the_contract(
     assert published == [(table,)]
 
 
+#: What format_type() says for the DDL's short spellings of a type.
+_PG_TYPE_SPELLING = {"timestamptz": "timestamp with time zone", "char(3)": "character(3)"}
+
+
+@integration
+@pytest.mark.parametrize("source", CDC_SOURCES, ids=lambda source: source.server_name)
+def test_created_tables_have_the_sources_columns_and_key(
+    settings: Settings, source: CdcSource
+) -> None:
+    """What the server made of the DDL is what connectors.cdc.sources declares."""
+    with connect(settings, source.database(settings.postgres)) as conn:
+        columns = conn.execute(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull"
+            " FROM pg_attribute a WHERE a.attrelid = %s::regclass AND a.attnum > 0"
+            " AND NOT a.attisdropped ORDER BY a.attnum",
+            (source.qualified_table,),
+        ).fetchall()
+        key = conn.execute(
+            "SELECT a.attname FROM pg_index i"
+            " CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)"
+            " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
+            " WHERE i.indrelid = %s::regclass AND i.indisprimary ORDER BY k.n",
+            (source.qualified_table,),
+        ).fetchall()
+    expected = [(c.name, _PG_TYPE_SPELLING.get(c.type, c.type), c.nullable) for c in source.columns]
+    assert columns == expected
+    assert tuple(name for (name,) in key) == source.key
+
+
 @integration
 def test_quote_constraints_and_updated_at_trigger(settings: Settings) -> None:
     with connect(settings, settings.postgres.qms_database) as conn:

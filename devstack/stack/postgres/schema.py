@@ -1,7 +1,10 @@
 """The CDC sources' tables in the local stack: their DDL, applied by ``stack up``.
 
-Which tables are captured, and how, is the CDC's (``connectors.cdc.sources``);
-this module only creates them on the development server.
+Which tables are captured, with which key and columns, and how, is the CDC's
+(``connectors.cdc.sources``); this module only creates them on the development
+server, from the SQL files docker-compose.yml mounts too. The files stay
+hand-written (constraints, indexes, the updated_at trigger, the publication);
+tests/test_stack/test_source_ddl.py holds their tables to the sources'.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from connectors.cdc.sources import CDC_SOURCES
 from quoteflow.errors import StackError
 from quoteflow.pgerrors import error_gist
 from quoteflow.reporting import Reporter, silent
-from quoteflow.settings import Settings
+from quoteflow.settings import LOCAL_HOST, Settings
 
 
 def ddl(name: str) -> str:
@@ -30,7 +33,7 @@ def local_conninfo(settings: Settings, database: str) -> str:
     commands must never run DDL there.
     """
     local = settings.postgres.model_copy(
-        update={"host": "127.0.0.1", "port": settings.stack.postgres_port}
+        update={"host": LOCAL_HOST, "port": settings.stack.postgres_port}
     )
     return local.conninfo(database)
 
