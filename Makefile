@@ -41,6 +41,7 @@ lint: install
 	$(BIN)/ruff check quoteflow schemas streams connectors devstack bench tests docs
 	$(BIN)/mypy
 	$(BIN)/mypy docs/examples
+	$(BIN)/lint-imports
 
 stack-up: install
 	$(BIN)/quoteflow stack up

@@ -155,7 +155,7 @@ class _Bench:
         port = _free_port()
         log = self.workdir / "sandbox.log"
         proc = WorkerProcess(
-            ["-m", "devstack.esp_sandbox", "--port", str(port), "--latency-ms",
+            ["-m", "quoteflow", "esp-sandbox", "--port", str(port), "--latency-ms",
              str(latency_ms), "--api-key", SANDBOX_KEY, "--site-id", SANDBOX_SITE,
              "--webhook-secret", SANDBOX_KEY],
             dict(os.environ), log)  # fmt: skip

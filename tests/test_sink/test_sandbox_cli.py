@@ -48,7 +48,7 @@ def test_a_port_in_use_is_one_clear_line() -> None:
 def test_python_m_serves_until_sigterm_and_exits_zero() -> None:
     [port] = free_ports(1)
     child = subprocess.Popen(
-        [sys.executable, "-m", "devstack.esp_sandbox", "--port", str(port),
+        [sys.executable, "-m", "quoteflow", "esp-sandbox", "--port", str(port),
          "--latency-ms", "5", "--api-key", "other-key"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
     )  # fmt: skip
