@@ -82,6 +82,7 @@ from quoteflow.reporting import Reporter, silent
 from quoteflow.settings import Settings
 from schemas.errors import SerdeError
 from schemas.serde import Serde, serde_from_settings
+from schemas.wire import AbandonmentTrigger, DeliveryReceipt
 
 log = logging.getLogger(__name__)
 
@@ -325,7 +326,10 @@ class Sink:
         try:
             if value is None:
                 raise SerdeError("a trigger without a value (tombstone)")
-            trigger = self.serde.decode("abandonment_trigger", value, topic=topic)
+            # Decoded once, here: from now on the trigger is a typed value. A record the
+            # schema reads but the value refuses (a WireError) is dead-lettered alike.
+            trigger = AbandonmentTrigger.from_record(
+                self.serde.decode(AbandonmentTrigger.schema, value, topic=topic))
         except SerdeError as exc:
             self.stats.undecodable += 1
             record = dead_letter(topic, partition, offset, key, value, stage="esp-sink",
@@ -334,13 +338,12 @@ class Sink:
             self.outbox.append((self.topics.dead_letter, key, "dead_letter", record))
             self.tracks[(topic, partition)].done(offset)
             return
-        if trigger.get("replay") and not self.cfg.accept_replays:
+        if trigger.replay and not self.cfg.accept_replays:
             self.stats.replays_dropped += 1
             self.tracks[(topic, partition)].done(offset)
             return
-        job = Job(trigger, trigger["trigger_id"], int(trigger["customer_id"]), topic, partition,
-                  offset, key, value, dedupe_id=self.provider.dedupe_id(trigger),
-                  read_at=self.clock())  # fmt: skip
+        job = Job(trigger, topic, partition, offset, key, value,
+                  dedupe_id=self.provider.dedupe_id(trigger), read_at=self.clock())  # fmt: skip
         followers = self.active.get(job.trigger_id)
         if followers is not None:  # the same trigger again while the first is on its way
             followers.append(job)
@@ -411,10 +414,8 @@ class Sink:
         self.active.pop(job.trigger_id, None)
 
     def _claim_of(self, job: Job) -> Claim:
-        quote = job.trigger.get("quote_id")
         return Claim(job.trigger_id, self.provider.name, job.customer_id, job.request_id,
-                     job.dedupe_id, job.topic, job.partition, job.offset,
-                     int(quote) if quote is not None else None,
+                     job.dedupe_id, job.topic, job.partition, job.offset, job.trigger.quote_id,
                      self.epochs.get((job.topic, job.partition), 0))  # fmt: skip
 
     def _place(self, job: Job, entry: Entry | None, verdict: Verdict) -> None:
@@ -484,17 +485,15 @@ class Sink:
         ``fired_at`` is event time, so last week's replay would all expire or wait, and
         the point of replaying into a sandbox is to see what would have gone out.
         """
-        if job.trigger.get("replay"):
+        if job.trigger.replay:
             return Send()
         try:
-            window, fallback = window_of(job.trigger)
-        except (ValueError, KeyError, TypeError) as exc:
+            window, fallback = window_of(job.trigger.quiet_hours)
+        except ValueError as exc:
             log.warning("trigger %s: unreadable quiet hours (%s): judged without them",
                         job.trigger_id, exc)  # fmt: skip
             window, fallback = None, None
-        fired = job.trigger.get("fired_at")
-        fired_ms = int(fired.timestamp() * 1000) if isinstance(fired, datetime) else now_ms
-        return decide(now_ms, fired_at_ms=fired_ms, timezone=job.trigger.get("timezone"),
+        return decide(now_ms, fired_at_ms=job.trigger.fired_at, timezone=job.trigger.timezone,
                       window=window, max_age_ms=int(self.cfg.max_trigger_age * 1000),
                       default_timezone=fallback or "UTC")  # fmt: skip
 
@@ -611,17 +610,18 @@ class Sink:
         log.error("%s", self.refused)
         self.stop.set()
 
-    def _finish(self, job: Job, receipt: dict[str, Any]) -> None:
+    def _finish(self, job: Job, receipt: DeliveryReceipt) -> None:
         """The trigger has its outcome: receipt out, offset done, next of its customer ready."""
-        self.outbox.append((self.topics.deliveries, job.key, "esp_delivery_receipt", receipt))
+        self.outbox.append((self.topics.deliveries, job.key, receipt.schema, receipt.as_record()))
         self.tracks[(job.topic, job.partition)].done(job.offset)
         self.lanes.done(job.customer_id)
         for follower in self.active.pop(job.trigger_id, []):
             self.stats.duplicates += 1
-            again = {**receipt, "status": "DUPLICATE", "attempts": 0, "latency_ms": None,
-                     "error": f"the same trigger was read twice (offset {job.offset})"}
-            self.outbox.append((self.topics.deliveries, follower.key, "esp_delivery_receipt",
-                                again))  # fmt: skip
+            again = dataclasses.replace(
+                receipt, status="DUPLICATE", attempts=0, latency_ms=None,
+                error=f"the same trigger was read twice (offset {job.offset})")
+            self.outbox.append((self.topics.deliveries, follower.key, again.schema,
+                                again.as_record()))  # fmt: skip
             self.tracks[(follower.topic, follower.partition)].done(follower.offset)
 
     # --- recording and committing ---------------------------------------------
