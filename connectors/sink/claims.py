@@ -25,6 +25,7 @@ from quoteflow.deadletter import dead_letter
 from schemas.errors import SerdeError
 from schemas.wire import AbandonmentTrigger
 
+#: The dispatcher logs as one logger, whichever of its rooms speaks (as before the split).
 log = logging.getLogger("connectors.sink.runner")
 
 #: Most messages taken from the consumer in one read.

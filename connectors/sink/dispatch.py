@@ -20,6 +20,7 @@ from connectors.sink.delivery import Job
 from connectors.sink.state import BATCH_WAIT_S
 from connectors.sink.timing import Expired, Hold, Send, Verdict, decide, window_of
 
+#: The dispatcher logs as one logger, whichever of its rooms speaks (as before the split).
 log = logging.getLogger("connectors.sink.runner")
 
 

@@ -23,6 +23,7 @@ from connectors.sink.receipts import dead_letter_of, receipt_of
 from connectors.sink.state import BATCH_WAIT_S, SinkState
 from schemas.wire import DeliveryReceipt
 
+#: The dispatcher logs as one logger, whichever of its rooms speaks (as before the split).
 log = logging.getLogger("connectors.sink.runner")
 
 
