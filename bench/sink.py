@@ -48,6 +48,7 @@ from quoteflow.reporting import Reporter
 from quoteflow.settings import Settings, SinkSettings
 from schemas.serde import Serde, serde_from_settings
 from schemas.subjects.admin import delete_subjects
+from schemas.wire import AbandonmentTrigger
 
 PARTITIONS = 6
 SANDBOX_KEY = "bench-key"
@@ -188,7 +189,8 @@ class _Bench:
         """(sends/s, CPU ms per send) of the bare pool."""
         sink = self.sink_settings(client.url, "unused.")
         provider = build_provider(sink)
-        prepared = [provider.request(t, now_s=time.time()) for t in self.triggers(sends)]
+        prepared = [provider.request(AbandonmentTrigger.from_record(t), now_s=time.time())
+                    for t in self.triggers(sends)]  # fmt: skip
         session = http_session(self.concurrency, provider.endpoint)
 
         def post(i: int) -> int:

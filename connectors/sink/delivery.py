@@ -27,9 +27,9 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import requests
 
@@ -40,6 +40,7 @@ from connectors.sink.providers import Provider
 from connectors.sink.ratelimit import RateLimiter
 from quoteflow.logs import mask_email
 from quoteflow.settings import SinkSettings
+from schemas.wire import AbandonmentTrigger
 
 #: "expired": never sent, older than ``sink.max_trigger_age`` when it would have gone out.
 Status = Literal["sent", "rejected", "failed", "ambiguous", "expired", "interrupted"]
@@ -51,9 +52,7 @@ EXCERPT_CHARS = 300
 class Job:
     """A trigger on its way: where it was read and what it will be sent as."""
 
-    trigger: Mapping[str, Any] = field(repr=False)  # personal data
-    trigger_id: str
-    customer_id: int
+    trigger: AbandonmentTrigger = field(repr=False)  # personal data
     topic: str
     partition: int
     offset: int
@@ -65,6 +64,15 @@ class Job:
     resend: bool = False
     #: time.time() when it was read (the receipt's latency starts at the trigger's fired_at).
     read_at: float = 0.0
+
+    @property
+    def trigger_id(self) -> str:
+        return self.trigger.trigger_id
+
+    @property
+    def customer_id(self) -> int:
+        """Its lane: one customer's triggers go out one after the other."""
+        return self.trigger.customer_id
 
 
 @dataclass(frozen=True, slots=True)

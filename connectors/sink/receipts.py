@@ -15,61 +15,61 @@ from typing import Any
 from connectors.sink.delivery import Job, Result
 from connectors.sink.ledger import Entry
 from quoteflow.deadletter import dead_letter
+from schemas.wire import DeliveryReceipt, DeliveryStatus
 
 STAGE = "esp-sink"
-_STATUS = {"sent": "SENT", "rejected": "REJECTED", "failed": "FAILED", "ambiguous": "UNKNOWN",
-           "expired": "EXPIRED", "duplicate": "DUPLICATE"}
+_STATUS: dict[str, DeliveryStatus] = {
+    "sent": "SENT", "rejected": "REJECTED", "failed": "FAILED", "ambiguous": "UNKNOWN",
+    "expired": "EXPIRED", "duplicate": "DUPLICATE"}  # fmt: skip
 
 
 def _ms(value: datetime | None, default: int) -> int:
     return int(value.timestamp() * 1000) if value is not None else default
 
 
-def _about(job: Job, request_id: object, completed_ms: int | None) -> dict[str, Any]:
-    """The v2 fields: who and what the receipt is about, and the customer's wait."""
-    fired = job.trigger.get("fired_at")
-    latency = None
-    if completed_ms is not None and isinstance(fired, datetime):
-        latency = max(0, completed_ms - int(fired.timestamp() * 1000))
-    return {"request_id": str(request_id), "customer_id": job.customer_id,
-            "quote_id": job.trigger.get("quote_id"), "latency_ms": latency}  # fmt: skip
+def _latency(job: Job, completed_ms: int | None) -> int | None:
+    """The customer's wait: from the trigger's fired_at to the outcome."""
+    return None if completed_ms is None else max(0, completed_ms - job.trigger.fired_at)
 
 
-def receipt_of(result: Result, provider: str) -> dict[str, Any]:
-    completed = result.completed_ms
-    return {
-        "trigger_id": result.job.trigger_id, "provider": provider,
-        "status": _STATUS[result.status], "esp_message_id": result.message_id,
-        "http_status": result.http_status, "attempts": result.attempts,
-        "first_attempt_at": result.first_attempt_ms or completed, "completed_at": completed,
-        "error": result.error, **_about(result.job, result.job.request_id, completed),
-    }  # fmt: skip
+def receipt_of(result: Result, provider: str) -> DeliveryReceipt:
+    completed, job = result.completed_ms, result.job
+    return DeliveryReceipt(
+        trigger_id=job.trigger_id, provider=provider, status=_STATUS[result.status],
+        esp_message_id=result.message_id, http_status=result.http_status,
+        attempts=result.attempts, first_attempt_at=result.first_attempt_ms or completed,
+        completed_at=completed, error=result.error, request_id=str(job.request_id),
+        customer_id=job.customer_id, quote_id=job.trigger.quote_id,
+        latency_ms=_latency(job, completed),
+    )  # fmt: skip
 
 
 def receipt_of_entry(entry: Entry, job: Job, *, duplicate: bool, now_ms: int
-                     ) -> dict[str, Any]:  # fmt: skip
+                     ) -> DeliveryReceipt:  # fmt: skip
     """The receipt of a trigger found in the ledger: the original one again when its receipt
     is still owed (see :meth:`Entry.redelivered_at`), else DUPLICATE (a replay or a
     repeated trigger)."""
+    about: dict[str, Any] = {"request_id": str(entry.request_id),
+                             "customer_id": job.customer_id, "quote_id": job.trigger.quote_id}
     if duplicate:
-        return {
-            "trigger_id": entry.trigger_id, "provider": entry.provider, "status": "DUPLICATE",
-            "esp_message_id": entry.esp_message_id, "http_status": None, "attempts": 0,
-            "first_attempt_at": now_ms, "completed_at": now_ms,
-            "error": entry.error if entry.state == "duplicate" and entry.error
-                     else f"already {entry.state} (request {entry.request_id})",
-            **_about(job, entry.request_id, None),
-        }  # fmt: skip
+        return DeliveryReceipt(
+            trigger_id=entry.trigger_id, provider=entry.provider, status="DUPLICATE",
+            esp_message_id=entry.esp_message_id, http_status=None, attempts=0,
+            first_attempt_at=now_ms, completed_at=now_ms,
+            error=entry.error if entry.state == "duplicate" and entry.error
+                  else f"already {entry.state} (request {entry.request_id})",
+            latency_ms=None, **about,
+        )  # fmt: skip
     completed = _ms(entry.completed_at, now_ms)
-    return {
-        "trigger_id": entry.trigger_id, "provider": entry.provider,
-        "status": _STATUS.get(entry.state, "UNKNOWN"), "esp_message_id": entry.esp_message_id,
-        "http_status": entry.http_status, "attempts": entry.attempts,
-        "first_attempt_at": _ms(entry.first_attempt_at, completed), "completed_at": completed,
-        "error": entry.error,
+    return DeliveryReceipt(
+        trigger_id=entry.trigger_id, provider=entry.provider,
+        status=_STATUS.get(entry.state, "UNKNOWN"), esp_message_id=entry.esp_message_id,
+        http_status=entry.http_status, attempts=entry.attempts,
+        first_attempt_at=_ms(entry.first_attempt_at, completed), completed_at=completed,
+        error=entry.error,
         # A duplicate of its quote's offer sent nothing: no customer wait to report.
-        **_about(job, entry.request_id, None if entry.state == "duplicate" else completed),
-    }  # fmt: skip
+        latency_ms=_latency(job, None if entry.state == "duplicate" else completed), **about,
+    )  # fmt: skip
 
 
 def dead_letter_of(job: Job, *, error_type: str, error: str, attempts: int,

@@ -12,11 +12,11 @@ offer a day late is worse than none. Pure: the wall time is an argument.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from schemas.wire import QuietHours
 
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
 
@@ -135,15 +135,13 @@ def decide(now_ms: int, *, fired_at_ms: int, timezone: str | None, window: Quiet
     return Hold(until)
 
 
-def window_of(trigger: Mapping[str, Any]) -> tuple[QuietWindow | None, str | None]:
-    """The quiet window a (decoded) trigger carries, and its fallback zone.
+def window_of(quiet: QuietHours | None) -> tuple[QuietWindow | None, str | None]:
+    """The quiet window a trigger carries (its ``quiet_hours``), and its fallback zone.
 
     ``(None, None)`` for a v1/v2 trigger or one fired without a window: no window is
     known, so the sink sends. An unreadable window raises ValueError (the caller
     decides; the processor validated the rules, so it means a hand-made trigger).
     """
-    quiet = trigger.get("quiet_hours")
-    if not quiet:
+    if quiet is None:
         return None, None
-    fallback = quiet.get("fallback_timezone")
-    return QuietWindow.parse(quiet["start"], quiet["end"]), fallback or None
+    return QuietWindow.parse(quiet.start, quiet.end), quiet.fallback_timezone or None

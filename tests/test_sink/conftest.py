@@ -12,6 +12,7 @@ import requests
 from connectors.sink.providers import PROVIDERS, Provider, Send
 from devstack.esp_sandbox import Sandbox, SandboxClient, SandboxConfig
 from quoteflow.settings import load_settings
+from schemas.wire import AbandonmentTrigger
 
 Deliver = Callable[..., requests.Response]
 
@@ -27,7 +28,8 @@ def build_send(sandbox: Sandbox, provider: str, trigger: Mapping[str, Any],
                *, now_s: float | None = None) -> Send:  # fmt: skip
     """The request the sink's adapter makes for ``trigger``, aimed at ``sandbox``."""
     adapter = build_adapter(sandbox, provider)
-    return adapter.request(trigger, now_s=time.time() if now_s is None else now_s)
+    return adapter.request(AbandonmentTrigger.from_record(trigger),
+                           now_s=time.time() if now_s is None else now_s)  # fmt: skip
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from connectors.sink.providers.customerio import trigger_ulid
 from connectors.sink.providers.webhook import signature, verify
 from quoteflow.errors import ConfigError
 from quoteflow.settings import load_settings
-from tests.test_sink.triggers import make_trigger
+from tests.test_sink.triggers import make_trigger, wire
 
 pytestmark = pytest.mark.unit
 
@@ -30,7 +30,7 @@ def test_sendgrid_dynamic_template(clean_env: pytest.MonkeyPatch) -> None:
     p = provider(clean_env, provider="sendgrid", sendgrid={"from_email": "offers@example.com",
                                                           "from_name": "Offers"})  # fmt: skip
     trigger = make_trigger()
-    send = p.request(trigger, now_s=0)
+    send = p.request(wire(trigger), now_s=0)
     assert (send.method, send.url) == ("POST", "https://api.sendgrid.com/v3/mail/send")
     assert send.headers["Authorization"] == "Bearer key-1"
     body = json.loads(send.body)
@@ -51,7 +51,7 @@ def test_braze_campaign_trigger(clean_env: pytest.MonkeyPatch) -> None:
     p = provider(clean_env, provider="braze", base_url="https://rest.iad-01.braze.com",
                  braze={"campaign_id": "camp-1"})  # fmt: skip
     trigger = make_trigger()
-    send = p.request(trigger, now_s=0)
+    send = p.request(wire(trigger), now_s=0)
     assert send.url == "https://rest.iad-01.braze.com/campaigns/trigger/send"
     body = json.loads(send.body)
     assert body["campaign_id"] == "camp-1"
@@ -66,15 +66,15 @@ def test_braze_campaign_trigger(clean_env: pytest.MonkeyPatch) -> None:
 def test_customerio_event_with_deterministic_ulid(clean_env: pytest.MonkeyPatch) -> None:
     p = provider(clean_env, provider="customerio", customerio={"site_id": "site-1"})
     trigger = make_trigger()
-    first, again = p.request(trigger, now_s=0), p.request(trigger, now_s=99)
+    first, again = p.request(wire(trigger), now_s=0), p.request(wire(trigger), now_s=99)
     assert first.url == f"https://track.customer.io/api/v1/customers/{trigger['customer_id']}/events"
     assert first.headers["Authorization"] == "Basic " + base64.b64encode(b"site-1:key-1").decode()
     body = json.loads(first.body)
     assert body["name"] == "quote_abandoned" and body["data"]["recipient"] == trigger["email"]
     assert ULID.match(body["id"]) and first.dedupe_id == body["id"] == again.dedupe_id
-    assert p.dedupes and p.dedupe_id(trigger) == body["id"]
+    assert p.dedupes and p.dedupe_id(wire(trigger)) == body["id"]
     other = make_trigger(deadline_at=trigger["deadline_at"])
-    assert p.dedupe_id(other) != body["id"]
+    assert p.dedupe_id(wire(other)) != body["id"]
 
 
 def test_ulid_time_part_sorts_with_time() -> None:
@@ -88,7 +88,7 @@ def test_webhook_standard_signature(clean_env: pytest.MonkeyPatch) -> None:
     p = provider(clean_env, provider="webhook", base_url="https://hooks.example.com/q",
                  secret=secret)  # fmt: skip
     trigger = make_trigger()
-    send = p.request(trigger, now_s=1_800_000_000)
+    send = p.request(wire(trigger), now_s=1_800_000_000)
     assert send.url == "https://hooks.example.com/q"
     assert send.headers["webhook-id"] == trigger["trigger_id"] == send.dedupe_id
     assert verify(secret, send.headers, send.body, now_s=1_800_000_100) is None
@@ -124,7 +124,7 @@ def test_secret_file(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     p = build_provider(load_settings(sink={
         "provider": "customerio", "secret_file": str(secret), "customerio": {"site_id": "s"},
     }).sink)  # fmt: skip
-    assert p.request(make_trigger(), now_s=0).headers["Authorization"].endswith(
+    assert p.request(wire(make_trigger()), now_s=0).headers["Authorization"].endswith(
         base64.b64encode(b"s:from-file").decode())
     with pytest.raises(ConfigError, match=r"sink.secret_file .*cannot read"):
         build_provider(load_settings(sink={"provider": "customerio", "customerio": {
@@ -162,7 +162,7 @@ def test_what_a_refusal_message_shows_of_the_request(clean_env: pytest.MonkeyPat
     """A configuration failure names the endpoint: never the credential or a customer."""
     cio = provider(clean_env, provider="customerio", customerio={"site_id": "site"},
                    base_url="https://user:pw@track-eu.customer.io/")  # fmt: skip
-    send = cio.request(make_trigger(customer_id=987654), now_s=0)
+    send = cio.request(wire(make_trigger(customer_id=987654)), now_s=0)
     assert "987654" in send.url
     assert cio.display_url(send.url + "?x=1") == (
         "https://track-eu.customer.io/api/v1/customers/{id}/events")

@@ -18,6 +18,7 @@ from connectors.sink.timing import (
     parse_clock,
     window_of,
 )
+from schemas.wire import AbandonmentTrigger, QuietHours
 
 pytestmark = pytest.mark.unit
 
@@ -167,20 +168,20 @@ class TestTheTriggersWindow:
                                      quiet_hours=("21:00", "08:00", "Europe/Paris"))
         back = serde.decode("abandonment_trigger", serde.encode(
             "abandonment_trigger", with_window, topic=topic), topic=topic)  # fmt: skip
-        assert window_of(back) == (QuietWindow.parse("21:00", "08:00"), "Europe/Paris")
+        assert window_of(AbandonmentTrigger.from_record(back).quiet_hours) == (
+            QuietWindow.parse("21:00", "08:00"), "Europe/Paris")
         without = trigger_record(trigger, fired_at_ms=T0, replay=False)  # type: ignore[arg-type]
         back = serde.decode("abandonment_trigger", serde.encode(
             "abandonment_trigger", without, topic=topic), topic=topic)  # fmt: skip
-        assert window_of(back) == (None, None)
+        assert window_of(AbandonmentTrigger.from_record(back).quiet_hours) == (None, None)
 
     def test_a_window_without_a_fallback_zone(self) -> None:
-        assert window_of({"quiet_hours": {"start": "22:00", "end": "07:00:30",
-                                          "fallback_timezone": None}}) == (
+        assert window_of(QuietHours("22:00", "07:00:30", None)) == (
             QuietWindow.parse("22:00", "07:00:30"), None)  # fmt: skip
 
     def test_an_unreadable_window_is_an_error_the_sink_reports(self) -> None:
         with pytest.raises(ValueError, match="HH:MM"):
-            window_of({"quiet_hours": {"start": "9pm", "end": "08:00"}})
+            window_of(QuietHours("9pm", "08:00"))
 
 
 class TestMaxTriggerAgeSetting:

@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from schemas.wire import AbandonmentTrigger
+
 _SEQ = itertools.count(1)
 #: Trigger ids are unique across runs too: the ops ledger outlives a test session.
 _RUN = uuid.uuid4().hex[:8]
@@ -60,3 +62,8 @@ def make_trigger(**overrides: Any) -> dict[str, Any]:
     }
     record.update(overrides)
     return record
+
+
+def wire(record: dict[str, Any]) -> AbandonmentTrigger:
+    """The typed trigger the sink makes of ``record`` at its edge (what providers take)."""
+    return AbandonmentTrigger.from_record(record)

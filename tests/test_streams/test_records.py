@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from schemas.embedded import EmbeddedSerde
+from schemas.wire import AbandonmentTrigger, QuietHours
 from streams.core.model import Decision, Outcome, Trigger
-from streams.core.records import decision_record, trigger_record
+from streams.core.records import decision_record, trigger_record, wire_trigger
 
 from .core_helpers import MINUTE, T0, Clock, customer, quote, rules
 from .test_detector import run
@@ -37,6 +38,18 @@ def test_a_trigger_round_trips_through_its_schema() -> None:
     assert back["source_watermark_at"] == _at(T0 + 31 * MINUTE)
     assert back["fired_at"] == _at(T0 + 31 * MINUTE + 5)
     assert back["premium"] == trigger.quote.premium and back["replay"] is False
+
+
+def test_the_wire_trigger_the_processor_writes_is_the_one_the_sink_reads() -> None:
+    c = Clock()
+    (trigger,) = run([c.customer(customer()), c.quote(quote()), T0 + 31 * MINUTE])
+    assert isinstance(trigger, Trigger)
+    sent = wire_trigger(trigger, fired_at_ms=T0 + 31 * MINUTE + 5, replay=False,
+                        quiet_hours=("21:00", "08:00", "Europe/Paris"))  # fmt: skip
+    assert sent.quiet_hours == QuietHours("21:00", "08:00", "Europe/Paris")
+    serde, topic = EmbeddedSerde(), "quoteflow.abandonment.triggers"
+    data = serde.encode(AbandonmentTrigger.schema, sent.as_record(), topic=topic)
+    assert AbandonmentTrigger.from_record(serde.decode(sent.schema, data, topic=topic)) == sent
 
 
 def test_a_decision_round_trips_through_its_schema() -> None:

@@ -11,12 +11,12 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 from quoteflow.settings import SinkSettings
+from schemas.wire import AbandonmentTrigger
+from schemas.wire.fields import as_datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +48,10 @@ class Provider(ABC):
         return f"{type(self).__name__}(endpoint={self.endpoint!r})"
 
     @abstractmethod
-    def request(self, trigger: Mapping[str, Any], *, now_s: float) -> Send:
-        """The request delivering ``trigger`` (a decoded ``abandonment_trigger`` record)."""
+    def request(self, trigger: AbandonmentTrigger, *, now_s: float) -> Send:
+        """The request delivering ``trigger`` (as the sink decoded it at its edge)."""
 
-    def dedupe_id(self, trigger: Mapping[str, Any]) -> str | None:
+    def dedupe_id(self, trigger: AbandonmentTrigger) -> str | None:
         """The id the ESP deduplicates ``trigger``'s sends on (None: it has none)."""
         return None
 
@@ -79,39 +79,30 @@ def json_body(payload: Mapping[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _iso(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
-    return value
+def iso_utc(ms: int) -> str:
+    """Epoch milliseconds as ISO 8601 UTC with a ``Z``, as the templates get times."""
+    return as_datetime(ms).isoformat().replace("+00:00", "Z")
 
 
-def epoch_ms(value: Any) -> int:
-    """A decoded timestamp-millis (datetime with fastavro) as epoch milliseconds."""
-    if isinstance(value, datetime):
-        return int(value.timestamp() * 1000)
-    return int(value)
-
-
-def offer_data(trigger: Mapping[str, Any]) -> dict[str, Any]:
+def offer_data(trigger: AbandonmentTrigger) -> dict[str, Any]:
     """The personalisation every template gets, JSON-safe: money as a decimal string,
     times in ISO 8601 UTC. The e-mail address is not in it: each API has its own place."""
-    premium = trigger["premium"]
-    offer = trigger["offer"]
+    offer = trigger.offer
     return {
-        "trigger_id": trigger["trigger_id"],
-        "first_name": trigger["first_name"],
-        "quote_ref": trigger["quote_ref"],
-        "quote_id": trigger["quote_id"],
-        "product_code": trigger["product_code"],
-        "channel": trigger["channel"],
-        "premium": str(premium) if isinstance(premium, Decimal) else premium,
-        "currency": trigger["currency"],
-        "offer_code": offer["code"],
-        "offer_description": offer["description"],
-        "discount_pct": offer.get("discount_pct"),
-        "subject": trigger.get("subject", ""),
-        "template_id": trigger.get("template_id", ""),
-        "timezone": trigger["timezone"],
-        "quote_created_at": _iso(trigger["quote_created_at"]),
-        "rule_version": trigger["rule_version"],
+        "trigger_id": trigger.trigger_id,
+        "first_name": trigger.first_name,
+        "quote_ref": trigger.quote_ref,
+        "quote_id": trigger.quote_id,
+        "product_code": trigger.product_code,
+        "channel": trigger.channel,
+        "premium": str(trigger.premium),
+        "currency": trigger.currency,
+        "offer_code": offer.code,
+        "offer_description": offer.description,
+        "discount_pct": offer.discount_pct,
+        "subject": trigger.subject,
+        "template_id": trigger.template_id,
+        "timezone": trigger.timezone,
+        "quote_created_at": iso_utc(trigger.quote_created_at),
+        "rule_version": trigger.rule_version,
     }

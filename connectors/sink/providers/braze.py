@@ -11,24 +11,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
 
 from connectors.sink.providers.base import Provider, Send, json_body, offer_data
+from schemas.wire import AbandonmentTrigger
 
 
 class Braze(Provider):
     name = "braze"
     dedupes = False
 
-    def request(self, trigger: Mapping[str, Any], *, now_s: float) -> Send:
+    def request(self, trigger: AbandonmentTrigger, *, now_s: float) -> Send:
         payload = {
             "campaign_id": self.settings.braze.campaign_id or "",
             "broadcast": False,
             "recipients": [
                 {
-                    "external_user_id": str(trigger["customer_id"]),
+                    "external_user_id": str(trigger.customer_id),
                     "send_to_existing_only": False,
-                    "attributes": {"email": trigger["email"], "first_name": trigger["first_name"]},
+                    "attributes": {"email": trigger.email, "first_name": trigger.first_name},
                     "trigger_properties": offer_data(trigger),
                 }
             ],

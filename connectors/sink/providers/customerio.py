@@ -14,12 +14,11 @@ import base64
 import functools
 import hashlib
 import re
-from collections.abc import Mapping
-from typing import Any
 from urllib.parse import quote
 
-from connectors.sink.providers.base import Provider, Send, epoch_ms, json_body, offer_data
+from connectors.sink.providers.base import Provider, Send, json_body, offer_data
 from quoteflow.settings import SinkSettings
+from schemas.wire import AbandonmentTrigger
 
 _CUSTOMER_SEGMENT = re.compile(r"/customers/[^/]+/")
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -48,20 +47,20 @@ class CustomerIo(Provider):
         """The route with ``{id}`` for the customer: a log line names no customer."""
         return _CUSTOMER_SEGMENT.sub("/customers/{id}/", super().display_url(url))
 
-    def dedupe_id(self, trigger: Mapping[str, Any]) -> str:
-        return trigger_ulid(trigger["trigger_id"], epoch_ms(trigger["deadline_at"]))
+    def dedupe_id(self, trigger: AbandonmentTrigger) -> str:
+        return trigger_ulid(trigger.trigger_id, trigger.deadline_at)
 
-    def request(self, trigger: Mapping[str, Any], *, now_s: float) -> Send:
+    def request(self, trigger: AbandonmentTrigger, *, now_s: float) -> Send:
         event_id = self.dedupe_id(trigger)
         data = offer_data(trigger)
-        data["recipient"] = trigger["email"]
+        data["recipient"] = trigger.email
         payload = {
             "name": self.settings.customerio.event_name,
             "id": event_id,
-            "timestamp": epoch_ms(trigger["fired_at"]) // 1000,
+            "timestamp": trigger.fired_at // 1000,
             "data": data,
         }
-        customer = quote(str(trigger["customer_id"]), safe="")
+        customer = quote(str(trigger.customer_id), safe="")
         return Send(
             "POST",
             f"{self.endpoint}/api/v1/customers/{customer}/events",

@@ -10,29 +10,29 @@ goes to the sink's ambiguous policy.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from connectors.sink.providers.base import Provider, Send, json_body, offer_data
+from schemas.wire import AbandonmentTrigger
 
 
 class SendGrid(Provider):
     name = "sendgrid"
     dedupes = False
 
-    def request(self, trigger: Mapping[str, Any], *, now_s: float) -> Send:
+    def request(self, trigger: AbandonmentTrigger, *, now_s: float) -> Send:
         sender: dict[str, str] = {"email": self.settings.sendgrid.from_email or ""}
         if self.settings.sendgrid.from_name:
             sender["name"] = self.settings.sendgrid.from_name
         payload = {
             "personalizations": [
                 {
-                    "to": [{"email": trigger["email"], "name": trigger["first_name"]}],
+                    "to": [{"email": trigger.email, "name": trigger.first_name}],
                     "dynamic_template_data": offer_data(trigger),
-                    "custom_args": {"trigger_id": trigger["trigger_id"]},
+                    "custom_args": {"trigger_id": trigger.trigger_id},
                 }
             ],
             "from": sender,
-            "template_id": trigger["template_id"],
+            "template_id": trigger.template_id,
             "categories": ["quoteflow", "abandoned-quote"],
         }
         return Send(

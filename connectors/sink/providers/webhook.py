@@ -15,9 +15,9 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Mapping
-from typing import Any
 
 from connectors.sink.providers.base import Provider, Send, json_body, offer_data
+from schemas.wire import AbandonmentTrigger
 
 #: How old a signed request may be before a receiver refuses it (replayed requests).
 REPLAY_WINDOW_S = 300
@@ -59,15 +59,15 @@ class Webhook(Provider):
     name = "webhook"
     dedupes = True
 
-    def dedupe_id(self, trigger: Mapping[str, Any]) -> str:
-        return str(trigger["trigger_id"])
+    def dedupe_id(self, trigger: AbandonmentTrigger) -> str:
+        return trigger.trigger_id
 
-    def request(self, trigger: Mapping[str, Any], *, now_s: float) -> Send:
+    def request(self, trigger: AbandonmentTrigger, *, now_s: float) -> Send:
         data = offer_data(trigger)
-        data["email"] = trigger["email"]
-        data["customer_id"] = trigger["customer_id"]
+        data["email"] = trigger.email
+        data["customer_id"] = trigger.customer_id
         body = json_body({"type": EVENT_TYPE, "data": data})
-        msg_id = trigger["trigger_id"]
+        msg_id = trigger.trigger_id
         timestamp = int(now_s)
         headers = {
             "Content-Type": "application/json",
