@@ -51,7 +51,7 @@ from devstack.children import GroupProgress, WorkerProcess, child_env
 from devstack.errors import BenchError
 from quoteflow.reporting import Reporter
 from quoteflow.settings import Settings
-from quoteflow.topics.catalog import by_name
+from quoteflow.topics.catalog import stream_partitions
 from schemas.serde import Serde, serde_from_settings
 from schemas.subjects.admin import delete_subjects
 from streams.core.rules import Rules, load_rules
@@ -156,7 +156,7 @@ class _Run:
 def run_streams_bench(settings: Settings, *, config_file: Path | None, events: int,
                       open_quotes: int, memory_quotes: int, latency_quotes: int,
                       heartbeat_ms: int, report: Reporter) -> StreamsBenchResult:  # fmt: skip
-    partitions = settings.topics.partitions or by_name(wl.QUOTES).partitions
+    partitions = stream_partitions(settings.topics.partitions)
     serde = serde_from_settings(settings.schema_registry)
     admin = AdminClient(settings.kafka.as_librdkafka_dict())
     home = Path(tempfile.mkdtemp(prefix="quoteflow-bench-streams-"))

@@ -18,7 +18,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from quoteflow.errors import ConfigError, TopicError
 from quoteflow.settings import KafkaSettings, Settings
-from quoteflow.topics.catalog import by_name
+from quoteflow.topics.catalog import stream_partitions
 
 #: The stream the processor's tables are keyed alongside; its partition count
 #: sizes faust's internal topics.
@@ -82,7 +82,7 @@ def create_app(settings: Settings, *, app_id: str | None = None, **overrides: An
         "processing_guarantee": settings.streams.processing_guarantee,
         "datadir": str(data_dir / app_id),
         "topic_replication_factor": settings.topics.replication_factor,
-        "topic_partitions": settings.topics.partitions or by_name(QUOTES_TOPIC).partitions,
+        "topic_partitions": stream_partitions(settings.topics.partitions),
         "web_enabled": False,
         "autodiscover": False,
         # Logging is configured by quoteflow, not by faust's worker defaults.

@@ -38,7 +38,7 @@ import faust
 
 from quoteflow.liveness import Heartbeat
 from quoteflow.settings import Settings
-from quoteflow.topics.catalog import by_name
+from quoteflow.topics.catalog import stream_partitions
 from schemas.serde import Serde, serde_from_settings
 from streams.app import create_app, declare_topics, raw_topic
 from streams.core.detector import CustomerState, Step, next_due, step
@@ -108,7 +108,7 @@ class Processor:
         prefix = settings.streams.topic_prefix
         self.names = {n: prefix + n for n in (QUOTES, CUSTOMERS, TRIGGERS, DECISIONS,
                                               WATERMARKS, DEAD_LETTER)}  # fmt: skip
-        self.partitions = settings.topics.partitions or by_name(QUOTES).partitions
+        self.partitions = stream_partitions(settings.topics.partitions)
         self.app = create_app(
             settings, app_id=app_id,
             topic_partitions=self.partitions,

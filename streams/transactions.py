@@ -37,6 +37,7 @@ from faust.transport.consumer import TransactionManager
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import TP
 
+from quoteflow.offsets import contiguous_run
 from streams.partition_loss import drop_local_partitions, lost_partitions, source_partitions
 
 log = logging.getLogger("quoteflow.streams")
@@ -178,11 +179,8 @@ def _contiguous_new_offset(self: Any, tp: TP) -> int | None:
         )  # fmt: skip
         offsets = [*range(committed, offsets[0]), *offsets]
     _hole_closed(self, tp)
-    end = 0
-    while end + 1 < len(offsets) and offsets[end + 1] == offsets[end] + 1:
-        end += 1
-    run = offsets[: end + 1]
-    acked[:] = offsets[end + 1:]
+    run, rest = contiguous_run(offsets)
+    acked[:] = rest
     self._acked_index[tp].difference_update(run)
     return run[-1] + 1
 

@@ -11,5 +11,8 @@ I/O, integration-tested against the stack's PostgreSQL and Kafka:
 
 - ``setup``: checks, publication and slot;
 - ``replication``: the COPY BOTH stream over psycopg's libpq layer;
-- ``stream``: :class:`ChangeStream`, one source database's loop.
+- ``stream``: :class:`ChangeStream`, one source database's loop, which ties together
+  ``changes`` (row changes to events), ``producing`` (events to Kafka, acknowledgements
+  to the confirmable LSN), ``interleave`` (the snapshot's chunks between the changes)
+  and ``watermark_writer`` (heartbeats into the WAL, source watermarks out of them).
 """

@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from quoteflow.offsets import InFlightOffsets
+
 
 @dataclass(slots=True)
 class Txn:
@@ -28,6 +30,13 @@ class Txn:
     outstanding: int = 0
     end_lsn: int | None = None  # set by commit
     failed: bool = False
+    #: Its place in commit order: the position of the kernel's in-flight bookkeeping.
+    seq: int = 0
+
+    @property
+    def complete(self) -> bool:
+        """Committed, and every event acknowledged."""
+        return self.end_lsn is not None and self.outstanding == 0 and not self.failed
 
 
 class Progress:
@@ -39,6 +48,10 @@ class Progress:
         self.pending = 0
         self._txns: deque[Txn] = deque()
         self._open: Txn | None = None
+        #: The transactions' places in commit order, read at begin and done once complete:
+        #: the position may pass those before the first one not done (quoteflow.offsets).
+        self._order = InFlightOffsets()
+        self._seq = 0
 
     @property
     def idle(self) -> bool:
@@ -47,7 +60,9 @@ class Progress:
     def begin(self) -> Txn:
         if self._open is not None:
             raise RuntimeError("begin inside an open transaction")
-        txn = Txn()
+        txn = Txn(seq=self._seq)
+        self._seq += 1
+        self._order.read(txn.seq)
         self._open = txn
         self._txns.append(txn)
         return txn
@@ -61,8 +76,8 @@ class Progress:
             raise RuntimeError("an acknowledgement for a transaction with nothing outstanding")
         txn.outstanding -= 1
         self.pending -= 1
-        if txn is self._txns[0]:
-            self._advance()  # only the oldest transaction can move the position
+        if txn.complete:
+            self._completed(txn)
 
     def failed(self, txn: Txn) -> None:
         """A record Kafka refused for good: the position never passes this transaction."""
@@ -75,17 +90,19 @@ class Progress:
             raise RuntimeError("commit of a transaction that is not open")
         txn.end_lsn = end_lsn
         self._open = None
-        self._advance()
+        if txn.complete:
+            self._completed(txn)
 
     def server_at(self, wal_end: int) -> None:
         """A keepalive (or message) says the server has sent everything before ``wal_end``."""
         if self.idle and wal_end > self.confirmed:
             self.confirmed = wal_end
 
-    def _advance(self) -> None:
-        while self._txns:
-            head = self._txns[0]
-            if head.end_lsn is None or head.outstanding > 0 or head.failed:
-                return
-            self._txns.popleft()
+    def _completed(self, txn: Txn) -> None:
+        """Move the position past every transaction before the first one not complete."""
+        self._order.done(txn.seq)
+        first_open = self._order.committable()
+        while self._txns and (first_open is None or self._txns[0].seq < first_open):
+            head = self._txns.popleft()
+            assert head.end_lsn is not None  # complete
             self.confirmed = max(self.confirmed, head.end_lsn)

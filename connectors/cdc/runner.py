@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterable
 
 from connectors.cdc.pgoutput import format_lsn
 from connectors.cdc.sources import CDC_SOURCES, CdcSource
-from connectors.cdc.stream import ChangeStream, Stats
+from connectors.cdc.stats import Stats
+from connectors.cdc.stream import ChangeStream
 from connectors.cdc.watermarks import WATERMARK_TOPIC
 from connectors.errors import CdcError
 from quoteflow.errors import QuoteflowError

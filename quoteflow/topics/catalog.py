@@ -134,6 +134,20 @@ def by_name(name: str) -> TopicSpec:
     raise KeyError(f"no topic {name!r} in the catalogue (known: {known})")
 
 
+#: The topic whose partition count is the processor's: the changes are routed by customer
+#: onto that many partitions, and every faust topic it declares gets as many.
+QUOTES = "qms.public.quotes"
+
+
+def stream_partitions(configured: int | None) -> int:
+    """The processor's partition count: ``topics.partitions`` when set, else the quotes topic's.
+
+    One answer for the worker, its faust app and the benchmark: two counts would route a
+    customer's quotes and customer rows to different partitions of the same worker.
+    """
+    return configured or by_name(QUOTES).partitions
+
+
 def for_environment(
     replication_factor: int, partitions: int | None = None
 ) -> tuple[TopicSpec, ...]:

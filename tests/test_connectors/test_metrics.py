@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from connectors.cdc.metrics import CdcCollector
 from connectors.cdc.runner import run_sources
-from connectors.cdc.stream import Stats
+from connectors.cdc.stats import Stats
 from connectors.errors import CdcError
 from quoteflow.settings import Settings
 from tests.helpers import free_ports

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from quoteflow.topics.catalog import CATALOGUE, ActualTopic, by_name, drift, for_environment
+from quoteflow.topics.catalog import (
+    CATALOGUE,
+    ActualTopic,
+    by_name,
+    drift,
+    for_environment,
+    stream_partitions,
+)
 from schemas.catalog import default_catalog
 
 pytestmark = pytest.mark.unit
@@ -28,6 +35,11 @@ def test_customers_are_compacted_and_change_events_use_debezium_names() -> None:
     assert by_name("crm.public.customers").cleanup_policy == "compact"
     assert by_name("crm.public.customers").retention_ms == -1
     assert by_name("qms.public.quotes").key_schema == "qms_quote_key"
+
+
+def test_the_processor_partition_count_is_the_setting_else_the_quotes_topics() -> None:
+    assert stream_partitions(None) == by_name("qms.public.quotes").partitions
+    assert stream_partitions(6) == 6
 
 
 def test_unknown_name_lists_the_known_ones() -> None:
