@@ -33,6 +33,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from bench.report import ms_figure, per_second, percentile, rate_figure
 from connectors.cdc import pgoutput as pg
 from connectors.cdc.events import Capture, Position, RowDecoder, insert_events, source_block
 from connectors.cdc.replication import ReplicationConnection
@@ -63,11 +64,11 @@ class BenchResult:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "changes_per_s": round(self.changes_per_s),
-            "baseline_per_s": round(self.baseline_per_s),
-            "decode_only_per_s": round(self.decode_only_per_s),
-            "p50_ms": round(self.p50_ms, 1),
-            "p99_ms": round(self.p99_ms, 1),
+            "changes_per_s": rate_figure(self.changes_per_s),
+            "baseline_per_s": rate_figure(self.baseline_per_s),
+            "decode_only_per_s": rate_figure(self.decode_only_per_s),
+            "p50_ms": ms_figure(self.p50_ms),
+            "p99_ms": ms_figure(self.p99_ms),
             "changes": self.changes,
             "latency_changes": self.latency_changes,
         }
@@ -112,10 +113,10 @@ def _run(
 
             report("baseline: reading the changes from a slot, parsing only")
             payloads, baseline = _read_slot(conninfo, baseline_slot, changes)
-            report(f"baseline: {changes / baseline:,.0f} changes/s")
+            report(f"baseline: {per_second(changes, baseline):,.0f} changes/s")
             decode_only = _decode_only(payloads, prepared.capture, serde)
             del payloads
-            report(f"decode only (no Kafka): {changes / decode_only:,.0f} changes/s")
+            report(f"decode only (no Kafka): {per_second(changes, decode_only):,.0f} changes/s")
 
             with TopicAdmin(settings).scratch("quoteflow.bench.", partitions=6) as scratch:
                 latencies: list[float] = []
@@ -133,23 +134,15 @@ def _run(
                     (slot,),
                 )
             _drop(conn)
-    ordered = sorted(latency)
     return BenchResult(
         changes=changes,
-        changes_per_s=changes / streamed,
-        baseline_per_s=changes / baseline,
-        decode_only_per_s=changes / decode_only,
-        p50_ms=percentile(ordered, 0.50),
-        p99_ms=percentile(ordered, 0.99),
-        latency_changes=len(ordered),
+        changes_per_s=per_second(changes, streamed),
+        baseline_per_s=per_second(changes, baseline),
+        decode_only_per_s=per_second(changes, decode_only),
+        p50_ms=percentile(latency, 50),
+        p99_ms=percentile(latency, 99),
+        latency_changes=len(latency),
     )
-
-
-def percentile(ordered: list[float], fraction: float) -> float:
-    """Nearest-rank percentile of sorted values (NaN when there are none)."""
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
 def _drop(conn: psycopg.Connection[Any]) -> None:
@@ -253,7 +246,7 @@ def _stream(
         started = time.perf_counter()
         _wait(lambda: stream.stats.acked >= changes, errors, report, stream, changes)
         streamed = time.perf_counter() - started
-        report(f"connector: {changes / streamed:,.0f} changes/s into Kafka")
+        report(f"connector: {per_second(changes, streamed):,.0f} changes/s into Kafka")
         latencies.clear()
         report(f"latency: {rate:,} changes/s for {seconds:g}s")
         _steady_writer(conninfo, rate, seconds, run)

@@ -37,7 +37,7 @@ import psycopg
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from bench.cdc import percentile
+from bench.report import ms_figure, per_second, percentile, rate_figure, span_rate
 from connectors.errors import SinkError
 from connectors.sink.config import build_provider
 from connectors.sink.runner import SinkTopics, http_session
@@ -79,10 +79,10 @@ class SinkBenchResult:
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
         for key in ("sends_per_s", "baseline_per_s", "sends_per_s_two_processes"):
-            out[key] = round(out[key])
-        out["p50_ms"], out["p99_ms"] = round(self.p50_ms, 1), round(self.p99_ms, 1)
+            out[key] = rate_figure(out[key])
+        out["p50_ms"], out["p99_ms"] = ms_figure(self.p50_ms), ms_figure(self.p99_ms)
         out["ratio"] = round(self.sends_per_s / self.baseline_per_s, 2)
-        out["baseline_runs"] = [round(b) for b in self.baseline_runs]
+        out["baseline_runs"] = [rate_figure(b) for b in self.baseline_runs]
         out["sink_cpu_ms_per_send"] = round(self.sink_cpu_ms_per_send, 2)
         out["baseline_cpu_ms_per_send"] = round(self.baseline_cpu_ms_per_send, 2)
         return out
@@ -209,7 +209,7 @@ class _Bench:
         bad = [c for c in codes if not 200 <= c < 300]
         if bad:
             raise SinkError(f"bench: the sandbox refused {len(bad)} baseline sends (HTTP {bad[0]})")
-        return sends / elapsed, cpu * 1000 / sends
+        return per_second(sends, elapsed), cpu * 1000 / sends
 
     def topic_set(self, label: str) -> str:
         prefix = f"bench.sink.{self.run}.{label}."
@@ -304,8 +304,7 @@ class _Bench:
         finally:
             for proc in procs:
                 proc.stop()
-        ordered = sorted(times.values())
-        return (len(ordered) - 1) / (ordered[-1] - ordered[0]), cpu * 1000 / sends
+        return span_rate(list(times.values())), cpu * 1000 / sends
 
     def latency(self, client: SandboxClient, rate: int, seconds: float) -> list[float]:
         client.reset()
@@ -353,8 +352,8 @@ def run_sink_bench(settings: Settings, *, sends: int, latency_ms: float, concurr
                 report(f"two sinks: {two:,.0f} sends/s")
                 report(f"latency: {rate}/s for {seconds:g} s into one sink")
                 lat = bench.latency(client, rate, seconds)
-                report(f"latency: p50 {percentile(lat, 0.5):.1f} ms,"
-                       f" p99 {percentile(lat, 0.99):.1f} ms")  # fmt: skip
+                report(f"latency: p50 {percentile(lat, 50):.1f} ms,"
+                       f" p99 {percentile(lat, 99):.1f} ms")  # fmt: skip
                 client.reset()
                 report("baseline again")
                 after, after_cpu = bench.baseline(client, sends)
@@ -364,8 +363,8 @@ def run_sink_bench(settings: Settings, *, sends: int, latency_ms: float, concurr
         finally:
             bench.close()
     return SinkBenchResult(
-        sends_per_s=one, baseline_per_s=baseline, p50_ms=percentile(lat, 0.5),
-        p99_ms=percentile(lat, 0.99), sends_per_s_two_processes=two, sends=sends,
+        sends_per_s=one, baseline_per_s=baseline, p50_ms=percentile(lat, 50),
+        p99_ms=percentile(lat, 99), sends_per_s_two_processes=two, sends=sends,
         latency_ms=latency_ms, concurrency=concurrency, provider=provider,
         latency_sends=len(lat), rate_per_s=rate, baseline_runs=(before, after),
         sink_cpu_ms_per_send=sink_cpu, baseline_cpu_ms_per_send=min(base_cpu, after_cpu),

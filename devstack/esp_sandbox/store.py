@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from devstack.esp_sandbox.validate import Accepted, Identity
+from devstack.esp_sandbox.providers.common import Accepted, Identity
 from quoteflow.logs import mask_email
 
 
