@@ -43,11 +43,12 @@ from connectors.errors import CdcError
 from quoteflow.pgerrors import error_gist
 from quoteflow.reporting import Reporter
 from quoteflow.settings import Settings
+from quoteflow.topics import QUOTES
 from schemas.serde import Serde, serde_from_settings
 
 SCHEMA = "quoteflow_bench"
 PUBLICATION = "quoteflow_bench"
-TOPIC = "qms.public.quotes"
+TOPIC = QUOTES
 BATCH_ROWS = 10_000
 ROWS_PER_TXN = 10
 

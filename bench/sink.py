@@ -175,7 +175,7 @@ class _Bench:
             "customerio": {"site_id": SANDBOX_SITE},
             "sendgrid": {"from_email": "offers@example.com"},
             "braze": {"campaign_id": "bench-campaign"},
-            "topic_prefix": prefix, "group_id": "bench-sink-" + prefix.replace(".", "-").strip("-"),
+            "group_id": "bench-sink-" + prefix.replace(".", "-").strip("-"),
             "concurrency": self.concurrency, "accept_replays": True,
         })  # fmt: skip
 
@@ -245,7 +245,7 @@ class _Bench:
 
     def start_sinks(self, client: SandboxClient, prefix: str, n: int) -> list[WorkerProcess]:
         sink = self.sink_settings(client.url, prefix)
-        env = sink_env(sink, QUOTEFLOW_SCHEMA_REGISTRY__AUTO_REGISTER="true",
+        env = sink_env(sink, prefix, QUOTEFLOW_SCHEMA_REGISTRY__AUTO_REGISTER="true",
                        QUOTEFLOW_LOG__LEVEL="WARNING")  # fmt: skip
         procs = [WorkerProcess(["-m", "quoteflow", "sink"], env,
                                self.workdir / f"sink-{prefix.split('.')[-2]}-{i}.log")

@@ -19,6 +19,9 @@ from typing import Any
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from quoteflow.settings import Settings
+from quoteflow.topics import CUSTOMERS as CUSTOMERS  # the driver reads wl.CUSTOMERS etc.
+from quoteflow.topics import QUOTES as QUOTES
+from quoteflow.topics import WATERMARKS as WATERMARKS
 from schemas import examples
 from schemas.debezium import zoned_timestamp
 from schemas.serde import Serde
@@ -27,9 +30,6 @@ from streams.core.detector import CustomerState, step
 from streams.core.model import Change
 from streams.core.rules import Rules
 
-QUOTES = "qms.public.quotes"
-CUSTOMERS = "crm.public.customers"
-WATERMARKS = "quoteflow.cdc.watermarks"
 #: One in this many quote events accepts a quote created two events earlier.
 ACCEPT_EVERY = 5
 #: Seeded customers hold one open quote of each of these products; new ones are for another.

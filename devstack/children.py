@@ -102,13 +102,18 @@ class GroupProgress:
         self._consumer.close()
 
 
-def sink_env(sink: SinkSettings, **extra: str) -> dict[str, str]:
-    """A child ``quoteflow sink``'s environment: this one's, with ``sink``'s settings."""
+def sink_env(sink: SinkSettings, topic_prefix: str, **extra: str) -> dict[str, str]:
+    """A child ``quoteflow sink``'s environment: this one's, with ``sink``'s settings.
+
+    ``topic_prefix`` is the pipeline's ``topics.prefix``: the sink reads and writes the
+    topics of the run it belongs to.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUOTEFLOW_SINK__")}
+    env["QUOTEFLOW_TOPICS__PREFIX"] = topic_prefix
     values = {
         "PROVIDER": sink.provider, "BASE_URL": sink.base_url or "",
         "SECRET": sink.secret.get_secret_value() if sink.secret else "",
-        "TOPIC_PREFIX": sink.topic_prefix, "GROUP_ID": sink.group_id,
+        "GROUP_ID": sink.group_id,
         "CUSTOMERIO__SITE_ID": sink.customerio.site_id or "",
         "SENDGRID__FROM_EMAIL": sink.sendgrid.from_email or "",
         "BRAZE__CAMPAIGN_ID": sink.braze.campaign_id or "",

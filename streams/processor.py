@@ -1,6 +1,6 @@
 """The live driver: the detection core inside a faust app (``quoteflow process``).
 
-Topology (every topic name takes ``streams.topic_prefix``):
+Topology (every topic name takes ``topics.prefix``):
 
 * The router (:mod:`streams.router`, a confluent-kafka thread of the worker)
   reads the CDC change topics, decodes them (undecodable records go to the
@@ -105,7 +105,7 @@ class Processor:
     ) -> None:
         self.settings, self.rules, self.serde, self.clock = settings, rules, serde, clock
         self.heartbeat = Heartbeat(settings.health.file)
-        prefix = settings.streams.topic_prefix
+        prefix = settings.topics.prefix
         self.names = {n: prefix + n for n in (QUOTES, CUSTOMERS, TRIGGERS, DECISIONS,
                                               WATERMARKS, DEAD_LETTER)}  # fmt: skip
         self.partitions = stream_partitions(settings.topics.partitions)

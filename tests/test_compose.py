@@ -904,12 +904,9 @@ def test_sink_delivers_to_the_sandbox_on_its_loopback(compose: dict[str, Any]) -
 DEMO_SERVICE = "demo"
 RULES_ENV = "QUOTEFLOW_STREAMS__RULES_FILE"
 #: Each component's topic prefix variable: the demo must read the topics they write.
-TOPIC_PREFIX_ENV = {
-    "cdc": "QUOTEFLOW_CDC__TOPIC_PREFIX",
-    "process": "QUOTEFLOW_STREAMS__TOPIC_PREFIX",
-    "sink": "QUOTEFLOW_SINK__TOPIC_PREFIX",
-    DEMO_SERVICE: "QUOTEFLOW_STREAMS__TOPIC_PREFIX",
-}
+TOPIC_PREFIX_ENV = dict.fromkeys(
+    ("cdc", "process", "sink", DEMO_SERVICE), "QUOTEFLOW_TOPICS__PREFIX"
+)
 
 
 def test_demo_profile_attaches_to_the_compose_pipeline(compose: dict[str, Any]) -> None:

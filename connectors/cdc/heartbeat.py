@@ -83,5 +83,5 @@ def sees_all_sessions(conn: psycopg.Connection[Any]) -> bool:
 
 def heartbeat_statement() -> str:
     """The heartbeat as one SQL text, for a process that runs it on its own connection:
-    Debezium's ``heartbeat.action.query`` (:mod:`devstack.debezium.watermarks`)."""
+    Debezium's ``heartbeat.action.query`` (:mod:`connectors.debezium.watermarks`)."""
     return sql.SQL(_HEARTBEAT).format(prefix=sql.Literal(HEARTBEAT_PREFIX)).as_string(None)

@@ -17,13 +17,13 @@ from connectors.cdc.pgoutput import format_lsn
 from connectors.cdc.sources import CDC_SOURCES, CdcSource
 from connectors.cdc.stats import Stats
 from connectors.cdc.stream import ChangeStream
-from connectors.cdc.watermarks import WATERMARK_TOPIC
 from connectors.errors import CdcError
 from quoteflow.errors import QuoteflowError
 from quoteflow.liveness import Heartbeat
 from quoteflow.reporting import Reporter
 from quoteflow.settings import Settings
 from quoteflow.signals import on_signals
+from quoteflow.topics import WATERMARKS, prefixed
 from schemas.serde import Serde, serde_from_settings
 
 #: How often the runner reports each source's progress.
@@ -71,12 +71,12 @@ def _run_streams(
     report: Reporter,
     stop: threading.Event,
 ) -> dict[str, Stats]:
-    prefix = settings.cdc.topic_prefix
+    prefix = settings.topics.prefix
     streams = {
         s.server_name: ChangeStream(
             settings, s, serdes[s.server_name],
-            produce_to=prefix + s.topic if prefix else None,
-            watermarks_to=prefix + WATERMARK_TOPIC if prefix else None,
+            produce_to=prefixed(prefix, s.topic) if prefix else None,
+            watermarks_to=prefixed(prefix, WATERMARKS) if prefix else None,
         )
         for s in sources
     }

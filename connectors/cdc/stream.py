@@ -39,11 +39,11 @@ from connectors.cdc.watermarks import (
     HEARTBEAT_PREFIX,
     SIGNAL_PREFIX,
     WATERMARK_PREFIX,
-    WATERMARK_TOPIC,
 )
 from connectors.errors import CdcError
 from quoteflow.pgerrors import error_gist
 from quoteflow.settings import Settings
+from quoteflow.topics import WATERMARKS
 from quoteflow.topics.catalog import CATALOGUE, TopicSpec
 from schemas.serde import Serde
 
@@ -172,7 +172,7 @@ class ChangeStream:
 
     @property
     def _watermark_topic(self) -> str:
-        return self._watermarks_to or WATERMARK_TOPIC
+        return self._watermarks_to or WATERMARKS
 
     def _require_topic(self, topic: str) -> None:
         """Fail at start, in one line, rather than at the first change (auto-create is off)."""

@@ -19,9 +19,10 @@ from connectors.cdc.heartbeat import sees_all_sessions, write_heartbeat
 from connectors.cdc.producing import Producing
 from connectors.cdc.progress import Txn
 from connectors.cdc.stats import Stats
-from connectors.cdc.watermarks import WATERMARK_TOPIC, parse_heartbeat, source_watermark
+from connectors.cdc.watermarks import parse_heartbeat, source_watermark
 from connectors.errors import CdcError
 from quoteflow.pgerrors import error_gist
+from quoteflow.topics import WATERMARKS
 from schemas.errors import SerdeError
 from schemas.serde import Serde
 
@@ -107,7 +108,7 @@ class WatermarkWriter:
             producing.acked_offsets, time.time_ns() // 1_000_000,
         )  # fmt: skip
         try:
-            value = self._serde.encode("cdc_watermark", record, topic=WATERMARK_TOPIC)
+            value = self._serde.encode("cdc_watermark", record, topic=WATERMARKS)
         except SerdeError as exc:
             raise CdcError(f"cannot encode a watermark: {exc}") from exc
         producing.producer.produce(self._topic, key=self._source.encode(), value=value)

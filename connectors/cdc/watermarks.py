@@ -26,8 +26,6 @@ WATERMARK_PREFIX = "quoteflow.snapshot"
 SIGNAL_PREFIX = "quoteflow.signal"
 #: Heartbeats: non-transactional messages whose content is the server's clock (epoch ms).
 HEARTBEAT_PREFIX = "quoteflow.heartbeat"
-#: Where the source watermarks go (the catalogue's quoteflow.cdc.watermarks).
-WATERMARK_TOPIC = "quoteflow.cdc.watermarks"
 
 Mark = Literal["low", "high"]
 #: What a key looks like in chunk bookkeeping: the primary key's values, in key order.

@@ -93,7 +93,7 @@ class Sink(Dispatching):
         self.stop = stop or threading.Event()
         self.clock = clock
         self.provider = build_provider(self.cfg)
-        self.topics = SinkTopics.with_prefix(self.cfg.topic_prefix)
+        self.topics = SinkTopics.with_prefix(settings.topics.prefix)
         self.stats = SinkStats()
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.epochs = {}

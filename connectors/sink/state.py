@@ -29,11 +29,9 @@ from connectors.sink.providers import Provider
 from connectors.sink.ratelimit import RateLimiter
 from quoteflow.reporting import Reporter
 from quoteflow.settings import Settings, SinkSettings
+from quoteflow.topics import DEAD_LETTER, DELIVERIES, TRIGGERS, prefixed
 from schemas.serde import Serde
 
-TRIGGERS = "quoteflow.abandonment.triggers"
-DELIVERIES = "quoteflow.esp.deliveries"
-DEAD_LETTER = "quoteflow.dead-letter"
 #: A dispatcher turn claims (and records) in batches: one statement per few sends, not
 #: per send, unless this long has passed (a trickle of triggers is not held back longer).
 BATCH_WAIT_S = 0.005
@@ -47,7 +45,8 @@ class SinkTopics:
 
     @classmethod
     def with_prefix(cls, prefix: str) -> SinkTopics:
-        return cls(prefix + TRIGGERS, prefix + DELIVERIES, prefix + DEAD_LETTER)
+        return cls(prefixed(prefix, TRIGGERS), prefixed(prefix, DELIVERIES),
+                   prefixed(prefix, DEAD_LETTER))  # fmt: skip
 
 
 @dataclass

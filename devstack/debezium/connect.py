@@ -256,7 +256,7 @@ class ConnectDistributed(ConnectStandalone):
     Distributed mode is what production runs, and the mode that keeps source
     offsets in a Kafka topic (``offset.storage.topic``): ``quoteflow watermarks``
     reads that topic as its proof that Kafka acknowledged everything Debezium
-    sent before a heartbeat (see :mod:`devstack.debezium.watermarks`).
+    sent before a heartbeat (see :mod:`connectors.debezium.watermarks`).
     Connectors are submitted over the REST API once the worker answers.
     """
 

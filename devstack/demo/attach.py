@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from devstack.demo.observe import QUOTES, SCHEMAS, SandboxView, Seen
+from devstack.demo.observe import SCHEMAS, SandboxView, Seen
 from devstack.demo.plan import PlannedQuote
 from devstack.demo.summary import delivered_quotes
 from quoteflow.errors import QuoteflowError
 from quoteflow.settings import Settings
+from quoteflow.topics import QUOTES
 
 #: How long the sandbox may take to answer the first time (a container just healthy).
 SANDBOX_WAIT_S = 15.0
@@ -42,7 +43,7 @@ class Attach:
     """Where the running pipeline is: its sink's ESP sandbox and its topics' prefix."""
 
     sandbox_url: str
-    #: ``cdc.topic_prefix`` = ``streams.topic_prefix`` = ``sink.topic_prefix`` of the pipeline.
+    #: The pipeline's ``topics.prefix``.
     topic_prefix: str = ""
 
 

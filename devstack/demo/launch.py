@@ -110,7 +110,7 @@ class Launch:
         self._wait("the ESP sandbox", lambda: _answers(view), 30)
         self.supervisor.start(Child("cdc", ["cdc"], self._env(
             QUOTEFLOW_CDC__SLOT_PREFIX=names.slot_prefix,
-            QUOTEFLOW_CDC__TOPIC_PREFIX=names.topic_prefix,
+            QUOTEFLOW_TOPICS__PREFIX=names.topic_prefix,
             QUOTEFLOW_CDC__STATE_DIR=str(self.dir / "cdc"),
             QUOTEFLOW_CDC__SNAPSHOT="never",  # only this run's writes, not the tables' history
             QUOTEFLOW_CDC__HEARTBEAT_INTERVAL_S="1",
@@ -119,19 +119,19 @@ class Launch:
         self._wait("the CDC's replication slots", self._slots_active, 60)
         self.supervisor.start(Child("process", ["process"], self._env(
             QUOTEFLOW_STREAMS__APP_ID=names.app_id,
-            QUOTEFLOW_STREAMS__TOPIC_PREFIX=names.topic_prefix,
+            QUOTEFLOW_TOPICS__PREFIX=names.topic_prefix,
             QUOTEFLOW_STREAMS__DATA_DIR=str(self.dir / "streams"),
             QUOTEFLOW_STREAMS__RULES_FILE=str(DEMO_RULES),
             QUOTEFLOW_STREAMS__TICK_INTERVAL_S="1",
         ), logs / "process.log"))  # fmt: skip
         sink = load_settings(self.config_file, sink={
             **sandbox.sink_overrides("customerio"), "group_id": names.sink_group,
-            "topic_prefix": names.topic_prefix, "commit_interval_s": 0.5,
+            "commit_interval_s": 0.5,
         }).sink  # fmt: skip
         # No QUOTEFLOW_SINK__ value of the caller's survives, and the provider, URL and key
         # override the config file's: the demo can only e-mail its own sandbox.
         env = {k: v for k, v in self._env().items() if not k.startswith("QUOTEFLOW_SINK__")}
-        self.supervisor.start(Child("sink", ["sink"], {**env, **sink_env(sink)},
+        self.supervisor.start(Child("sink", ["sink"], {**env, **sink_env(sink, names.topic_prefix)},
                                     logs / "sink.log"))  # fmt: skip
         self.record()
         for child in self.supervisor.children:

@@ -30,10 +30,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPar
 from devstack.esp_sandbox import SandboxClient
 from quoteflow.errors import QuoteflowError, TopicError
 from quoteflow.settings import Settings
+from quoteflow.topics import CUSTOMERS, DECISIONS, QUOTES, TRIGGERS
 from schemas.serde import Serde, serde_from_settings
 
-QUOTES, CUSTOMERS = "qms.public.quotes", "crm.public.customers"
-TRIGGERS, DECISIONS = "quoteflow.abandonment.triggers", "quoteflow.abandonment.decisions"
 SCHEMAS = {QUOTES: "qms_quote_envelope", CUSTOMERS: "crm_customer_envelope",
            TRIGGERS: "abandonment_trigger", DECISIONS: "abandonment_decision"}  # fmt: skip
 

@@ -31,7 +31,7 @@ def watermarks(obj: CliContext) -> None:
     and Kafka Connect's committed offsets (watermarks.connect_offsets_topic), and
     writes quoteflow.cdc.watermarks. Runs until Ctrl-C or SIGTERM.
     """
-    from devstack.debezium.publisher import run_watermarks
+    from connectors.debezium.publisher import run_watermarks
 
     run_watermarks(obj.settings, reporter())
 

@@ -27,7 +27,7 @@ from quoteflow.settings import Settings
               help="With --attach: the ESP sandbox the running pipeline's sink delivers to.")
 @click.option("--topic-prefix", "topic_prefix", metavar="PREFIX", default=None,
               help="With --attach: the running pipeline's topic prefix"
-                   " [default: streams.topic_prefix].")
+                   " [default: topics.prefix].")
 @pass_ctx
 def demo(obj: CliContext, quick: bool, keep: bool, resume: str | None, attach: bool,
          sandbox_url: str | None, topic_prefix: str | None) -> None:  # fmt: skip
@@ -78,8 +78,8 @@ def _attach_options(settings: Settings, attach: bool, keep: bool, resume: str | 
                                " pipeline's sink delivers to (what was e-mailed is its count)")
     if not sandbox_url.startswith(("http://", "https://")):
         raise click.UsageError(f"--sandbox {sandbox_url}: expected an http:// or https:// URL")
-    prefix = settings.streams.topic_prefix if topic_prefix is None else topic_prefix
+    prefix = settings.topics.prefix if topic_prefix is None else topic_prefix
     if not re.fullmatch(r"[a-zA-Z0-9._-]*", prefix):
         raise click.UsageError(f"--topic-prefix {prefix!r}: letters, digits, '.', '_' and '-'"
-                               " only (as the pipeline's topic_prefix settings)")  # fmt: skip
+                               " only (as the pipeline's topics.prefix setting)")  # fmt: skip
     return sandbox_url.rstrip("/"), prefix

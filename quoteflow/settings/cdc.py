@@ -25,9 +25,6 @@ class CdcSettings(Section):
     sources: tuple[CdcSourceName, ...] = ALL_SOURCES
     #: Replication slots are named <slot_prefix>_<source>; one slot per source, held by one process.
     slot_prefix: str = Field(default="quoteflow", pattern=r"^[a-z_][a-z0-9_]{0,40}$")
-    #: Prefixes the change and watermark topics, like ``streams.topic_prefix``: a second
-    #: pipeline (or a test) on the same cluster reads and writes only its own topics.
-    topic_prefix: str = Field(default="", pattern=r"^[a-zA-Z0-9._-]*$")
     #: How often the confirmed position is sent to the server (and keepalives answered at once).
     status_interval_s: float = Field(default=1.0, gt=0, le=60)
     #: Events awaiting Kafka's acknowledgement before reading pauses: bounds memory and duplicates.
@@ -61,7 +58,7 @@ def _default_connectors() -> dict[CdcSourceName, str]:
 class WatermarksSettings(Section):
     """``quoteflow watermarks``: the source watermark when Debezium produces the change topics.
 
-    Topic names follow ``cdc.topic_prefix`` like ``quoteflow cdc``'s: the change
+    Topic names follow ``topics.prefix`` like ``quoteflow cdc``'s: the change
     topics, Debezium's ``<source>.message`` topics and ``quoteflow.cdc.watermarks``.
     """
 

@@ -133,12 +133,19 @@ def _choose_config_file(explicit: Path | str | None, environ: Mapping[str, str])
     return path
 
 
+#: Settings that moved, with where to: an old config gets told, not just "unknown".
+MOVED = {
+    f"{section}.topic_prefix": "moved to topics.prefix (one prefix for every component's topics)"
+    for section in ("cdc", "streams", "sink")
+}
+
+
 def _describe(error: Mapping[str, Any]) -> str:
     key = ".".join(str(part) for part in error.get("loc", ()))
     env_name = ENV_PREFIX + "__".join(str(p) for p in error.get("loc", ())).upper()
     message = str(error.get("msg", "invalid value"))
     if error.get("type") == "extra_forbidden":
-        message = "unknown setting (check the spelling; see docs/configuration.md)"
+        message = MOVED.get(key, "unknown setting (check the spelling; see docs/configuration.md)")
     if not key:
         return f"settings: {message}"
     return f"setting {key} (env {env_name}): {message}"

@@ -76,8 +76,6 @@ class SinkSettings(Section):
     braze: BrazeSettings = Field(default_factory=BrazeSettings)
     customerio: CustomerioSettings = Field(default_factory=CustomerioSettings)
 
-    #: Prepended to the topics the sink reads and writes (a test's own); "" in production.
-    topic_prefix: str = Field(default="", pattern=r"^[a-zA-Z0-9._-]*$")
     group_id: str = Field(default="quoteflow-esp-sink", pattern=r"^[a-zA-Z0-9._-]+$")
     #: Requests in flight at once (threads sharing one HTTP session); per-customer order holds.
     concurrency: int = Field(default=64, ge=1, le=512)

@@ -18,9 +18,6 @@ class StreamsSettings(Section):
     processing_guarantee: Literal["exactly_once", "at_least_once"] = "exactly_once"
     #: The marketing rules file; None: the shipped streams/rules.toml.
     rules_file: Path | None = None
-    #: Prepended to every topic the processor reads and writes (a staging namespace, or
-    #: a test's own topics); "" in production.
-    topic_prefix: str = Field(default="", pattern=r"^[a-zA-Z0-9._-]*$")
     #: How often each worker ticks its partitions' clocks (deadlines fire within about this).
     tick_interval_s: float = Field(default=0.25, gt=0, le=10)
     #: faust's commit interval: input offsets, table changes and outputs commit together.

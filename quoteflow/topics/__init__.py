@@ -1,5 +1,31 @@
 """The topic catalogue: every topic of the pipeline, declared once."""
 
-from quoteflow.topics.catalog import CATALOGUE, TopicSpec, by_name
+from quoteflow.topics.catalog import (
+    CATALOGUE,
+    CHANGE_TOPICS,
+    CUSTOMERS,
+    DEAD_LETTER,
+    DECISIONS,
+    DELIVERIES,
+    QUOTES,
+    TRIGGERS,
+    WATERMARKS,
+    TopicSpec,
+    by_name,
+    prefixed,
+)
 
-__all__ = ["CATALOGUE", "TopicSpec", "by_name"]
+__all__ = [
+    "CATALOGUE",
+    "CHANGE_TOPICS",
+    "CUSTOMERS",
+    "DEAD_LETTER",
+    "DECISIONS",
+    "DELIVERIES",
+    "QUOTES",
+    "TRIGGERS",
+    "WATERMARKS",
+    "TopicSpec",
+    "by_name",
+    "prefixed",
+]

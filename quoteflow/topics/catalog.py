@@ -17,6 +17,31 @@ DAY_MS = 24 * 60 * 60 * 1000
 
 KeyFormat = Literal["avro", "string"]
 
+# The topics' names, as every module takes them (with ``topics.prefix`` in front, see
+# :func:`prefixed`): a rename is one edit here, and tests/test_topics/test_names.py fails
+# when a name is spelled out anywhere else in the product.
+#: QMS quote changes. Its partition count is also the processor's (:func:`stream_partitions`).
+QUOTES = "qms.public.quotes"
+#: CRM customer changes.
+CUSTOMERS = "crm.public.customers"
+TRIGGERS = "quoteflow.abandonment.triggers"
+DECISIONS = "quoteflow.abandonment.decisions"
+DELIVERIES = "quoteflow.esp.deliveries"
+WATERMARKS = "quoteflow.cdc.watermarks"
+DEAD_LETTER = "quoteflow.dead-letter"
+#: The change topics by CDC source: the name's first part is the source (Debezium's
+#: ``topic.prefix``), as in ``<source>.<schema>.<table>``.
+CHANGE_TOPICS: Mapping[str, str] = {name.split(".", 1)[0]: name for name in (QUOTES, CUSTOMERS)}
+
+
+def prefixed(prefix: str, name: str) -> str:
+    """``name`` as this deployment spells it: ``topics.prefix`` in front (often empty).
+
+    One prefix for every topic, so a second pipeline on one cluster (a test run, a
+    demo, a replay) has its own complete set and never reads another's watermarks.
+    """
+    return prefix + name
+
 
 @dataclass(frozen=True)
 class TopicSpec:
@@ -57,7 +82,7 @@ def min_insync_replicas(replication_factor: int) -> int:
 
 CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(
-        name="qms.public.quotes",
+        name=QUOTES,
         partitions=6,
         cleanup_policy="delete",
         retention_ms=90 * DAY_MS,
@@ -66,7 +91,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         purpose="QMS quote row changes (CDC, Debezium envelope); keyed by quote_id",
     ),
     TopicSpec(
-        name="crm.public.customers",
+        name=CUSTOMERS,
         partitions=6,
         cleanup_policy="compact",
         retention_ms=-1,
@@ -76,7 +101,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         extra_config={"min.compaction.lag.ms": str(60 * 60 * 1000)},
     ),
     TopicSpec(
-        name="quoteflow.abandonment.triggers",
+        name=TRIGGERS,
         partitions=6,
         cleanup_policy="delete",
         retention_ms=90 * DAY_MS,
@@ -85,7 +110,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         purpose="one trigger per abandoned quote, for the ESP sink and dashboards",
     ),
     TopicSpec(
-        name="quoteflow.abandonment.decisions",
+        name=DECISIONS,
         partitions=6,
         cleanup_policy="delete",
         retention_ms=90 * DAY_MS,
@@ -94,7 +119,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         purpose="quotes that got no e-mail and why (suppressed, holdout, unmatched, converted)",
     ),
     TopicSpec(
-        name="quoteflow.esp.deliveries",
+        name=DELIVERIES,
         partitions=6,
         cleanup_policy="delete",
         retention_ms=365 * DAY_MS,
@@ -103,7 +128,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         purpose="what the ESP answered for each trigger",
     ),
     TopicSpec(
-        name="quoteflow.cdc.watermarks",
+        name=WATERMARKS,
         partitions=1,
         cleanup_policy="compact",
         retention_ms=-1,
@@ -115,7 +140,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         fixed_partitions="one ordered log per source",
     ),
     TopicSpec(
-        name="quoteflow.dead-letter",
+        name=DEAD_LETTER,
         partitions=1,
         cleanup_policy="delete",
         retention_ms=30 * DAY_MS,
@@ -132,11 +157,6 @@ def by_name(name: str) -> TopicSpec:
             return spec
     known = ", ".join(s.name for s in CATALOGUE)
     raise KeyError(f"no topic {name!r} in the catalogue (known: {known})")
-
-
-#: The topic whose partition count is the processor's: the changes are routed by customer
-#: onto that many partitions, and every faust topic it declares gets as many.
-QUOTES = "qms.public.quotes"
 
 
 def stream_partitions(configured: int | None) -> int:

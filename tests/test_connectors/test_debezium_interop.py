@@ -234,7 +234,7 @@ class Pipeline:
         watermarks = self.settings.watermarks
         return {
             **_env(self.settings),
-            "QUOTEFLOW_CDC__TOPIC_PREFIX": self.prefix,
+            "QUOTEFLOW_TOPICS__PREFIX": self.prefix,
             "QUOTEFLOW_WATERMARKS__CONNECT_OFFSETS_TOPIC": watermarks.connect_offsets_topic,
             "QUOTEFLOW_WATERMARKS__CONNECTORS": json.dumps(watermarks.connectors),
             "QUOTEFLOW_WATERMARKS__INTERVAL_S": "0.2",
@@ -259,10 +259,9 @@ def pipeline(stack: object, tmp_path: Path) -> Iterator[Pipeline]:
     group = f"test-dbzwm-{run}-connect"
     connectors = {"qms": f"test-dbzwm-{run}-qms", "crm": f"test-dbzwm-{run}-crm"}
     settings = load_settings(
-        topics={"partitions": 2},
+        topics={"partitions": 2, "prefix": prefix},
         schema_registry={"auto_register": True},
-        cdc={"topic_prefix": prefix},
-        streams={"topic_prefix": prefix, "app_id": f"test-dbzwm-{run}",
+        streams={"app_id": f"test-dbzwm-{run}",
                  "data_dir": tmp_path / "streams", "rules_file": rules,
                  "tick_interval_s": 0.2, "commit_interval_s": 0.2},
         watermarks={"connect_offsets_topic": f"{group}-offsets", "connectors": connectors},
@@ -426,7 +425,7 @@ def test_quoteflow_watermarks_names_the_missing_topics_in_one_line(stack: object
     """Before Debezium's topics exist there is nothing to read: say which, and what to do."""
     prefix = f"test.dbzwm.missing.{uuid.uuid4().hex[:8]}."
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUOTEFLOW_")}
-    env.update({"QUOTEFLOW_CDC__TOPIC_PREFIX": prefix, "COLUMNS": "200"})
+    env.update({"QUOTEFLOW_TOPICS__PREFIX": prefix, "COLUMNS": "200"})
     done = subprocess.run(
         [sys.executable, "-m", "quoteflow", "watermarks"], env=env, capture_output=True,
         text=True, timeout=60, check=False,

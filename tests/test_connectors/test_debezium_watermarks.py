@@ -7,8 +7,7 @@ import json
 import pytest
 
 from connectors.cdc.heartbeat import heartbeat_statement
-from devstack.debezium.connect import package_file, read_properties
-from devstack.debezium.watermarks import (
+from connectors.debezium.watermarks import (
     MAX_PENDING,
     Heartbeat,
     SourceProgress,
@@ -16,6 +15,7 @@ from devstack.debezium.watermarks import (
     heartbeat_of,
     offset_key,
 )
+from devstack.debezium.connect import package_file, read_properties
 
 pytestmark = pytest.mark.unit
 

@@ -2,7 +2,7 @@
 
 `quoteflow cdc`, `process` and `sink` run as child processes with the very
 commands compose runs (:func:`tests.helpers.compose_command`), on topics,
-replication slots, consumer groups and state of their own (one ``topic_prefix``
+replication slots, consumer groups and state of their own (one ``topics.prefix``
 for all three), the sink delivering to an in-process ESP sandbox; everything is
 removed on the way out, so tests never see each other's records.
 """
@@ -64,7 +64,7 @@ def running_pipeline(settings: Settings, tmp_path: Path, *, run: str, prefix: st
         cdc = WorkerProcess(["-m", "quoteflow", *compose_command("cdc")], {
             **common, "QUOTEFLOW_CDC__SLOT_PREFIX": slot_prefix,
             "QUOTEFLOW_HEALTH__FILE": str(tmp_path / "cdc.alive"),
-            "QUOTEFLOW_CDC__TOPIC_PREFIX": prefix,
+            "QUOTEFLOW_TOPICS__PREFIX": prefix,
             "QUOTEFLOW_CDC__STATE_DIR": str(tmp_path / "cdc"), "QUOTEFLOW_CDC__SNAPSHOT": "never",
             "QUOTEFLOW_CDC__HEARTBEAT_INTERVAL_S": "1",
         }, tmp_path / "cdc.log")  # fmt: skip
@@ -82,18 +82,17 @@ def running_pipeline(settings: Settings, tmp_path: Path, *, run: str, prefix: st
         children.append(WorkerProcess(["-m", "quoteflow", *compose_command("process")], {
             **common, "QUOTEFLOW_STREAMS__APP_ID": f"e2e-{run}",
             "QUOTEFLOW_HEALTH__FILE": str(tmp_path / "process.alive"),
-            "QUOTEFLOW_STREAMS__TOPIC_PREFIX": prefix,
+            "QUOTEFLOW_TOPICS__PREFIX": prefix,
             "QUOTEFLOW_STREAMS__DATA_DIR": str(tmp_path / "streams"),
             "QUOTEFLOW_STREAMS__RULES_FILE": str(rules_file),
             "QUOTEFLOW_STREAMS__TICK_INTERVAL_S": "1",
         }, tmp_path / "process.log"))  # fmt: skip
         sink_settings = load_settings(sink={
             **sandbox.sink_overrides("customerio"), "group_id": f"e2e-sink-{run}",
-            "topic_prefix": prefix,
             "read_timeout_s": 5.0, "commit_interval_s": 0.5,
         }).sink  # fmt: skip
         children.append(WorkerProcess(["-m", "quoteflow", *compose_command("sink")],
-                                      sink_env(sink_settings,
+                                      sink_env(sink_settings, prefix,
                                                QUOTEFLOW_SCHEMA_REGISTRY__AUTO_REGISTER="true",
                                                QUOTEFLOW_HEALTH__FILE=str(tmp_path / "sink.alive")),
                                       tmp_path / "sink.log"))  # fmt: skip

@@ -145,12 +145,12 @@ def pipeline(stack: object, settings: Settings, tmp_path: Path) -> Iterator[dict
     base = {k: v for k, v in os.environ.items() if not k.startswith("QUOTEFLOW_")}
     common = {**base, "QUOTEFLOW_SCHEMA_REGISTRY__AUTO_REGISTER": "true"}
     cdc = WorkerProcess(["-m", "quoteflow", "cdc"], {
-        **common, "QUOTEFLOW_CDC__SLOT_PREFIX": slot_prefix, "QUOTEFLOW_CDC__TOPIC_PREFIX": prefix,
+        **common, "QUOTEFLOW_CDC__SLOT_PREFIX": slot_prefix, "QUOTEFLOW_TOPICS__PREFIX": prefix,
         "QUOTEFLOW_CDC__STATE_DIR": str(tmp_path / "cdc"), "QUOTEFLOW_CDC__SNAPSHOT": "never",
     }, tmp_path / "cdc.log")  # fmt: skip
     # The worker as shipped (tick, commit interval, session timeout), INFO to see its catch-up.
     worker_env = {
-        **common, "QUOTEFLOW_STREAMS__APP_ID": app_id, "QUOTEFLOW_STREAMS__TOPIC_PREFIX": prefix,
+        **common, "QUOTEFLOW_STREAMS__APP_ID": app_id, "QUOTEFLOW_TOPICS__PREFIX": prefix,
         "QUOTEFLOW_STREAMS__DATA_DIR": str(tmp_path / "streams"),
         "QUOTEFLOW_STREAMS__RULES_FILE": str(rules_file), "QUOTEFLOW_LOG__LEVEL": "INFO",
     }  # fmt: skip

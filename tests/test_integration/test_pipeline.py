@@ -3,7 +3,7 @@
 Rows are written to the stack's real QMS and CRM databases; the CDC (its own
 slots), a processor (its own app id and state) and a sink (its own consumer
 group) run as child processes, as in production, on topics of their own (one
-``topic_prefix`` for all three); the sandbox is the witness of what was
+``topics.prefix`` for all three); the sandbox is the witness of what was
 e-mailed. Customer and quote ids are this test's own, so the rows other tests
 write to the same databases never count.
 """
@@ -195,7 +195,7 @@ def _second_processor(pipeline: dict[str, Any], tmp_path: Path, app_id: str,
         **env, "QUOTEFLOW_SCHEMA_REGISTRY__AUTO_REGISTER": "true",
         "QUOTEFLOW_STREAMS__APP_ID": app_id,
         "QUOTEFLOW_HEALTH__FILE": str(tmp_path / "process-b.alive"),
-        "QUOTEFLOW_STREAMS__TOPIC_PREFIX": pipeline["prefix"],
+        "QUOTEFLOW_TOPICS__PREFIX": pipeline["prefix"],
         "QUOTEFLOW_STREAMS__DATA_DIR": str(tmp_path / "streams-b"),
         "QUOTEFLOW_STREAMS__RULES_FILE": str(rules_file),
         "QUOTEFLOW_STREAMS__TICK_INTERVAL_S": "1",

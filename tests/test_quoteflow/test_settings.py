@@ -297,3 +297,18 @@ def test_the_local_stack_address_is_the_one_set_of_constants() -> None:
     assert s.kafka.bootstrap_servers == local_kafka_bootstrap() == "127.0.0.1:19092"
     assert (s.postgres.host, s.postgres.port) == (LOCAL_HOST, 55432)
     assert s.schema_registry.url == local_registry_url() == "http://127.0.0.1:18081/apis/ccompat/v7"
+
+
+@pytest.mark.parametrize("section", ["cdc", "streams", "sink"])
+def test_an_old_per_component_topic_prefix_says_where_it_moved(
+    section: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(f"QUOTEFLOW_{section.upper()}__TOPIC_PREFIX", "staging.")
+    moved = rf"setting {section}\.topic_prefix .*moved to topics\.prefix"
+    with pytest.raises(ConfigError, match=moved):
+        load_settings()
+
+
+def test_one_topic_prefix_for_every_component(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUOTEFLOW_TOPICS__PREFIX", "staging.")
+    assert load_settings().topics.prefix == "staging."

@@ -1,6 +1,6 @@
 """A sink test's world: its own topics, a sandbox ESP, triggers in, receipts out.
 
-Every test gets topics of its own (``sink.topic_prefix``) and a consumer group
+Every test gets topics of its own (``topics.prefix``) and a consumer group
 of its own; trigger ids are unique per test (``make_trigger``), so the shared
 ops ledger never mixes two tests. The sink runs in a thread (``start``) or as
 a child process (``spawn``, for kill -9).
@@ -100,7 +100,8 @@ class SinkWorld:
 
     def spawn(self, log: Path) -> WorkerProcess:
         """`quoteflow sink` as a child process (kill -9 tests)."""
-        env = sink_env(self.settings.sink, QUOTEFLOW_SCHEMA_REGISTRY__AUTO_REGISTER="true",
+        env = sink_env(self.settings.sink, self.settings.topics.prefix,
+                       QUOTEFLOW_SCHEMA_REGISTRY__AUTO_REGISTER="true",
                        QUOTEFLOW_LOG__LEVEL="WARNING")  # fmt: skip
         return WorkerProcess(["-m", "quoteflow", "sink"], env, log)
 
@@ -184,12 +185,13 @@ def sink_world(provider: str = "customerio",
     sandbox = Sandbox(SandboxConfig(port=0))
     sandbox.start()
     overrides = {
-        **sandbox.sink_overrides(provider), "topic_prefix": prefix, "group_id": f"test-sink-{run}",
+        **sandbox.sink_overrides(provider), "group_id": f"test-sink-{run}",
         "retry_initial_s": 0.05, "retry_max_s": 1.0, "breaker_cooldown_s": 0.5,
         "commit_interval_s": 0.1, "read_timeout_s": 2.0, "concurrency": 16,
         "session_timeout_s": 6, **sink,
     }  # fmt: skip
-    world_settings = load_settings(schema_registry={"auto_register": True}, sink=overrides)
+    world_settings = load_settings(schema_registry={"auto_register": True}, sink=overrides,
+                                   topics={"prefix": prefix})
     topics = SinkTopics.with_prefix(prefix)
     names = [topics.triggers, topics.deliveries, topics.dead_letter]
     admin = AdminClient(world_settings.kafka.as_librdkafka_dict())

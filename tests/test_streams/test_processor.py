@@ -1,6 +1,6 @@
 """``quoteflow process`` against the real broker and registry, as a worker process.
 
-Each test runs with topics of its own (``streams.topic_prefix``), writes CDC
+Each test runs with topics of its own (``topics.prefix``), writes CDC
 change events in the Debezium layout itself (no CDC connector needed), plays
 the CDC source watermark (records on its own watermark topic, like heartbeats),
 and reads the outputs back with read_committed.
@@ -162,9 +162,9 @@ def new_world(stack: object, tmp_path: Path) -> Iterator[Callable[..., World]]:
 
     def make(topics: Mapping[str, int] | None = TOPICS, *, partitions: int = PARTITIONS) -> World:
         settings = load_settings(
-            topics={"partitions": partitions},
+            topics={"partitions": partitions, "prefix": prefix},
             schema_registry={"auto_register": True},
-            streams={"topic_prefix": prefix, "app_id": f"test-proc-{run}",
+            streams={"app_id": f"test-proc-{run}",
                      "data_dir": tmp_path / "streams", "rules_file": rules,
                      "tick_interval_s": 0.2, "commit_interval_s": 0.2},
         )  # fmt: skip
@@ -199,7 +199,7 @@ def _env(settings: Settings) -> dict[str, str]:
     env.update({
         "QUOTEFLOW_TOPICS__PARTITIONS": str(settings.topics.partitions),
         "QUOTEFLOW_SCHEMA_REGISTRY__AUTO_REGISTER": "true",
-        "QUOTEFLOW_STREAMS__TOPIC_PREFIX": streams.topic_prefix,
+        "QUOTEFLOW_TOPICS__PREFIX": settings.topics.prefix,
         "QUOTEFLOW_STREAMS__APP_ID": streams.app_id,
         "QUOTEFLOW_STREAMS__DATA_DIR": str(streams.data_dir),
         "QUOTEFLOW_STREAMS__RULES_FILE": str(streams.rules_file),

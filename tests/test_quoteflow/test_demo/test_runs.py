@@ -9,16 +9,17 @@ from pathlib import Path
 import pytest
 
 from devstack.demo.runs import Resume, RunNames, write_record
-from quoteflow.settings import CdcSettings, SinkSettings, StreamsSettings
+from quoteflow.settings import CdcSettings, SinkSettings, StreamsSettings, TopicsSettings
 
 pytestmark = pytest.mark.unit
 
 
 def test_names_are_accepted_by_the_settings_they_go_into() -> None:
     names = RunNames.new(datetime(2026, 12, 6, 13, 0, tzinfo=UTC))
-    CdcSettings(slot_prefix=names.slot_prefix, topic_prefix=names.topic_prefix)
-    StreamsSettings(app_id=names.app_id, topic_prefix=names.topic_prefix)
-    SinkSettings(group_id=names.sink_group, topic_prefix=names.topic_prefix)
+    CdcSettings(slot_prefix=names.slot_prefix)
+    TopicsSettings(prefix=names.topic_prefix)
+    StreamsSettings(app_id=names.app_id)
+    SinkSettings(group_id=names.sink_group)
     for name in (names.topic_prefix, names.app_id, names.sink_group):
         assert name.startswith(names.topics_start)
 

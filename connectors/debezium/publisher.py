@@ -1,6 +1,6 @@
 """``quoteflow watermarks``: publish the source watermark for change topics Debezium writes.
 
-The thin I/O around :mod:`devstack.debezium.watermarks` (where the reasoning
+The thin I/O around :mod:`connectors.debezium.watermarks` (where the reasoning
 is): one consumer reads Debezium's ``<source>.message`` topics (our heartbeat
 messages, decoded with the writer's schema from the registry) and Kafka
 Connect's offsets topic (from its beginning: it is compacted, the newest value
@@ -26,11 +26,12 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from connectors.cdc.offsets import end_offsets
 from connectors.cdc.sources import CDC_SOURCES
-from connectors.cdc.watermarks import WATERMARK_TOPIC, source_watermark
+from connectors.cdc.watermarks import source_watermark
+from connectors.debezium.watermarks import SourceProgress, committed_lsn, heartbeat_of, offset_key
 from connectors.errors import CdcError
-from devstack.debezium.watermarks import SourceProgress, committed_lsn, heartbeat_of, offset_key
 from quoteflow.reporting import Reporter
 from quoteflow.settings import Settings
+from quoteflow.topics import WATERMARKS, prefixed
 from schemas.serde import registry_client, serde_from_settings
 
 log = logging.getLogger("quoteflow.watermarks")
@@ -50,11 +51,11 @@ class SourceTopics:
 
 
 def source_topics(settings: Settings) -> list[SourceTopics]:
-    prefix = settings.cdc.topic_prefix
+    prefix = settings.topics.prefix
     by_name = {s.server_name: s for s in CDC_SOURCES}
     return [
         SourceTopics(
-            source, prefix + by_name[source].topic, f"{prefix}{source}.message",
+            source, prefixed(prefix, by_name[source].topic), f"{prefix}{source}.message",
             settings.watermarks.connectors[source],
         )
         for source in settings.watermarks.sources
@@ -76,7 +77,7 @@ class WatermarkPublisher:
         self._by_message_topic = {s.message_topic: s for s in self.sources}
         self._by_connector = {s.connector: s for s in self.sources}
         self._offsets_topic = settings.watermarks.connect_offsets_topic
-        self._watermark_topic = settings.cdc.topic_prefix + WATERMARK_TOPIC
+        self._watermark_topic = prefixed(settings.topics.prefix, WATERMARKS)
         self.progress = {s.source: SourceProgress() for s in self.sources}
         self.published = dict.fromkeys(self.progress, 0)
         self.last_moved = dict.fromkeys(self.progress, time.monotonic())
