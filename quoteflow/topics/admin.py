@@ -39,7 +39,7 @@ class TopicAdmin:
             {**settings.kafka.as_librdkafka_dict(), "client.id": "quoteflow-topics"}
         )
         self.catalogue = for_environment(
-            settings.topics.replication_factor, settings.topics.partitions
+            settings.topics.replication_factor, settings.topics.partitions, settings.topics.prefix
         )
 
     def existing(self) -> set[str]:

@@ -169,15 +169,17 @@ def stream_partitions(configured: int | None) -> int:
 
 
 def for_environment(
-    replication_factor: int, partitions: int | None = None
+    replication_factor: int, partitions: int | None = None, prefix: str = ""
 ) -> tuple[TopicSpec, ...]:
     """The catalogue as this environment should have it (settings.topics).
 
-    ``partitions`` resizes every topic whose count is not part of its contract.
+    ``partitions`` resizes every topic whose count is not part of its contract;
+    ``prefix`` (``topics.prefix``) names the topics as every component will look for them.
     """
     return tuple(
         replace(
             spec,
+            name=prefixed(prefix, spec.name),
             replication_factor=replication_factor,
             partitions=(
                 partitions

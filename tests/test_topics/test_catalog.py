@@ -83,3 +83,9 @@ def test_a_watermark_topic_with_more_partitions_is_reported_in_one_line() -> Non
     assert drift(spec, actual) == [
         "partitions 6, must be 1 (one ordered log per source; recreate the topic with 1)"
     ]
+
+
+def test_the_environment_s_catalogue_takes_the_one_topic_prefix() -> None:
+    names = [t.name for t in for_environment(1, prefix="staging.")]
+    assert names == [f"staging.{spec.name}" for spec in CATALOGUE]
+    assert [t.name for t in for_environment(1)] == [spec.name for spec in CATALOGUE]
