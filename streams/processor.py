@@ -55,11 +55,11 @@ from streams.core.state_codec import (
     encode_truncations,
 )
 from streams.core.watermarks import Marker, Watermarks
+from streams.faust_patches import apply_patches
 from streams.fencing import is_fenced, start_over
 from streams.layout import check_watermark_topic, expected_watermarks, partition_counts
 from streams.local_state import prepare_tables
 from streams.router import Router, Topics, dead_letter_record
-from streams.transactions import install, install_fetch_wait, install_offset_fix
 
 log = logging.getLogger("quoteflow.streams")
 
@@ -137,12 +137,10 @@ class Processor:
             "watermark-markers", partitions=self.partitions, key_type=bytes, value_type=bytes,
             options=rocksdb,
         )  # fmt: skip
-        install_offset_fix()
-        install_fetch_wait(FETCH_MAX_WAIT_MS)
-        if settings.streams.processing_guarantee == "exactly_once":
-            by_customer = self.by_customer.get_topic_name()
-            install(app, {t.changelog_topic.get_topic_name(): by_customer
-                          for t in (self.states, self.marks)})  # fmt: skip
+        by_customer = self.by_customer.get_topic_name()
+        apply_patches(app, fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+                      changelog_sources={t.changelog_topic.get_topic_name(): by_customer
+                                         for t in (self.states, self.marks)})  # fmt: skip
         #: The markers each partition waits for, from the change topics' partition counts
         #: on the broker (:meth:`start_router`); until then none: nothing is decided due.
         self.expected = Watermarks(frozenset())
