@@ -14,8 +14,8 @@ import faust
 
 from quoteflow.settings import Settings, load_settings
 from streams.app import create_app, raw_topic
+from streams.faust_patches import apply_patches
 from streams.processor import FETCH_MAX_WAIT_MS
-from streams.transactions import install, install_fetch_wait, install_offset_fix
 
 
 def build_forwarder(settings: Settings, *, app_id: str, source: str, target: str) -> faust.App:
@@ -26,10 +26,7 @@ def build_forwarder(settings: Settings, *, app_id: str, source: str, target: str
         consumer_auto_offset_reset="earliest",
     )  # fmt: skip
     inbound, outbound = raw_topic(app, source), raw_topic(app, target)
-    install_offset_fix()
-    install_fetch_wait(FETCH_MAX_WAIT_MS)
-    if settings.streams.processing_guarantee == "exactly_once":
-        install(app, {})
+    apply_patches(app, fetch_max_wait_ms=FETCH_MAX_WAIT_MS, changelog_sources={})
 
     async def forward(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():

@@ -10,7 +10,7 @@ restart to whatever supervises the process, and a backlog that fences again
 made that a crash loop with no output at all.
 
 Starting over is what makes the state right again: the unclean stop discards
-local state (:func:`streams.processor.discard_state_after_crash`), the tables
+local state (:func:`streams.worker.discard_state_after_crash`), the tables
 are rebuilt from the changelogs as committed, the inputs are read again from
 the committed offsets and new producers take the transactional ids over. So
 the worker replaces its own process image (same pid, same supervisor view),

@@ -26,12 +26,10 @@ outside transactions: harmless to repeat, and they carry no data.
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import faust
@@ -40,7 +38,7 @@ from quoteflow.liveness import Heartbeat
 from quoteflow.settings import Settings
 from quoteflow.topics.catalog import stream_partitions
 from schemas.serde import Serde, serde_from_settings
-from streams.app import create_app, declare_topics, raw_topic
+from streams.app import create_app, raw_topic
 from streams.core.detector import CustomerState, Step, next_due, step
 from streams.core.due import DueIndex
 from streams.core.items import Item, Markers, Tick, decode_item, encode_item
@@ -55,11 +53,9 @@ from streams.core.state_codec import (
     encode_truncations,
 )
 from streams.core.watermarks import Marker, Watermarks
-from streams.fencing import is_fenced, start_over
+from streams.faust_patches import apply_patches
 from streams.layout import check_watermark_topic, expected_watermarks, partition_counts
-from streams.local_state import prepare_tables
 from streams.router import Router, Topics, dead_letter_record
-from streams.transactions import install, install_fetch_wait, install_offset_fix
 
 log = logging.getLogger("quoteflow.streams")
 
@@ -137,12 +133,10 @@ class Processor:
             "watermark-markers", partitions=self.partitions, key_type=bytes, value_type=bytes,
             options=rocksdb,
         )  # fmt: skip
-        install_offset_fix()
-        install_fetch_wait(FETCH_MAX_WAIT_MS)
-        if settings.streams.processing_guarantee == "exactly_once":
-            by_customer = self.by_customer.get_topic_name()
-            install(app, {t.changelog_topic.get_topic_name(): by_customer
-                          for t in (self.states, self.marks)})  # fmt: skip
+        by_customer = self.by_customer.get_topic_name()
+        apply_patches(app, fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+                      changelog_sources={t.changelog_topic.get_topic_name(): by_customer
+                                         for t in (self.states, self.marks)})  # fmt: skip
         #: The markers each partition waits for, from the change topics' partition counts
         #: on the broker (:meth:`start_router`); until then none: nothing is decided due.
         self.expected = Watermarks(frozenset())
@@ -392,53 +386,3 @@ def build_processor(
 ) -> Processor:
     return Processor(settings, rules, serde or serde_from_settings(settings.schema_registry),
                      app_id=app_id)  # fmt: skip
-
-
-def run_worker(settings: Settings, rules: Rules) -> None:
-    """Run one processor worker until SIGTERM/SIGINT (faust's Worker handles both)."""
-    processor = build_processor(settings, rules)
-    declare_topics(settings, processor.internal_topics(), processor.partitions)
-    tabledir = Path(processor.app.conf.tabledir)
-    clean = discard_state_after_crash(tabledir)
-    prepare_tables(settings, tabledir, processor.app.conf.id, processor.changelogs())
-    worker = faust.Worker(
-        processor.app, loglevel=settings.log.level.lower(), override_logging=False
-    )
-    # mode's start-up spinner writes terminal escapes ("\x1b[?25h OK ^") to stdout, a
-    # log file included; quoteflow's own lines say when the worker is up.
-    worker.spinner = None
-    stop_router = processor.start_router()
-    try:
-        worker.execute_from_commandline()
-    except SystemExit as exc:
-        if exc.code in (0, None):
-            clean.write_text("stopped cleanly\n")
-        elif is_fenced(worker.crash_reason):
-            stop_router.set()
-            processor.stop_router()
-            start_over(worker.crash_reason)  # no clean marker: local state is rebuilt
-        raise
-    finally:
-        stop_router.set()
-        processor.stop_router()
-
-
-def discard_state_after_crash(tabledir: Path) -> Path:
-    """Delete local table state a crashed worker left; returns the clean-stop marker.
-
-    A table write reaches RocksDB at once, before its transaction commits; after
-    a kill -9 the local store can hold writes whose transaction was aborted (a
-    trigger that never went out, recorded as sent). Like Kafka Streams under
-    exactly-once, state that was not closed cleanly is rebuilt from the
-    changelog, read committed; a clean stop keeps it for a fast restart.
-    """
-    marker = tabledir.parent / f"{tabledir.name}.clean"
-    if tabledir.exists() and not marker.exists():
-        log.warning(
-            "the last worker did not stop cleanly: local state discarded, restoring it"
-            " from the changelog topics",
-            extra={"tabledir": str(tabledir)},
-        )
-        shutil.rmtree(tabledir)
-    marker.unlink(missing_ok=True)
-    return marker

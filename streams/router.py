@@ -84,6 +84,28 @@ def dead_letter_record(topic: str, partition: int, offset: int, key: bytes | Non
                        now_ms=now_ms)  # fmt: skip
 
 
+def vouched_markers(positions: Mapping[tuple[str, int], int], sources: Mapping[str, str],
+                    recent: Mapping[str, Sequence[SourceWatermark]],
+                    sent: Mapping[tuple[str, int], int]) -> list[Marker]:  # fmt: skip
+    """The markers a router's positions vouch for: the router's decision, kept pure.
+
+    ``positions``: (change topic, partition) -> the offset the router will have
+    committed (every record before it forwarded), for the partitions it is assigned
+    only; ``sources``: change topic -> source; ``recent``: each source's latest
+    watermark records, oldest first; ``sent``: (source, partition) -> the newest
+    watermark already sent. A partition a record does not list holds, and markers only
+    move forward (:func:`streams.core.watermarks.newest_ready_markers`).
+    """
+    markers: list[Marker] = []
+    for (topic, partition), position in positions.items():
+        source = sources[topic]
+        if not recent[source]:
+            continue
+        done = {partition: sent.get((source, partition), 0)}
+        markers.extend(newest_ready_markers(recent[source], {partition: position}, done))
+    return markers
+
+
 class Router:
     """One worker's router; :meth:`run` in a thread until ``stop`` is set."""
 
@@ -277,14 +299,7 @@ class Router:
         for key, position in consumed.items():
             if key in self.base:  # else revoked meanwhile
                 self.base[key] = position
-        markers: list[Marker] = []
-        for (topic, partition), position in self.base.items():
-            source = self.topics.sources[topic]
-            if not self.recent[source]:
-                continue
-            sent = {partition: self.sent.get((source, partition), 0)}
-            markers.extend(newest_ready_markers(self.recent[source], {partition: position}, sent))
-        return markers
+        return vouched_markers(self.base, self.topics.sources, self.recent, self.sent)
 
     # -- rebalancing -------------------------------------------------------------------
     def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:

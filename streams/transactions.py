@@ -24,17 +24,13 @@ a partition then refused to recover it). Any other send keeps faust's behaviour.
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections.abc import Mapping
 from typing import Any
 
-import faust
 from faust.streams import current_event
-from faust.transport.consumer import Consumer as FaustConsumer
 from faust.transport.consumer import TransactionManager
-from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import TP
 
 from quoteflow.offsets import contiguous_run
@@ -122,18 +118,6 @@ class SourceTransactionManager(TransactionManager):
         )  # fmt: skip
 
 
-async def _committed_highwaters(self: Any, partitions: list[TP]) -> Mapping[TP, int]:
-    """The end of each changelog partition as a read_committed reader sees it, asked of the
-    broker. faust's own answer under exactly-once is the last stable offset *of the last
-    fetch*, which for a partition this worker has not fetched since it got it is unknown
-    (None, taken as -1): its table recovery then refused any partition whose local copy
-    had a persisted offset (``ConsistencyError``), as a worker taking over the partitions
-    of a killed one does."""
-    consumer = self._ensure_consumer()
-    offsets: Mapping[TP, int] = await consumer.end_offsets(partitions)
-    return offsets
-
-
 def _contiguous_new_offset(self: Any, tp: TP) -> int | None:
     """The offset to commit for ``tp``: past every acknowledged offset with no hole before it.
 
@@ -201,48 +185,4 @@ def _hole_closed(consumer: Any, tp: TP) -> None:
         since.pop(tp, None)
 
 
-def install_offset_fix() -> None:
-    """Make faust's consumers commit past every transaction marker at once (any guarantee)."""
-    FaustConsumer._new_offset = _contiguous_new_offset  # type: ignore[method-assign]
-
-
-def install_fetch_wait(max_wait_ms: int) -> None:
-    """Let faust's consumers wait at most ``max_wait_ms`` for a fetch (faust fixes 1,500).
-
-    A read_committed fetch waiting in the broker for data is not woken when a
-    transaction commit makes records below it readable; it returns only when its
-    wait runs out. With faust's 1.5 s, a trigger's decision could wait that long
-    for the changes and markers routed before it: detection latency swung
-    between ~0.15 s and ~1.2 s from run to run. Fetches every 100 ms when idle
-    cost the broker nothing worth counting.
-    """
-    create = AIOKafkaConsumerThread._create_worker_consumer
-    if getattr(create, "quoteflow_fetch_wait", None) == max_wait_ms:
-        return
-    original = getattr(create, "__wrapped__", create)
-
-    @functools.wraps(original)
-    def create_worker_consumer(self: Any, transport: Any) -> Any:
-        consumer = original(self, transport)
-        consumer._fetch_max_wait_ms = max_wait_ms  # read by its Fetcher, made at start()
-        return consumer
-
-    create_worker_consumer.quoteflow_fetch_wait = max_wait_ms  # type: ignore[attr-defined]
-    AIOKafkaConsumerThread._create_worker_consumer = create_worker_consumer  # type: ignore[method-assign]
-
-
-def install(app: faust.App, changelog_sources: Mapping[str, str]) -> None:
-    """Make ``app`` use :class:`SourceTransactionManager` (before the worker starts).
-
-    ``changelog_sources``: each table's changelog topic -> the topic its writes come from.
-    """
-    manager = type(
-        "AppTransactionManager", (SourceTransactionManager,),
-        {"changelog_sources": dict(changelog_sources)},
-    )  # fmt: skip
-    app.transport.TransactionManager = manager  # type: ignore[misc]
-    # The consumer thread class is faust's; the read_committed end offsets are the fix.
-    AIOKafkaConsumerThread._highwaters = _committed_highwaters  # type: ignore[method-assign]
-
-
-__all__ = ["SourceTransactionManager", "install", "install_fetch_wait", "install_offset_fix"]
+__all__ = ["SourceTransactionManager"]

@@ -44,7 +44,7 @@ def process(obj: CliContext, rules_file: Path | None) -> None:
     Runs until Ctrl-C or SIGTERM.
     """
     from streams.core.rules import load_rules
-    from streams.processor import run_worker
+    from streams.worker import run_worker
 
     rules = load_rules(rules_file or obj.settings.streams.rules_file)
     console.print(f"rules {rules.version}: {len(rules.offers)} offer(s)")
