@@ -37,7 +37,6 @@ from __future__ import annotations
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +47,7 @@ from bench import workload as wl
 from bench.processor_rates import baseline_rate, core_rates, forwarder_rate, processor_rate
 from bench.processor_run import DELAY_MINUTES, Run, cleanup
 from bench.processor_seeded import latency, memory
+from bench.report import percentile
 from quoteflow.reporting import Reporter
 from quoteflow.settings import Settings
 from quoteflow.topics.catalog import stream_partitions
@@ -149,16 +149,9 @@ def _bench(run: Run, rules: Rules, *, events: int, open_quotes: int, memory_quot
     return StreamsBenchResult(
         events=events, events_per_s=rate, faust_ceiling_per_s=ceiling, baseline_per_s=baseline,
         core_events_per_s=core, core_decode_events_per_s=core_decoded,
-        detect_p50_ms=_pct(fired, 50), detect_p99_ms=_pct(fired, 99),
-        visible_p99_ms=_pct(visible, 99), rss_mb_1m_open=rss,
+        detect_p50_ms=percentile(fired, 50), detect_p99_ms=percentile(fired, 99),
+        visible_p99_ms=percentile(visible, 99), rss_mb_1m_open=rss,
         rss_mb_worker_100k_open=rss_100k, open_quotes=open_quotes,
         memory_quotes=memory_quotes, heartbeat_ms=heartbeat_ms,
         guarantee=run.settings.streams.processing_guarantee,
     )  # fmt: skip
-
-
-def _pct(values: Sequence[float], pct: int) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))]

@@ -16,12 +16,10 @@ from devstack.children import child_env
 from devstack.errors import BenchError
 from quoteflow.reporting import Reporter
 from quoteflow.settings import Settings
+from quoteflow.topics import DEAD_LETTER, DECISIONS, TRIGGERS
 from schemas.serde import Serde
 from schemas.subjects.admin import delete_subjects
 
-TRIGGERS = "quoteflow.abandonment.triggers"
-DECISIONS = "quoteflow.abandonment.decisions"
-DEAD_LETTER = "quoteflow.dead-letter"
 #: The rules' delay of every run (``wl.RULES_TOML``).
 DELAY_MINUTES = 1
 
@@ -65,7 +63,7 @@ class Run:
     def worker_env(self, phase: str) -> dict[str, str]:
         return child_env(
             self.config_file,
-            QUOTEFLOW_STREAMS__TOPIC_PREFIX=self.prefix(phase),
+            QUOTEFLOW_TOPICS__PREFIX=self.prefix(phase),
             QUOTEFLOW_STREAMS__APP_ID=self.app_id(phase),
             QUOTEFLOW_STREAMS__DATA_DIR=str(self.home / phase),
             QUOTEFLOW_STREAMS__RULES_FILE=str(self.home / "rules.toml"),

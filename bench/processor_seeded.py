@@ -15,9 +15,10 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 
 from bench import workload as wl
-from bench.processor_run import DELAY_MINUTES, TRIGGERS, Run
+from bench.processor_run import DELAY_MINUTES, Run
 from devstack.children import GroupProgress, WorkerProcess
 from devstack.errors import BenchError
+from quoteflow.topics import TRIGGERS
 from streams.core.rules import Rules
 from streams.core.state_codec import encode_state
 

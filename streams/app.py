@@ -20,10 +20,6 @@ from quoteflow.errors import ConfigError, TopicError
 from quoteflow.settings import KafkaSettings, Settings
 from quoteflow.topics.catalog import stream_partitions
 
-#: The stream the processor's tables are keyed alongside; its partition count
-#: sizes faust's internal topics.
-QUOTES_TOPIC = "qms.public.quotes"
-
 
 def broker_url(bootstrap_servers: str) -> str:
     """faust's broker URL form for a Kafka bootstrap list ("h1:p1,h2:p2")."""

@@ -36,6 +36,15 @@ import faust
 
 from quoteflow.liveness import Heartbeat
 from quoteflow.settings import Settings
+from quoteflow.topics import (
+    CHANGE_TOPICS,
+    CUSTOMERS,
+    DEAD_LETTER,
+    DECISIONS,
+    QUOTES,
+    TRIGGERS,
+    WATERMARKS,
+)
 from quoteflow.topics.catalog import stream_partitions
 from schemas.serde import Serde, serde_from_settings
 from streams.app import create_app, raw_topic
@@ -59,12 +68,6 @@ from streams.router import Router, Topics, dead_letter_record
 
 log = logging.getLogger("quoteflow.streams")
 
-QUOTES = "qms.public.quotes"
-CUSTOMERS = "crm.public.customers"
-TRIGGERS = "quoteflow.abandonment.triggers"
-DECISIONS = "quoteflow.abandonment.decisions"
-WATERMARKS = "quoteflow.cdc.watermarks"
-DEAD_LETTER = "quoteflow.dead-letter"
 #: How long the worker's consumer lets the broker hold a fetch with nothing new (faust: 1.5 s).
 FETCH_MAX_WAIT_MS = 100
 #: A router loop turn longer than this (one batch routed in one transaction) means it is
@@ -73,7 +76,7 @@ ROUTER_STALL_S = 30.0
 #: Due customers decided per event (a tick or a marker); the rest at the next one.
 MAX_DUE_PER_EVENT = 256
 #: The change topic of each CDC source, as the watermark records name sources.
-SOURCES = {"qms": QUOTES, "crm": CUSTOMERS}
+SOURCES = CHANGE_TOPICS
 
 
 @dataclass

@@ -6,8 +6,9 @@ import faust
 import pytest
 
 from quoteflow.settings import load_settings
+from quoteflow.topics import QUOTES as QUOTES_TOPIC
 from quoteflow.topics.catalog import by_name
-from streams.app import QUOTES_TOPIC, broker_credentials, create_app
+from streams.app import broker_credentials, create_app
 
 pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("clean_env")]
 
