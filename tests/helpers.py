@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import time
 from pathlib import Path
+from typing import Any
 
 from quoteflow.settings import Settings, StackSettings
 
@@ -65,16 +67,35 @@ def drop_topics(settings: Settings, starts: tuple[str, ...], subjects_of: str) -
             future.result()
 
 
+def high_watermark(consumer: Any, topic: str, partition: int, timeout_s: float = 15) -> int:
+    """A partition's end offset, asked again while its leader is still being elected.
+
+    A topic just created (faust's changelogs) answers NOT_LEADER_FOR_PARTITION or
+    LEADER_NOT_AVAILABLE for a moment; seen once in CI in test_partition_loss.
+    """
+    from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+    transient = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE}
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return int(consumer.get_watermark_offsets(TopicPartition(topic, partition),
+                                                      timeout=10)[1])  # fmt: skip
+        except KafkaException as exc:
+            if exc.args[0].code() not in transient or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
     """Each partition's end offset (the next offset to be written) of ``topic``, now."""
-    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka import Consumer
 
     consumer = Consumer({**settings.kafka.as_librdkafka_dict(), "group.id": "quoteflow-test"})
     try:
         metadata = consumer.list_topics(topic, timeout=10).topics[topic]
         return {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in metadata.partitions
+            p: high_watermark(consumer, topic, p) for p in metadata.partitions
         }
     finally:
         consumer.close()
@@ -105,8 +126,7 @@ def read_to_end(
     try:
         partitions = list(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
         ends = {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in partitions
+            p: high_watermark(consumer, topic, p) for p in partitions
         }
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
         records: list[tuple[bytes | None, bytes | None]] = []
