@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from streams.core.changes import customer_change, quote_changes
-from streams.core.detector import CustomerState, Truncations, next_due, step
-from streams.core.due import DueIndex
+from streams.core.detector import CustomerState
+from streams.core.event_time import EventTimeRun
 from streams.core.model import Change, Output, TableTruncated
 from streams.core.rules import Rules
 
@@ -41,12 +41,9 @@ def run_core(envelopes: Iterable[Mapping[str, Any] | None], rules: Rules) -> Cor
     envelope the core cannot use raises :class:`~streams.core.changes.ChangeError`
     (the processor sends those to its dead-letter topic).
     """
-    states: dict[int, CustomerState] = {}
+    run = EventTimeRun(rules)
     outputs: list[Output] = []
     events = changes = 0
-    watermark = 0
-    due = DueIndex()
-    truncations = Truncations()
     for envelope in envelopes:
         events += 1
         if envelope is None:
@@ -61,31 +58,8 @@ def run_core(envelopes: Iterable[Mapping[str, Any] | None], rules: Rules) -> Cor
             found = quote_changes(envelope)
         for change in found:
             changes += 1
-            if isinstance(change, TableTruncated):  # every customer, as the drivers do
-                truncations = truncations.after(change)
-                for customer_id in list(states):
-                    result = step(states[customer_id], change, watermark, watermark, rules)
-                    states[customer_id] = result.state
-                    due.set(customer_id, next_due(result.state))
-                    outputs.extend(result.outputs)
-                continue
-            customer_id = change.customer_id
-            state = states.get(customer_id)
-            if state is None:
-                state = truncations.fresh(customer_id)
-            result = step(state, change, watermark, watermark, rules)
-            states[customer_id] = result.state
-            due.set(customer_id, next_due(result.state))
-            if result.outputs:
-                outputs.extend(result.outputs)
-            commit_ms = change.position.commit_ms
-            if commit_ms > watermark:
-                watermark = commit_ms
-                for ready in due.ready(watermark - 1):  # decided once the watermark is past
-                    result = step(states[ready], None, watermark, watermark, rules)
-                    states[ready] = result.state
-                    due.set(ready, next_due(result.state))
-                    if result.outputs:
-                        outputs.extend(result.outputs)
-    return CoreRun(events, changes, tuple(outputs), states)
+            outputs.extend(run.apply(change))
+            if not isinstance(change, TableTruncated):
+                outputs.extend(run.advance(change.position.commit_ms))
+    return CoreRun(events, changes, tuple(outputs), run.states)
 

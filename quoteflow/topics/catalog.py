@@ -9,6 +9,7 @@ processor declares them and owns their configuration.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -220,3 +221,22 @@ def drift(spec: TopicSpec, actual: ActualTopic) -> list[str]:
         if have != want:
             found.append(f"{key}={have}, declared {want}")
     return found
+
+
+#: What a replay's name may hold: it becomes part of two topic names.
+REPLAY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
+
+
+def replay_topics(catalogue: tuple[TopicSpec, ...], prefix: str,
+                  name: str) -> tuple[TopicSpec, TopicSpec]:  # fmt: skip
+    """A replay's own triggers and decisions topics, ``quoteflow.replay.<name>.triggers`` and
+    ``.decisions``: shaped like the live ones of ``catalogue`` (an environment's, from
+    :func:`for_environment`), so a dashboard pointed at them reads them the same way.
+    """
+    live = {spec.name: spec for spec in catalogue}
+    specs = []
+    for topic, suffix in ((TRIGGERS, "triggers"), (DECISIONS, "decisions")):
+        spec = live[prefixed(prefix, topic)]
+        specs.append(replace(spec, name=prefixed(prefix, f"quoteflow.replay.{name}.{suffix}"),
+                             purpose=f"replay {name}: {spec.purpose}"))  # fmt: skip
+    return specs[0], specs[1]
