@@ -194,13 +194,13 @@ class RangeReader:
             self.close()
 
     def _done(self) -> bool:
-        """Nothing more can be released: the range ended at a record, or (without a tail)
-        every watermark record is read and released."""
-        if self.sequencer.ended:
-            return True
+        """Without a tail, reading on is useless once the range ended at a record or every
+        watermark record is read and released (with one, every partition is read to its
+        end: the tail is the changes after the last record)."""
+        if self.pinned.tail:
+            return False
         watermarks_read = (self.names.watermarks, 0) not in self._open
-        return (not self.pinned.tail and watermarks_read
-                and self.sequencer.pending_records == 0)  # fmt: skip
+        return self.sequencer.ended or (watermarks_read and self.sequencer.pending_records == 0)
 
     def _take(self, message: Message) -> None:
         topic, partition = message.topic() or "", message.partition() or 0

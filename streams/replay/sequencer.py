@@ -126,7 +126,7 @@ class Sequencer:
         """After the last read: what is still releasable, then (with ``tail``) the rest."""
         yield from self.release()
         self._records.clear()
-        if self.tail and not self.ended:
+        if self.tail:
             yield from self._drain({tp: span.end for tp, span in self.spans.items()})
 
     def _drain(self, bounds: Mapping[TopicPartition, int]) -> Iterator[Change]:

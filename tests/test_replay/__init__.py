@@ -1,0 +1,1 @@
+"""Replay, what-if and backfill for engineers (issue 19)."""
