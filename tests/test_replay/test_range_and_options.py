@@ -1,4 +1,4 @@
-"""--from/--to and the option checks: every mistake is one line naming the option, before any I/O."""
+"""--from/--to and the option checks: each mistake is one line naming the option, before I/O."""
 
 from __future__ import annotations
 

@@ -72,7 +72,8 @@ def replay(prefix: str, *args: str, check: bool = True) -> subprocess.CompletedP
     return done
 
 
-def customers_and_quotes(settings: Settings, *, abandoned: int, age: timedelta) -> dict[str, list[int]]:
+def customers_and_quotes(settings: Settings, *, abandoned: int,
+                         age: timedelta) -> dict[str, list[int]]:  # fmt: skip
     """Customers with consent and abandoned quotes, one accepted in time, one customer
     without consent: each quote its own customer, ids this test's own."""
     first = random.randrange(10**12, 2 * 10**12)

@@ -97,7 +97,8 @@ def test_a_watermark_comes_after_every_change_committed_before_it(
         history: History, order: list[int]) -> None:  # fmt: skip
     released = feed_in_order(history, order)
     every = [c for rs in history.records.values() for _, c in rs]
-    assert sorted(map(id, (r for r in released if not isinstance(r, int)))) == sorted(map(id, every))
+    changes = [r for r in released if not isinstance(r, int)]
+    assert sorted(map(id, changes)) == sorted(map(id, every))
     for index, item in enumerate(released):
         if isinstance(item, int):
             before = {id(r) for r in released[:index] if not isinstance(r, int)}
