@@ -38,12 +38,16 @@ def _when(ms: int) -> str:
 def print_plan(prepared: Prepared, options: Options) -> None:
     job = prepared.job
     table = Table(title=f"replay {prepared.name}", show_header=False)
+    table.add_column(overflow="fold")
+    table.add_column(overflow="fold")
     table.add_row("range", f"--from {options.start.spelled() or 'beginning'} "
                            f"--to {options.end.spelled() or 'end'}")  # fmt: skip
-    for (topic, partition), span in sorted(job.pinned.spans.items()):
-        table.add_row(f"{topic}[{partition}]", f"offsets {span.start:,} to {span.end:,}")
+    for topic in (job.names.quotes, job.names.customers):
+        spans = [s for (t, _p), s in job.pinned.spans.items() if t == topic]
+        records = sum(s.end - s.start for s in spans)
+        table.add_row(topic, f"{records:,} records in {len(spans)} partition(s)")
     wm = job.pinned.watermarks
-    table.add_row("watermark records", f"offsets {wm.start:,} to {wm.end:,}")
+    table.add_row(job.names.watermarks, f"{wm.end - wm.start:,} watermark records")
     table.add_row("rules", " vs ".join(r.version for r in job.rules))
     if prepared.what_if:
         target = "nothing (what-if: the difference only)"
