@@ -299,10 +299,10 @@ def groups_reset(
         err_console.print("not confirmed: nothing changed")
         sys.exit(1)
     refuse_if_active(admin.describe(cg.group))  # a consumer may have started meanwhile
-    _apply(admin, plan, component)
+    _apply(admin, plan, cg)
 
 
-def _apply(admin: GroupAdmin, plan: ResetPlan, component: str) -> None:
+def _apply(admin: GroupAdmin, plan: ResetPlan, cg: ComponentGroup) -> None:
     from quoteflow.errors import GroupError
 
     after = admin.apply(plan)
@@ -317,7 +317,7 @@ def _apply(admin: GroupAdmin, plan: ResetPlan, component: str) -> None:
         "consumer group reset",
         extra={
             "group": plan.group,
-            "component": component,
+            "component": cg.component,
             "partitions": len(plan.rows),
             "reread": plan.reread,
             "skipped": plan.skipped,
@@ -325,7 +325,7 @@ def _apply(admin: GroupAdmin, plan: ResetPlan, component: str) -> None:
     )
     console.print(
         f"reset group {plan.group}: {len(plan.rows)} partition(s) now at the new"
-        f" offsets; start the {component} to read from there"
+        f" offsets; `{cg.command}` reads from there when it starts"
     )
 
 

@@ -30,6 +30,8 @@ class ComponentGroup:
     topics: tuple[str, ...]
     #: What a reset of this group means for the component, said before it is applied.
     caution: str
+    #: The command that runs the component (what to start after a reset).
+    command: str
 
 
 def router_group(app_id: str) -> str:
@@ -52,6 +54,7 @@ def component_groups(settings: Settings) -> dict[str, ComponentGroup]:
             " offsets: moving back re-applies changes on top of the processor's state (the"
             " sink's ledger keeps a re-fired trigger from e-mailing twice); moving forward"
             " means those changes never reach the processor",
+            "quoteflow process",
         ),
         "processor": ComponentGroup(
             "processor",
@@ -61,6 +64,7 @@ def component_groups(settings: Settings) -> dict[str, ComponentGroup]:
             " records read again are applied on top of the state that already holds them,"
             " and records skipped are lost to it; to recompute from history, reset the"
             " router instead or replay (quoteflow replay)",
+            "quoteflow process",
         ),
         "sink": ComponentGroup(
             "sink",
@@ -69,5 +73,6 @@ def component_groups(settings: Settings) -> dict[str, ComponentGroup]:
             "moving back re-reads triggers: the ledger skips those already sent, so nobody"
             " is e-mailed twice; moving forward skips triggers: those customers get no"
             " e-mail",
+            "quoteflow sink",
         ),
     }
