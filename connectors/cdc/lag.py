@@ -113,16 +113,25 @@ def lag_seconds(now_ms: int, watermark_ms: int) -> float:
 
 
 def source_lags(
-    settings: Settings, sources: Sequence[str], now_ms: int | None = None
+    settings: Settings,
+    sources: Sequence[str],
+    now_ms: int | None = None,
+    *,
+    kafka_problem: str = "",
 ) -> list[SourceLag]:
-    """Every named source's lag, slots first (the database), then the watermarks (Kafka)."""
+    """Every named source's lag, slots first (the database), then the watermarks (Kafka;
+    not asked when ``kafka_problem`` already says why it cannot answer)."""
     by_name = {s.server_name: s for s in CDC_SOURCES}
     slots: dict[str, tuple[str, SlotLag]] = {}
     for name in sources:
         database = by_name[name].database(settings.postgres)
         conninfo = settings.postgres.conninfo(database)
         slots[name] = (database, read_slot(conninfo, slot_name(settings.cdc.slot_prefix, name)))
-    watermarks, note = _watermarks(settings, sources)
+    watermarks: dict[str, int] = {}
+    if kafka_problem:
+        note = f"watermarks unreadable: {kafka_problem}"
+    else:
+        watermarks, note = _watermarks(settings, sources)
     now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
     lags = []
     for name in sources:

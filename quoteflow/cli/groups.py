@@ -45,22 +45,31 @@ def groups_lag(obj: CliContext, components: tuple[str, ...], as_json: bool) -> N
     offsets against each partition's end, per partition and in total. Exit 1
     when a part could not be read (it is shown as such).
     """
+    from quoteflow.errors import QuoteflowError
     from quoteflow.groups.admin import GroupAdmin
     from quoteflow.groups.components import component_groups
 
     settings = obj.settings
     chosen = components or ("cdc", *COMPONENTS)
-    cdc: list[SourceLag] = []
-    if "cdc" in chosen:
-        from connectors.cdc.lag import source_lags
-
-        cdc = source_lags(settings, settings.cdc.sources)
     admin = GroupAdmin(settings)
-    found = [
-        _group_lag(admin, group)
-        for name, group in component_groups(settings).items()
-        if name in chosen
-    ]
+    with err_console.status("reading the slots and groups"):
+        # One probe of the broker first: when it is down, every part says so at once
+        # instead of each waiting out its own request timeout.
+        try:
+            admin.partitions(())
+            kafka_problem = ""
+        except QuoteflowError as exc:
+            kafka_problem = str(exc)
+        cdc: list[SourceLag] = []
+        if "cdc" in chosen:
+            from connectors.cdc.lag import source_lags
+
+            cdc = source_lags(settings, settings.cdc.sources, kafka_problem=kafka_problem)
+        found = [
+            _group_lag(admin, group, kafka_problem)
+            for name, group in component_groups(settings).items()
+            if name in chosen
+        ]
     if as_json:
         click.echo(json.dumps({"cdc": [_cdc_json(s) for s in cdc], "groups": found}))
     else:
@@ -75,7 +84,7 @@ def groups_lag(obj: CliContext, components: tuple[str, ...], as_json: bool) -> N
         sys.exit(1)
 
 
-def _group_lag(admin: GroupAdmin, cg: ComponentGroup) -> dict[str, Any]:
+def _group_lag(admin: GroupAdmin, cg: ComponentGroup, kafka_problem: str) -> dict[str, Any]:
     """One component's group as plain data (the table's and --json's), or its problem."""
     from quoteflow.errors import QuoteflowError
     from quoteflow.groups.plan import by_topic
@@ -87,8 +96,10 @@ def _group_lag(admin: GroupAdmin, cg: ComponentGroup) -> dict[str, Any]:
         "members": 0,
         "topics": [],
         "missing_topics": [],
-        "problem": "",
+        "problem": kafka_problem,
     }
+    if kafka_problem:
+        return out
     try:
         info = admin.describe(cg.group)
         out["state"], out["members"] = info.state, len(info.members)
