@@ -41,7 +41,7 @@ MODULE_OF = {
     "watermarks": "quoteflow.cli.cdc",
 }
 
-#: ``quoteflow --help``'s command list, word for word: issue 18's, and the groups added since.
+#: ``quoteflow --help``'s command list before the split (issue 18), word for word.
 HELP_COMMANDS = """\
   bench        Benchmarks against the local stack; the last line printed...
   cdc          Stream committed changes of the QMS and CRM databases into...
