@@ -28,3 +28,13 @@ class StackError(QuoteflowError):
 
 class TopicError(QuoteflowError):
     """A topic could not be created or differs from the catalogue."""
+
+
+class GroupError(QuoteflowError):
+    """A consumer group could not be read or reset (``quoteflow groups``)."""
+
+
+class GroupOptionError(GroupError):
+    """A ``quoteflow groups reset`` option names an offset, partition or time we cannot use."""
+
+    exit_code = 2

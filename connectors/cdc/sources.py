@@ -171,3 +171,8 @@ def source_problems(conn: psycopg.Connection[Any], source: CdcSource) -> list[st
     elif identity is not None and not published:
         problems.append(f"table {table} is not in publication {source.publication}")
     return problems
+
+
+def slot_name(slot_prefix: str, server_name: str) -> str:
+    """A source's replication slot: ``<cdc.slot_prefix>_<source>`` (the stream's, the lag's)."""
+    return f"{slot_prefix}_{server_name}"

@@ -32,7 +32,7 @@ from connectors.cdc.offsets import end_offsets
 from connectors.cdc.producing import Producing
 from connectors.cdc.replication import ReplicationConnection
 from connectors.cdc.setup import Prepared, prepare
-from connectors.cdc.sources import CdcSource
+from connectors.cdc.sources import CdcSource, slot_name
 from connectors.cdc.stats import Stats
 from connectors.cdc.watermark_writer import WatermarkWriter
 from connectors.cdc.watermarks import (
@@ -139,7 +139,7 @@ class ChangeStream:
         self._watermarks_to = watermarks_to
         self._latencies = latencies_ms
         self._database = source.database(settings.postgres)
-        self.slot = f"{settings.cdc.slot_prefix}_{source.server_name}"
+        self.slot = slot_name(settings.cdc.slot_prefix, source.server_name)
         self.stats = Stats()
 
     # -- set-up -----------------------------------------------------------------
