@@ -157,9 +157,10 @@ def _print_differences(prepared: Prepared, result: Result, options: Options) -> 
     counts = {kind: 0 for kind in KINDS}
     for difference in result.differences:
         counts[difference.kind] += 1
-    summary = Table(title=f"what-if: A = {a}, B = {b} ({result.compared:,} quotes decided)")
+    summary = Table(title=f"what-if: A {a} vs B {b}")
     summary.add_column("difference")
     summary.add_column("quotes", justify="right")
+    summary.add_row("quotes compared", f"{result.compared:,}")
     for kind, heading in KINDS.items():
         summary.add_row(heading, f"{counts[kind]:,}")
     console.print(summary)
@@ -185,4 +186,6 @@ def _verdict(verdict: object) -> str:
         return "-"
     if verdict.triggered:
         return f"offer {verdict.offer} at {_when(verdict.at_ms)}"
+    if verdict.waiting:
+        return f"due {_when(verdict.at_ms)}, after the range"
     return f"{verdict.outcome}: {verdict.reason}"

@@ -6,11 +6,15 @@ Each quote's *verdict* under a rules version is its first decision: a trigger
 rules made, so it is not compared. The comparison runs online: a quote's two
 verdicts are compared as soon as both exist and then forgotten, so a what-if
 over millions of quotes holds only the quotes one side has decided and the
-other not yet.
+other not yet. A quote one side has not decided by the end of the range may
+still be waiting there (quiet hours moved it past the end, say): it is shown
+with the time it is due, as a ``DUE`` verdict, so a later send reads as a
+changed send time rather than a lost trigger.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -31,7 +35,7 @@ KINDS: dict[Kind, str] = {
 class Verdict:
     """What one rules version decided for one quote."""
 
-    outcome: str  # "TRIGGER" or a decision outcome
+    outcome: str  # "TRIGGER", a decision outcome, or "DUE" (still waiting at the end)
     at_ms: int  # send (fire) time of a trigger, decision time otherwise
     offer: str | None = None
     reason: str | None = None
@@ -39,6 +43,16 @@ class Verdict:
     @property
     def triggered(self) -> bool:
         return self.outcome == "TRIGGER"
+
+    @property
+    def waiting(self) -> bool:
+        return self.outcome == DUE
+
+
+DUE = "DUE"
+#: Where a quote waits at the end of the range under one side's rules: (side, customer id,
+#: quote id) -> its due time, None if that side holds nothing for it.
+Waiting = Callable[[int, int, int], int | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +83,8 @@ def verdict(output: Output) -> Verdict | None:
 def differ(a: Verdict | None, b: Verdict | None) -> Kind | None:
     """How two verdicts of one quote differ, if they do in a way marketing cares about."""
     a_sent, b_sent = a is not None and a.triggered, b is not None and b.triggered
+    if (a_sent and b is not None and b.waiting) or (b_sent and a is not None and a.waiting):
+        return "send_time"  # sent by one, still to be sent by the other
     if a_sent and not b_sent:
         return "only_a"
     if b_sent and not a_sent:
@@ -109,10 +125,13 @@ class Comparison:
         a, b = (found, other[1]) if side == 0 else (other[1], found)
         self._record(quote.quote_id, quote.quote_ref, customer_id, a, b)
 
-    def finish(self) -> list[Difference]:
-        """Quotes only one side decided within the range are differences too."""
+    def finish(self, waiting: Waiting = lambda _side, _customer, _quote: None) -> list[Difference]:
+        """Quotes only one side decided within the range are differences too; ``waiting``
+        tells when the other side has the quote due (DUE verdict)."""
         for quote_id, (side, found, (ref, customer_id)) in sorted(self._pending.items()):
-            a, b = (found, None) if side == 0 else (None, found)
+            due = waiting(1 - side, customer_id, quote_id)
+            other = None if due is None else Verdict(DUE, due)
+            a, b = (found, other) if side == 0 else (other, found)
             self._record(quote_id, ref, customer_id, a, b)
         self._pending.clear()
         return sorted(self.differences, key=lambda d: (list(KINDS).index(d.kind), d.quote_id))

@@ -114,9 +114,19 @@ def run_lane(job: Job, lane: int, stop: threading.Event | Any,
     if writer is not None:
         result.written, result.skipped = writer.written, writer.skipped
     if comparison is not None and not stopped:
-        result.differences = comparison.finish()
+        result.differences = comparison.finish(lambda side, customer_id, quote_id: _due(
+            runs[side], customer_id, quote_id))
         result.compared = comparison.compared
     return result
+
+
+def _due(run: EventTimeRun, customer_id: int, quote_id: int) -> int | None:
+    """When ``run`` has the quote due, if it holds it undecided."""
+    state = run.states.get(customer_id)
+    open_quote = None if state is None else state.quotes.get(quote_id)
+    if open_quote is None or open_quote.decided:
+        return None
+    return open_quote.due_ms
 
 
 def run(job: Job, stop: threading.Event, progress: Callable[[int], None]) -> Result:

@@ -50,3 +50,13 @@ def test_online_comparison_keeps_the_first_verdict_and_ignores_conversions() -> 
     assert [(d.kind, d.quote_id) for d in found] == [("only_b", 2), ("offer", 1)]
     assert comparison.compared == 3
     assert found[1].as_json()["a"]["offer"] == "X"
+
+
+def test_a_quote_the_other_side_still_holds_is_a_later_send_not_a_lost_trigger() -> None:
+    comparison = Comparison()
+    comparison.add(0, trigger(1, "X"))  # A sent; B still waits (quiet hours moved it)
+    comparison.add(0, trigger(2, "X"))  # A sent; B holds nothing: B never sends it
+    found = comparison.finish(lambda side, _customer, quote_id: (
+        T0 + 600_000 if side == 1 and quote_id == 1 else None))
+    assert [(d.kind, d.quote_id) for d in found] == [("only_a", 2), ("send_time", 1)]
+    assert found[1].b == Verdict("DUE", T0 + 600_000)
