@@ -110,9 +110,11 @@ def slot_status(conninfo: str, slot: str) -> SlotStatus:
     return SlotStatus(slot, True, bool(row[0]), parse_lsn(str(row[1])) if row[1] else 0)
 
 
-def request_cancel(conninfo: str, source: CdcSource, request_id: str) -> str:
-    """Ask the CDC to stop snapshot ``request_id`` after its chunk in flight; the LSN."""
-    return emit_request(conninfo, requests.CancelRequest(source.qualified_table, request_id))
+def request_cancel(conninfo: str, source: CdcSource, request_id: str, slot: str) -> str:
+    """Ask the CDC of ``slot`` to stop snapshot ``request_id`` after its chunk in flight;
+    returns the LSN."""
+    request = requests.CancelRequest(source.qualified_table, request_id, slot)
+    return emit_request(conninfo, request)
 
 
 # -- internals ----------------------------------------------------------------------------

@@ -68,8 +68,11 @@ class Interleave:
         snapshot: SnapshotState | None,
         state_file: Path,
         stats: Stats,
+        *,
+        slot: str | None = None,
     ) -> None:
-        self._cdc, self._conninfo, self._capture = cdc, conninfo, capture
+        """``slot``: this stream's, so it takes only requests for it (or for any)."""
+        self._cdc, self._conninfo, self._capture, self._slot = cdc, conninfo, capture, slot
         self._state_file, self._stats = state_file, stats
         self.snapshot = snapshot
         self._snapshotter: Snapshotter | None = None
@@ -182,7 +185,9 @@ class Interleave:
         chunk: a crash before that replays the request itself.
         """
         request = requests.parse(message.content)
-        if request is None or request.table != self._capture.qualified_name:
+        if request is None or not requests.for_slot(
+            request, self._capture.qualified_name, self._slot
+        ):
             return
         assert txn is not None  # a request is a transactional message
         current = self.snapshot

@@ -5,9 +5,12 @@ A request travels as a ``pg_logical_emit_message`` with prefix
 no table is written on the legacy database, the request is ordered with the
 changes, and it waits in the slot when no connector runs. Its content is a
 small JSON naming the table, the request's id (what ``--follow`` and
-``--cancel`` name, and what the CDC's progress record is keyed by) and the
-optional ``--where`` predicate. A request of an older quoteflow (table only)
-still parses: it gets an id of the CDC's choosing and no filter.
+``--cancel`` name, and what the CDC's progress record is keyed by), the
+optional ``--where`` predicate, and the replication slot of the CDC it is for:
+every slot on the database decodes the message, and a second pipeline (a test
+run, a staging CDC with its own ``cdc.slot_prefix``) must not take a backfill
+meant for another. A request of an older quoteflow (table only) still parses:
+any CDC of the table takes it, with an id of its choosing and no filter.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class SnapshotRequest:
     table: str
     request_id: str | None = None  # None: a request of an older quoteflow
     where: str | None = None
+    slot: str | None = None  # None: for any CDC of the table
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,7 @@ class CancelRequest:
 
     table: str
     request_id: str
+    slot: str | None = None
 
 
 Request = SnapshotRequest | CancelRequest
@@ -60,6 +65,8 @@ def encode(request: Request) -> str:
             body["id"] = request.request_id
         if request.where is not None:
             body["where"] = request.where
+    if request.slot is not None:
+        body["slot"] = request.slot
     return json.dumps(body, separators=(",", ":"))
 
 
@@ -71,10 +78,13 @@ def parse(content: bytes) -> Request | None:
         return None
     if not isinstance(data, dict):
         return None
+    slot = data.get("slot")
+    if slot is not None and not isinstance(slot, str):
+        return None
     if "cancel" in data:
         table, request_id = data.get("table"), data["cancel"]
         if isinstance(table, str) and isinstance(request_id, str):
-            return CancelRequest(table, request_id)
+            return CancelRequest(table, request_id, slot)
         return None
     table, request_id, where = data.get("snapshot"), data.get("id"), data.get("where")
     if not isinstance(table, str):
@@ -83,4 +93,9 @@ def parse(content: bytes) -> Request | None:
         return None
     if where is not None and not isinstance(where, str):
         return None
-    return SnapshotRequest(table, request_id, where)
+    return SnapshotRequest(table, request_id, where, slot)
+
+
+def for_slot(request: Request, table: str, slot: str | None) -> bool:
+    """Whether the CDC reading ``table`` through ``slot`` takes ``request``."""
+    return request.table == table and (request.slot is None or request.slot == slot)

@@ -85,14 +85,20 @@ def save_state(path: Path, state: SnapshotState) -> None:
 
 
 def request_snapshot(
-    conninfo: str, table: str, *, request_id: str | None = None, where: str | None = None
+    conninfo: str,
+    table: str,
+    *,
+    request_id: str | None = None,
+    where: str | None = None,
+    slot: str | None = None,
 ) -> str:
     """Write a re-snapshot request into the source's WAL; returns its LSN.
 
     ``where`` is written as given: the caller checked it first
-    (:func:`connectors.cdc.backfill.check_where`).
+    (:func:`connectors.cdc.backfill.check_where`). ``slot`` addresses the CDC
+    reading that slot (None: any CDC of the table).
     """
-    return emit_request(conninfo, requests.SnapshotRequest(table, request_id, where))
+    return emit_request(conninfo, requests.SnapshotRequest(table, request_id, where, slot))
 
 
 def emit_request(conninfo: str, request: requests.Request) -> str:

@@ -240,7 +240,9 @@ class ChangeStream:
         snapshot = snapshot_to_run(
             prepared, capture, self.state_file, never=settings.cdc.snapshot == "never"
         )
-        interleave = Interleave(settings.cdc, conninfo, capture, snapshot, self.state_file, stats)
+        interleave = Interleave(
+            settings.cdc, conninfo, capture, snapshot, self.state_file, stats, slot=self.slot
+        )
         interval = settings.cdc.heartbeat_interval_s
         watermarks = None
         if self._heartbeats and interval is not None:

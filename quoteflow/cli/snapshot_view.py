@@ -95,7 +95,9 @@ def request(target: Target, where: str | None, *, count: bool) -> tuple[str, int
         highlight=False,
     )
     request_id = new_request_id()
-    lsn = request_snapshot(target.conninfo, table, request_id=request_id, where=where)
+    lsn = request_snapshot(
+        target.conninfo, table, request_id=request_id, where=where, slot=target.slot
+    )
     console.print(f"requested snapshot [bold]{request_id}[/bold] at LSN {lsn}", highlight=False)
     if not slot.active:
         console.print(
@@ -107,7 +109,7 @@ def request(target: Target, where: str | None, *, count: bool) -> tuple[str, int
 
 def cancel(target: Target, request_id: str) -> None:
     _check_id(request_id)
-    lsn = request_cancel(target.conninfo, target.source, request_id)
+    lsn = request_cancel(target.conninfo, target.source, request_id, target.slot)
     console.print(
         f"cancellation of snapshot {request_id} written at LSN {lsn}: the CDC stops it after"
         " the chunk in flight (rows already sent stay in the topic)",

@@ -23,8 +23,9 @@ from connectors.cdc.requests import new_request_id
 from connectors.cdc.snapshot import load_state, request_snapshot, state_path
 from connectors.cdc.watermarks import SnapshotState
 from quoteflow.settings import Settings
+from tests.helpers import end_offsets
 
-from .conftest import Own, Record, end_offsets, read_to_end, streaming, wait_confirmed_past
+from .conftest import Own, Record, read_to_end, streaming, wait_confirmed_past
 
 pytestmark = pytest.mark.integration
 
@@ -109,7 +110,8 @@ def test_a_where_snapshot_emits_exactly_the_matching_rows(cdc_settings: Settings
     conninfo = settings.postgres.conninfo("qms")
     with streaming(settings, "qms", **own.options()) as running:
         request_id = new_request_id()
-        request_snapshot(conninfo, "public.quotes", request_id=request_id, where=where)
+        request_snapshot(conninfo, "public.quotes", request_id=request_id, where=where,
+                         slot=running.stream.slot)  # fmt: skip
         state = _wait_state(settings, lambda s: s.snapshot_id == request_id and s.done, "done")
         wait_confirmed_past(running, conninfo)
         reads = _reads(settings, own.changes)
@@ -155,7 +157,8 @@ def test_a_filter_failing_on_a_row_stops_the_snapshot_not_the_cdc(
         request_id = new_request_id()
         # Plans fine; divides by zero on the first row it reads.
         request_snapshot(conninfo, "public.quotes", request_id=request_id,
-                         where="1 / (quote_id - quote_id) = 0")  # fmt: skip
+                         where="1 / (quote_id - quote_id) = 0",
+                         slot=running.stream.slot)  # fmt: skip
         state = _wait_state(cdc_settings, lambda s: s.snapshot_id == request_id and s.done, "end")
         with psycopg.connect(conninfo, autocommit=True) as conn:
             row = conn.execute(INSERT, (f"BF-{uuid.uuid4().hex[:8]}", "QUOTED")).fetchone()

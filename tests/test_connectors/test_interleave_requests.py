@@ -29,9 +29,11 @@ CAPTURE = Capture("public", "quotes", "qms.public.quotes", "k", "v", ("quote_id"
 WHERE = "status = 'QUOTED'"
 
 
-def _interleave(tmp_path: Path, snapshot: SnapshotState | None = None) -> Interleave:
+def _interleave(
+    tmp_path: Path, snapshot: SnapshotState | None = None, slot: str | None = None
+) -> Interleave:
     return Interleave(CdcSettings(), "dbname=none", CAPTURE, snapshot, tmp_path / "s.json",
-                      Stats())  # fmt: skip
+                      Stats(), slot=slot)  # fmt: skip
 
 
 def _message(request: SnapshotRequest | CancelRequest) -> pg.LogicalMessage:
@@ -58,6 +60,17 @@ def test_another_tables_request_is_not_ours(tmp_path: Path) -> None:
     interleave = _interleave(tmp_path)
     interleave.signal(_message(SnapshotRequest("public.customers", "aaaaaa")), _txn(200))
     assert interleave.snapshot is None
+
+
+def test_a_request_for_another_slots_cdc_is_not_ours(tmp_path: Path) -> None:
+    interleave = _interleave(tmp_path, slot="mine_qms")
+    other = SnapshotRequest("public.quotes", "aaaaaa", WHERE, "theirs_qms")
+    interleave.signal(_message(other), _txn(200))
+    assert interleave.snapshot is None
+    interleave.signal(_message(CancelRequest("public.quotes", "aaaaaa", "theirs_qms")), _txn(250))
+    mine = SnapshotRequest("public.quotes", "bbbbbb", WHERE, "mine_qms")
+    interleave.signal(_message(mine), _txn(300))
+    assert interleave.snapshot is not None and interleave.snapshot.snapshot_id == "bbbbbb"
 
 
 def test_a_request_while_one_runs_is_ignored_and_recorded(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from connectors.cdc.requests import (
     CancelRequest,
     SnapshotRequest,
     encode,
+    for_slot,
     new_request_id,
     parse,
     valid_request_id,
@@ -28,7 +29,9 @@ pytestmark = pytest.mark.unit
         SnapshotRequest("public.quotes", "0123456789ab"),
         SnapshotRequest("public.quotes", "0123456789ab", "updated_at >= '2026-11-01'"),
         SnapshotRequest("public.quotes", "abcdef", 'x = \'"; {}\\\''),
+        SnapshotRequest("public.quotes", "0123456789ab", None, "quoteflow_qms"),
         CancelRequest("public.customers", "0123456789ab"),
+        CancelRequest("public.customers", "0123456789ab", "quoteflow_crm"),
     ],
 )
 def test_a_request_round_trips(request_: SnapshotRequest | CancelRequest) -> None:
@@ -47,6 +50,7 @@ def test_an_older_quoteflows_request_is_an_unfiltered_snapshot() -> None:
         b'{"snapshot": "public.quotes", "id": 7}',
         b'{"snapshot": "public.quotes", "where": ["x"]}',
         b'{"cancel": 5, "table": "public.quotes"}',
+        b'{"snapshot": "public.quotes", "slot": 1}',
     ],
 )  # fmt: skip
 def test_junk_is_no_request(content: bytes) -> None:
@@ -57,3 +61,11 @@ def test_new_ids_are_valid_and_distinct() -> None:
     ids = {new_request_id() for _ in range(100)}
     assert len(ids) == 100 and all(valid_request_id(i) for i in ids)
     assert not valid_request_id("ABCDEF") and not valid_request_id("abc")
+
+
+def test_a_request_is_for_its_slots_cdc_or_for_any_when_it_names_none() -> None:
+    addressed = SnapshotRequest("public.quotes", "abcdef", None, "quoteflow_qms")
+    assert for_slot(addressed, "public.quotes", "quoteflow_qms")
+    assert not for_slot(addressed, "public.quotes", "test_123_qms")  # another pipeline's CDC
+    assert not for_slot(addressed, "public.customers", "quoteflow_qms")
+    assert for_slot(SnapshotRequest("public.quotes"), "public.quotes", "test_123_qms")
