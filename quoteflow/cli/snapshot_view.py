@@ -32,6 +32,8 @@ from quoteflow.topics.catalog import prefixed
 
 #: How often the CDC's state file and slot are read while following.
 POLL_S = 1.0
+#: How long "the CDC has not reached the request yet" is not worth saying.
+WAIT_QUIET_S = 3.0
 #: An exact count longer than this falls back to the planner's estimate.
 COUNT_TIMEOUT_S = 30.0
 
@@ -153,7 +155,9 @@ def follow(target: Target, request_id: str, *, request_lsn: int | None, total: T
                     task, completed=view.rows, description=f"{request_id} {view.phase}",
                     counts=_counts(view, total), speed=_speed(view), eta=_eta(view),
                 )  # fmt: skip
-                if view.note and view.note != shown_note:
+                # "waiting" is news only once it lasts: the CDC usually meets a request at once.
+                patient = view.phase == "waiting" and time.monotonic() - started < WAIT_QUIET_S
+                if view.note and view.note != shown_note and not patient:
                     bar.console.print(f"[yellow]{view.note}[/yellow]")
                     shown_note = view.note
                 if view.final:
