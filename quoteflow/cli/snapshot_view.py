@@ -87,9 +87,10 @@ def request(target: Target, where: str | None, *, count: bool) -> tuple[str, int
             f" so far); follow it with `{target.command} --follow {running.snapshot_id}` or"
             f" cancel it with `{target.command} --cancel {running.snapshot_id}` first"
         )
-    total = total_rows(
-        target.conninfo, target.source, where, count=count, timeout_s=COUNT_TIMEOUT_S
-    )
+    with console.status(f"{'counting' if count else 'estimating'} the rows to read…"):
+        total = total_rows(
+            target.conninfo, target.source, where, count=count, timeout_s=COUNT_TIMEOUT_S
+        )
     console.print(
         f"[bold]Backfill[/bold] of {target.database}.{table}\n"
         f"  rows:  {'where ' + where if where else 'every row'}: {total.describe()}\n"
