@@ -4,6 +4,11 @@ The algorithm is in :mod:`connectors.cdc.watermarks`; this is its moving part:
 select a chunk when the stream has room, drop the keys the WAL changes inside
 the chunk's window, emit what is left at its high watermark, and save the
 snapshot's progress only once the slot confirmed past it (a crash replays it).
+
+Requests (:mod:`connectors.cdc.requests`) start a snapshot, filtered by their
+``where``, under their id, or cancel the one running; a request met while
+another snapshot runs is ignored, and the state file says so, since the
+operator following it would otherwise wait for ever.
 """
 
 from __future__ import annotations
@@ -15,16 +20,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from connectors.cdc import pgoutput as pg
+from connectors.cdc import requests
 from connectors.cdc.events import Capture, Event, Position, RowDecoder, read_events, source_block
 from connectors.cdc.producing import Producing
 from connectors.cdc.progress import Txn
 from connectors.cdc.setup import Prepared
-from connectors.cdc.snapshot import Snapshotter, load_state, new_state, save_state
+from connectors.cdc.snapshot import FilterFailed, Snapshotter, load_state, new_state, save_state
 from connectors.cdc.stats import Stats
 from connectors.cdc.watermarks import (
     Chunk,
+    PastSnapshot,
     SnapshotState,
-    parse_signal,
     parse_watermark,
     snapshot_marker,
 )
@@ -62,8 +68,11 @@ class Interleave:
         snapshot: SnapshotState | None,
         state_file: Path,
         stats: Stats,
+        *,
+        slot: str | None = None,
     ) -> None:
-        self._cdc, self._conninfo, self._capture = cdc, conninfo, capture
+        """``slot``: this stream's, so it takes only requests for it (or for any)."""
+        self._cdc, self._conninfo, self._capture, self._slot = cdc, conninfo, capture, slot
         self._state_file, self._stats = state_file, stats
         self.snapshot = snapshot
         self._snapshotter: Snapshotter | None = None
@@ -88,14 +97,34 @@ class Interleave:
             log.info(
                 "snapshot running",
                 extra={"table": state.table, "kind": state.kind, "snapshot": state.snapshot_id,
-                       "resume_after": state.last_key},
+                       "resume_after": state.last_key, "filtered": state.where is not None},
             )  # fmt: skip
         if time.monotonic() < self._snapshotter.next_at:
             return
         if pending >= self._cdc.max_in_flight // 2:
             return
         assert self._decoder is not None
-        self.chunk = self._snapshotter.select_chunk(state, state.chunks + 1, self._decoder)
+        try:
+            self.chunk = self._snapshotter.select_chunk(state, state.chunks + 1, self._decoder)
+        except FilterFailed as exc:
+            self._fail(state, str(exc))
+
+    def _fail(self, state: SnapshotState, reason: str) -> None:
+        """The request's filter failed on a row: stop the snapshot, keep the stream.
+
+        Raising would stop the CDC, and its restart would resume the same filter and fail
+        again, for ever. The failure is saved with the chunks before it (once the slot
+        confirmed them), or at once when none waits.
+        """
+        failed = dataclasses.replace(state, done=True, failed=reason, updated_ms=_now_ms())
+        self.snapshot, self.chunk = failed, None
+        self._stats.snapshot_done = True
+        log.error("snapshot stopped: its filter failed",
+                  extra={"snapshot": state.snapshot_id, "reason": reason})  # fmt: skip
+        if self._checkpoints:
+            self._checkpoints.append((self._checkpoints[-1][0], failed))
+        else:
+            save_state(self._state_file, failed)
 
     def read_timeout(self, longest: float) -> float:
         """How long to wait for the server: not past the moment the next chunk is due."""
@@ -140,7 +169,7 @@ class Interleave:
         self._stats.snapshot_rows += len(rows)
         after = dataclasses.replace(
             state, last_key=chunk.last_key, chunks=state.chunks + 1,
-            rows=state.rows + len(rows), done=chunk.final,
+            rows=state.rows + len(rows), done=chunk.final, updated_ms=now_ms,
         )  # fmt: skip
         assert producing.txn is not None  # a watermark is a transactional message
         self._checkpoints.append((producing.txn, after))
@@ -150,19 +179,52 @@ class Interleave:
             log.info("snapshot complete", extra={"table": after.table, "rows": after.rows})
 
     def signal(self, message: pg.LogicalMessage, txn: Txn | None) -> None:
-        """A re-snapshot request for this table starts an incremental snapshot."""
-        table = parse_signal(message.content)
-        if table != self._capture.qualified_name:
+        """A request for this table: start a snapshot, or cancel the one running.
+
+        Whatever it changes is saved once the slot confirmed past the request, like a
+        chunk: a crash before that replays the request itself.
+        """
+        request = requests.parse(message.content)
+        if request is None or not requests.for_slot(
+            request, self._capture.qualified_name, self._slot
+        ):
             return
-        if self.snapshot is not None and not self.snapshot.done:
-            log.warning("snapshot requested while one runs; ignored", extra={"table": table})
-            return
-        self.snapshot = new_state(table, "incremental")
-        self.chunk = None
-        self._stats.snapshot_done = False
-        # Saved once the slot confirmed past the signal, like a chunk: a crash before
-        # that replays the signal itself.
-        assert txn is not None
+        assert txn is not None  # a request is a transactional message
+        current = self.snapshot
+        if isinstance(request, requests.CancelRequest):
+            if current is None or current.done or current.snapshot_id != request.request_id:
+                return  # finished already, or never started: nothing to stop
+            self.snapshot = dataclasses.replace(
+                current, done=True, cancelled=True, updated_ms=_now_ms()
+            )
+            self.chunk = None  # its watermarks, when met, belong to no chunk
+            self._stats.snapshot_done = True
+            log.warning("snapshot cancelled", extra={"snapshot": current.snapshot_id,
+                                                     "rows": current.rows})  # fmt: skip
+        elif current is not None and not current.done:
+            log.warning(
+                "snapshot requested while one runs; ignored",
+                extra={"table": request.table, "request": request.request_id,
+                       "running": current.snapshot_id},
+            )  # fmt: skip
+            if request.request_id is None:
+                return
+            note = f"snapshot {current.snapshot_id} was running"
+            ignored = PastSnapshot(request.request_id, "ignored", ended_ms=_now_ms(), note=note)
+            self.snapshot = dataclasses.replace(current, past=current.remember(ignored))
+        else:
+            past = current.remember(current.ended(_now_ms())) if current is not None else []
+            self.snapshot = new_state(
+                request.table, "incremental", snapshot_id=request.request_id,
+                where=request.where, past=past,
+            )  # fmt: skip
+            self.chunk = None
+            self._stats.snapshot_done = False
+            log.info(
+                "snapshot requested",
+                extra={"table": request.table, "snapshot": self.snapshot.snapshot_id,
+                       "filtered": request.where is not None},
+            )  # fmt: skip
         self._checkpoints.append((txn, self.snapshot))
 
     def confirmed(self, lsn: int) -> None:
@@ -177,3 +239,7 @@ class Interleave:
     def close(self) -> None:
         if self._snapshotter is not None:
             self._snapshotter.close()
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000

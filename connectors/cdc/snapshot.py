@@ -8,7 +8,10 @@ casting every column to text so the rows decode exactly like pgoutput's.
 
 Gentle on the legacy database: one indexed range scan of ``cdc.snapshot_chunk_rows``
 rows per chunk, at most ``cdc.snapshot_rows_per_s`` rows a second, and no
-writes but two WAL messages per chunk.
+writes but two WAL messages per chunk. A requested snapshot's ``--where``
+predicate joins the chunk's keyset bound (``AND (<predicate>)``); the select
+runs in a read-only transaction of its own, so the operator's text can read
+but never write, whatever it says.
 
 Progress is kept in a small JSON file per slot (``cdc.state_dir``), written
 atomically and only once the slot confirmed past a chunk: a crash repeats at
@@ -28,19 +31,31 @@ from typing import Any, Literal
 import psycopg
 from psycopg import sql
 
+from connectors.cdc import requests
 from connectors.cdc.events import Capture, RowDecoder
 from connectors.cdc.pgoutput import Column, Relation
 from connectors.cdc.values import SESSION_OPTIONS
 from connectors.cdc.watermarks import (
-    SIGNAL_PREFIX,
     WATERMARK_PREFIX,
     Chunk,
+    PastSnapshot,
     SnapshotState,
-    signal,
     watermark,
 )
 from connectors.errors import CdcError
-from quoteflow.pgerrors import error_gist
+from quoteflow.pgerrors import error_gist, error_primary
+from quoteflow.settings import CdcSettings
+
+
+class FilterFailed(CdcError):
+    """A chunk's select failed on the data, with a ``--where`` filter: the filter's fault
+    (a division by zero, a bad cast on some row), so the snapshot stops, not the CDC."""
+
+
+def state_path(cdc: CdcSettings, slot: str) -> Path:
+    """Where the stream of ``slot`` keeps its snapshot's progress (one file per slot)."""
+    assert cdc.state_dir is not None  # filled in by Settings
+    return cdc.state_dir / f"{slot}.snapshot.json"
 
 
 def load_state(path: Path) -> SnapshotState | None:
@@ -69,16 +84,33 @@ def save_state(path: Path, state: SnapshotState) -> None:
         Path(tmp).unlink(missing_ok=True)
 
 
-def request_snapshot(conninfo: str, table: str) -> str:
-    """Write a re-snapshot signal into the source's WAL; returns its LSN."""
+def request_snapshot(
+    conninfo: str,
+    table: str,
+    *,
+    request_id: str | None = None,
+    where: str | None = None,
+    slot: str | None = None,
+) -> str:
+    """Write a re-snapshot request into the source's WAL; returns its LSN.
+
+    ``where`` is written as given: the caller checked it first
+    (:func:`connectors.cdc.backfill.check_where`). ``slot`` addresses the CDC
+    reading that slot (None: any CDC of the table).
+    """
+    return emit_request(conninfo, requests.SnapshotRequest(table, request_id, where, slot))
+
+
+def emit_request(conninfo: str, request: requests.Request) -> str:
+    """Write ``request`` into the source's WAL (transactional: ordered with the changes)."""
     try:
         with psycopg.connect(conninfo, autocommit=True) as conn:
             row = conn.execute(
                 "SELECT pg_logical_emit_message(true, %s, %s)::text",
-                (SIGNAL_PREFIX, signal(table)),
+                (requests.SIGNAL_PREFIX, requests.encode(request)),
             ).fetchone()
     except psycopg.Error as exc:
-        raise CdcError(f"cannot write the snapshot signal: {error_gist(exc)}") from exc
+        raise CdcError(f"cannot write the snapshot request: {error_gist(exc)}") from exc
     assert row is not None
     return str(row[0])
 
@@ -95,7 +127,7 @@ class Snapshotter:
         self._rows_per_s = rows_per_s
         self._conn: psycopg.Connection[Any] | None = None
         self._relation: Relation | None = None
-        self._select: tuple[sql.Composed, sql.Composed] | None = None
+        self._select: dict[str | None, tuple[sql.Composed, sql.Composed]] = {}
         self._types: dict[str, str] = {}
         self.next_at = 0.0
 
@@ -131,13 +163,19 @@ class Snapshotter:
         """Low watermark, the chunk after ``state.last_key``, high watermark."""
         chunk_id = uuid.uuid4().hex
         conn = self._db()
-        first, after = self._statements()
+        first, after = self._statements(state.where)
         try:
             self._emit(conn, watermark(chunk_id, "low"))
             params: list[Any] = [*(state.last_key or []), self._chunk_rows + 1]
-            rows = conn.execute(after if state.last_key else first, params).fetchall()
+            with conn.transaction():  # read-only: a --where predicate can never write
+                conn.execute("SET TRANSACTION READ ONLY")
+                rows = conn.execute(after if state.last_key else first, params).fetchall()
             self._emit(conn, watermark(chunk_id, "high"))
         except psycopg.Error as exc:
+            if state.where is not None and not isinstance(exc, psycopg.OperationalError):
+                raise FilterFailed(
+                    f"the filter failed on {self._capture.qualified_name}: {error_primary(exc)}"
+                ) from exc
             raise CdcError(
                 f"snapshot of {self._capture.qualified_name} failed: {error_gist(exc)}"
             ) from exc
@@ -170,9 +208,10 @@ class Snapshotter:
                 raise CdcError(f"snapshot connection failed: {error_gist(exc)}") from exc
         return self._conn
 
-    def _statements(self) -> tuple[sql.Composed, sql.Composed]:
-        """The first chunk's select and the next ones' (keyset pagination on the key)."""
-        if self._select is None:
+    def _statements(self, where: str | None) -> tuple[sql.Composed, sql.Composed]:
+        """The first chunk's select and the next ones' (keyset pagination on the key),
+        filtered by ``where`` when the request had one."""
+        if where not in self._select:
             relation = self.relation()
             table = sql.Identifier(self._capture.schema, self._capture.table)
             columns = sql.SQL(", ").join(
@@ -190,16 +229,35 @@ class Snapshotter:
             )
             base = sql.SQL("SELECT {} FROM {}").format(columns, table)
             order = sql.SQL(" ORDER BY {} LIMIT %s").format(key_list)
-            self._select = (
-                base + order,
-                base + sql.SQL(" WHERE ({}) > ({})").format(key_list, bounds) + order,
-            )
-        return self._select
+            after = sql.SQL(" WHERE ({}) > ({})").format(key_list, bounds)
+            if where is None:
+                self._select[where] = (base + order, base + after + order)
+            else:
+                # The operator's text, checked before it was requested; "%" doubled, as the
+                # query has parameters and "%" would otherwise start a placeholder.
+                filtered = sql.SQL("({})").format(sql.SQL(where.replace("%", "%%")))
+                self._select[where] = (
+                    base + sql.SQL(" WHERE ") + filtered + order,
+                    base + after + sql.SQL(" AND ") + filtered + order,
+                )
+        return self._select[where]
 
     @staticmethod
     def _emit(conn: psycopg.Connection[Any], content: str) -> None:
         conn.execute("SELECT pg_logical_emit_message(true, %s, %s)", (WATERMARK_PREFIX, content))
 
 
-def new_state(table: str, kind: Literal["initial", "incremental"]) -> SnapshotState:
-    return SnapshotState(snapshot_id=uuid.uuid4().hex[:12], table=table, kind=kind)
+def new_state(
+    table: str,
+    kind: Literal["initial", "incremental"],
+    *,
+    snapshot_id: str | None = None,
+    where: str | None = None,
+    past: list[PastSnapshot] | None = None,
+) -> SnapshotState:
+    now_ms = time.time_ns() // 1_000_000
+    return SnapshotState(
+        snapshot_id=snapshot_id or requests.new_request_id(), table=table, kind=kind,
+        where=where, started_ms=now_ms, updated_ms=now_ms, past=past or [],
+    )  # fmt: skip
+

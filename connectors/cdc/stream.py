@@ -31,15 +31,13 @@ from connectors.cdc.interleave import Interleave, snapshot_to_run
 from connectors.cdc.offsets import end_offsets
 from connectors.cdc.producing import Producing
 from connectors.cdc.replication import ReplicationConnection
+from connectors.cdc.requests import SIGNAL_PREFIX
 from connectors.cdc.setup import Prepared, prepare
+from connectors.cdc.snapshot import state_path
 from connectors.cdc.sources import CdcSource, slot_name
 from connectors.cdc.stats import Stats
 from connectors.cdc.watermark_writer import WatermarkWriter
-from connectors.cdc.watermarks import (
-    HEARTBEAT_PREFIX,
-    SIGNAL_PREFIX,
-    WATERMARK_PREFIX,
-)
+from connectors.cdc.watermarks import HEARTBEAT_PREFIX, WATERMARK_PREFIX
 from connectors.errors import CdcError
 from quoteflow.pgerrors import error_gist
 from quoteflow.settings import Settings
@@ -242,7 +240,9 @@ class ChangeStream:
         snapshot = snapshot_to_run(
             prepared, capture, self.state_file, never=settings.cdc.snapshot == "never"
         )
-        interleave = Interleave(settings.cdc, conninfo, capture, snapshot, self.state_file, stats)
+        interleave = Interleave(
+            settings.cdc, conninfo, capture, snapshot, self.state_file, stats, slot=self.slot
+        )
         interval = settings.cdc.heartbeat_interval_s
         watermarks = None
         if self._heartbeats and interval is not None:
@@ -255,9 +255,7 @@ class ChangeStream:
 
     @property
     def state_file(self) -> Path:
-        state_dir = self._settings.cdc.state_dir
-        assert state_dir is not None  # filled in by Settings
-        return state_dir / f"{self.slot}.snapshot.json"
+        return state_path(self._settings.cdc, self.slot)
 
     def _loop(self, stop: threading.Event, run: _Run) -> None:
         cdc = self._settings.cdc

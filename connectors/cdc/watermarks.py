@@ -10,9 +10,9 @@ order per key, and no change is lost: the slot streams every change anyway.
 
 Watermarks are ``pg_logical_emit_message`` records (no table is written on
 the legacy database): prefix :data:`WATERMARK_PREFIX`, content a small JSON
-naming the chunk. A re-snapshot is requested the same way, with
-:data:`SIGNAL_PREFIX`, so the request is ordered with the changes and waits in
-the slot if no connector runs.
+naming the chunk. A re-snapshot is requested the same way
+(:mod:`connectors.cdc.requests`), so the request is ordered with the changes
+and waits in the slot if no connector runs.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 WATERMARK_PREFIX = "quoteflow.snapshot"
-SIGNAL_PREFIX = "quoteflow.signal"
 #: Heartbeats: non-transactional messages whose content is the server's clock (epoch ms).
 HEARTBEAT_PREFIX = "quoteflow.heartbeat"
 
@@ -46,19 +45,6 @@ def parse_watermark(content: bytes) -> tuple[str, Mark] | None:
     return (chunk, mark) if mark in ("low", "high") else None
 
 
-def signal(table: str) -> str:
-    return json.dumps({"snapshot": table}, separators=(",", ":"))
-
-
-def parse_signal(content: bytes) -> str | None:
-    """The table a re-snapshot signal asks for, or None."""
-    try:
-        table = json.loads(content)["snapshot"]
-    except (ValueError, KeyError, TypeError):
-        return None
-    return table if isinstance(table, str) else None
-
-
 @dataclass
 class Chunk:
     """One selected chunk, waiting for its watermarks in the stream."""
@@ -77,9 +63,47 @@ class Chunk:
                 self.rows.pop(key, None)
 
 
+#: How a snapshot ended: read to its end, cancelled by request, its filter failed on a row,
+#: or (a request) ignored because another snapshot was running.
+Outcome = Literal["done", "cancelled", "failed", "ignored"]
+_OUTCOMES = ("done", "cancelled", "failed", "ignored")
+
+#: How many finished snapshots the state remembers, for ``quoteflow snapshot --follow``.
+PAST_KEPT = 20
+
+
+@dataclass(frozen=True)
+class PastSnapshot:
+    """How a snapshot (or a request the CDC ignored) ended, kept so a follower learns it."""
+
+    snapshot_id: str
+    outcome: Outcome
+    rows: int = 0
+    chunks: int = 0
+    ended_ms: int = 0
+    note: str = ""
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PastSnapshot:
+        outcome = data.get("outcome")
+        if outcome not in _OUTCOMES:
+            raise ValueError(f"unknown snapshot outcome {outcome!r}")
+        return cls(
+            snapshot_id=str(data["snapshot_id"]), outcome=outcome,
+            rows=int(data.get("rows", 0)), chunks=int(data.get("chunks", 0)),
+            ended_ms=int(data.get("ended_ms", 0)), note=str(data.get("note", "")),
+        )  # fmt: skip
+
+
 @dataclass
 class SnapshotState:
-    """A snapshot's progress, saved once the slot confirmed past a chunk (resumable)."""
+    """A snapshot's progress, saved once the slot confirmed past a chunk (resumable).
+
+    It is also the snapshot's progress record for ``quoteflow snapshot``, which
+    reads the file from another process: ``snapshot_id`` is the request's id,
+    ``where`` its filter (a resumed run applies it again), the times say when it
+    started and last moved, and ``past`` how the last few ended.
+    """
 
     snapshot_id: str
     table: str
@@ -88,7 +112,32 @@ class SnapshotState:
     chunks: int = 0
     rows: int = 0
     done: bool = False
-    history: list[str] = field(default_factory=list)
+    where: str | None = None
+    cancelled: bool = False
+    #: Why the snapshot stopped on its own (its filter failed on a row), when it did.
+    failed: str | None = None
+    started_ms: int = 0
+    updated_ms: int = 0
+    past: list[PastSnapshot] = field(default_factory=list)
+
+    def ended(self, now_ms: int) -> PastSnapshot:
+        """This snapshot as one of the past, once done or cancelled."""
+        return PastSnapshot(
+            self.snapshot_id, self.outcome, self.rows, self.chunks, now_ms, self.failed or ""
+        )
+
+    @property
+    def outcome(self) -> Outcome:
+        if self.failed is not None:
+            return "failed"
+        return "cancelled" if self.cancelled else "done"
+
+    def remember(self, *finished: PastSnapshot) -> list[PastSnapshot]:
+        """``past`` with ``finished`` added, the oldest dropped past :data:`PAST_KEPT`."""
+        return [*self.past, *finished][-PAST_KEPT:]
+
+    def outcome_of(self, snapshot_id: str) -> PastSnapshot | None:
+        return next((p for p in reversed(self.past) if p.snapshot_id == snapshot_id), None)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -98,6 +147,7 @@ class SnapshotState:
         data = json.loads(text)
         if not isinstance(data, Mapping):
             raise ValueError("not an object")
+        where = data.get("where")
         return cls(
             snapshot_id=str(data["snapshot_id"]),
             table=str(data["table"]),
@@ -106,6 +156,12 @@ class SnapshotState:
             chunks=int(data.get("chunks", 0)),
             rows=int(data.get("rows", 0)),
             done=bool(data.get("done", False)),
+            where=str(where) if where is not None else None,
+            cancelled=bool(data.get("cancelled", False)),
+            failed=str(data["failed"]) if data.get("failed") is not None else None,
+            started_ms=int(data.get("started_ms", 0)),
+            updated_ms=int(data.get("updated_ms", 0)),
+            past=[PastSnapshot.from_dict(p) for p in data.get("past", [])],
         )
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import pytest
 
 from connectors.cdc.watermarks import (
+    PAST_KEPT,
     Chunk,
+    PastSnapshot,
     SnapshotState,
-    parse_signal,
     parse_watermark,
-    signal,
     snapshot_marker,
     watermark,
 )
@@ -32,12 +32,6 @@ def test_a_watermark_round_trips(mark: str) -> None:
 )
 def test_other_messages_are_not_watermarks(content: bytes) -> None:
     assert parse_watermark(content) is None
-
-
-def test_a_signal_round_trips_and_junk_is_no_signal() -> None:
-    assert parse_signal(signal("public.quotes").encode()) == "public.quotes"
-    assert parse_signal(b'{"snapshot": 3}') is None
-    assert parse_signal(b"{") is None
 
 
 def _chunk() -> Chunk:
@@ -63,6 +57,39 @@ def test_the_state_round_trips_through_its_file_form() -> None:
     assert SnapshotState.from_json(state.to_json()) == state
     with pytest.raises((ValueError, KeyError)):
         SnapshotState.from_json("[]")
+
+
+def test_the_progress_record_round_trips_with_its_filter_times_and_past() -> None:
+    past = [PastSnapshot("a1", "done", 10, 1, 5), PastSnapshot("b2", "ignored", note="x ran")]
+    state = SnapshotState(
+        "c3", "public.quotes", "incremental", ["7"], 2, 9, False, where="status = 'QUOTED'",
+        cancelled=False, started_ms=1, updated_ms=2, past=past,
+    )  # fmt: skip
+    assert SnapshotState.from_json(state.to_json()) == state
+
+
+def test_a_state_file_of_an_older_quoteflow_still_loads() -> None:
+    old = '{"snapshot_id": "s1", "table": "public.quotes", "kind": "initial", "last_key": null,'
+    old += ' "chunks": 1, "rows": 5, "done": false, "history": []}'
+    state = SnapshotState.from_json(old)
+    assert (state.where, state.past, state.rows) == (None, [], 5)
+
+
+def test_the_past_keeps_the_newest_and_finds_an_outcome_by_id() -> None:
+    state = SnapshotState("now", "public.quotes", "incremental")
+    for n in range(PAST_KEPT + 5):
+        state.past = state.remember(PastSnapshot(f"id{n}", "done", rows=n))
+    assert len(state.past) == PAST_KEPT
+    assert state.outcome_of("id0") is None
+    found = state.outcome_of(f"id{PAST_KEPT + 4}")
+    assert found is not None and found.rows == PAST_KEPT + 4
+    ended = SnapshotState("x", "t", "incremental", rows=3, chunks=1, cancelled=True).ended(9)
+    assert ended == PastSnapshot("x", "cancelled", 3, 1, 9)
+
+
+def test_an_unknown_outcome_is_refused() -> None:
+    with pytest.raises(ValueError, match="outcome"):
+        PastSnapshot.from_dict({"snapshot_id": "x", "outcome": "maybe"})
 
 
 @pytest.mark.parametrize(
