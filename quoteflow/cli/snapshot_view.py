@@ -23,7 +23,7 @@ from connectors.cdc.follow import Follower, Reading, View
 from connectors.cdc.pgoutput import parse_lsn
 from connectors.cdc.requests import new_request_id, valid_request_id
 from connectors.cdc.snapshot import load_state, request_snapshot, state_path
-from connectors.cdc.sources import CDC_SOURCES, CdcSource
+from connectors.cdc.sources import CDC_SOURCES, CdcSource, slot_name
 from connectors.cdc.watermarks import SnapshotState
 from connectors.errors import CdcError
 from quoteflow.cli.common import console
@@ -59,7 +59,7 @@ class Target:
     def of(cls, settings: Settings, name: str, config: Path | None) -> Target:
         source = next(s for s in CDC_SOURCES if s.server_name == name)
         database = source.database(settings.postgres)
-        slot = f"{settings.cdc.slot_prefix}_{name}"
+        slot = slot_name(settings.cdc.slot_prefix, name)
         words = ["quoteflow", *(["--config", str(config)] if config else []), "snapshot", name]
         return cls(
             source, database, settings.postgres.conninfo(database), slot,
