@@ -14,11 +14,11 @@ from quoteflow.cli.common import CliContext, console, err_console, pass_ctx
               help="The replay's name: its topics are quoteflow.replay.NAME.triggers/.decisions "
                    "(default: the UTC time now).")
 @click.option("--from", "start", default=None, metavar="WHEN",
-              help="Start: an ISO time (UTC unless it says), quotes-topic offsets like "
-                   "0=1200,1=1310, or 'beginning' (default).")
+              help="Start: an ISO time with its zone (2026-12-01T09:00Z), quotes-topic "
+                   "offsets like 0=1200,1=1310, or 'beginning' (default).")
 @click.option("--to", "end", default=None, metavar="WHEN",
-              help="End: an ISO time, quotes-topic offsets, or 'end' (default: the topics' "
-                   "ends now, pinned when the replay starts).")
+              help="End: an ISO time with its zone, quotes-topic offsets, or 'end' (default: "
+                   "the topics' ends now, pinned when the replay starts).")
 @click.option("--rules", "rules_file", type=click.Path(path_type=Path), default=None,
               help="Rules file (default: streams.rules_file, else the shipped one).")
 @click.option("--compare", "compare_file", type=click.Path(path_type=Path), default=None,

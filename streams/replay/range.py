@@ -1,7 +1,7 @@
 """A replay's range as an engineer types it: ``--from`` and ``--to``, parsed before any read.
 
-Both ends take either a time (ISO 8601; without a zone it is UTC, said so in the
-plan) or offsets of the quotes change topic's partitions (``0=1200,1=1310``);
+Both ends take either a time (ISO 8601 with its zone: which hour a time without
+one meant is a guess, as `quoteflow groups reset` says too) or offsets of the quotes change topic's partitions (``0=1200,1=1310``);
 ``--from`` also takes ``beginning`` and ``--to`` takes ``end`` (the topics' ends
 when the replay starts, pinned then, so a running pipeline does not stretch it).
 Parsing is pure, so every mistake is one line naming the option, before a
@@ -69,7 +69,8 @@ def parse_bound(option: str, text: str | None) -> Bound:
             f"partition offsets (e.g. 0=1200,1=1310) or {hint!r}"
         ) from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
+        raise ReplayError(f"{option} {text!r}: give the time zone (Z or +hh:mm), e.g. "
+                          f"{value}Z")  # fmt: skip
     return Bound(at_ms=int(parsed.timestamp() * 1000))
 
 
