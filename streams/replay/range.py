@@ -2,8 +2,9 @@
 
 Both ends take either a time (ISO 8601 with its zone: which hour a time without
 one meant is a guess, as ``quoteflow groups reset`` says too) or offsets of the
-quotes change topic's partitions (``0=1200,1=1310``); ``--from`` also takes ``beginning`` and ``--to`` takes ``end`` (the topics' ends
-when the replay starts, pinned then, so a running pipeline does not stretch it).
+quotes change topic's partitions (``0=1200,1=1310``); ``--from`` also takes
+``beginning`` and ``--to`` takes ``end`` (the topics' ends when the replay
+starts, pinned then, so a running pipeline does not stretch it).
 Parsing is pure, so every mistake is one line naming the option, before a
 single connection is made.
 """
