@@ -67,3 +67,37 @@ def test_contradictory_options_are_refused(changes: dict[str, object], message: 
 
 def test_the_default_name_is_a_valid_name() -> None:
     check_options(Options(start=OPEN, end=OPEN, name=default_name()))
+
+
+def _prepared(options: Options) -> object:
+    from quoteflow.settings import load_settings
+    from streams.core.rules import load_rules
+    from streams.replay.driver import Job
+    from streams.replay.outputs import Target
+    from streams.replay.plan import Prepared
+    from streams.replay.reader import Names, PinnedRange
+    from streams.replay.sequencer import Span
+
+    names = Names.of("qa.")
+    spans = {(names.quotes, 0): Span(0, 120), (names.quotes, 1): Span(5, 98),
+             (names.customers, 0): Span(0, 40)}  # fmt: skip
+    pinned = PinnedRange(spans, Span(0, 9), options.end.at_ms, options.end.at_ms is None,
+                         options.start, options.end)  # fmt: skip
+    job = Job(load_settings(), names, pinned, (load_rules(None),), Target(), lanes=options.lanes)
+    return Prepared(job, options.name or "n1", options.into == "live")
+
+
+def test_the_resume_command_pins_the_range_and_keeps_every_choice() -> None:
+    from streams.replay.plan import resume_command
+
+    options = Options(start=parse_bound("--from", "2026-12-01T09:00Z"), end=OPEN, name="n1",
+                      rules_file=Path("r.toml"), lanes=2)  # fmt: skip
+    assert resume_command(options, _prepared(options)) == (  # type: ignore[arg-type]
+        "quoteflow replay --name n1 --from 2026-12-01T09:00:00.000Z --to 0=120,1=98 "
+        "--rules r.toml --lanes 2 --resume")
+    timed = Options(start=OPEN, end=parse_bound("--to", "2026-12-02T00:00Z"), name="n1",
+                    into="live")  # fmt: skip
+    assert resume_command(timed, _prepared(timed)) == (  # type: ignore[arg-type]
+        "quoteflow replay --name n1 --to 2026-12-02T00:00:00.000Z --into live --resume")
+    dry = Options(start=OPEN, end=OPEN, name="n1", dry_run=True)
+    assert "--resume" not in resume_command(dry, _prepared(dry))  # type: ignore[arg-type]
