@@ -31,6 +31,7 @@ from schemas.framing import (
     confluent_schema_id,
     detect_format,
 )
+from schemas.writer_schema import WriterSchema
 
 #: What fastavro's writer raises for a record that does not fit the schema.
 WRITE_ERRORS: tuple[type[Exception], ...] = (
@@ -57,6 +58,8 @@ class EmbeddedSerde:
 
     def __init__(self, catalog: SchemaCatalog | None = None) -> None:
         self._catalog = default_catalog() if catalog is None else catalog
+        #: Writer schemas already handed out by :meth:`writer_of`, by fingerprint.
+        self._writer_schemas: dict[int, WriterSchema] = {}
 
     @property
     def catalog(self) -> SchemaCatalog:
@@ -122,6 +125,27 @@ class EmbeddedSerde:
         if not isinstance(record, dict):
             raise DecodeError(f"{context}: {writer.label} did not decode to a record")
         return record
+
+    def writer_of(
+        self, schema_name: str, data: bytes, *, topic: str, is_key: bool = False
+    ) -> WriterSchema:
+        """The catalogue version ``data``'s fingerprint names, without reading the body.
+
+        The same checks as :meth:`decode` makes before it reads (framing, a known
+        fingerprint, a version of ``schema_name``), raising the same errors.
+        """
+        reader = self._catalog.latest(schema_name)
+        version = self._writer_of(data, reader, where(schema_name, topic, is_key))
+        found = self._writer_schemas.get(version.fingerprint)
+        if found is None:
+            found = WriterSchema(
+                key=version.sha256,
+                label=version.label,
+                parsed=version.parsed,
+                body_offset=SINGLE_OBJECT_HEADER_LEN,
+            )
+            self._writer_schemas[version.fingerprint] = found
+        return found
 
     def _writer_of(self, data: bytes, reader: SchemaVersion, context: str) -> SchemaVersion:
         """Check the single-object header and find the writer version it names."""
