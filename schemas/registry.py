@@ -79,9 +79,12 @@ class RegistrySerde:
         self._deserializers: dict[_CacheKey, AvroDeserializer] = {}
         #: The Confluent frame (magic byte + schema id) of each subject's schema, once known.
         self._headers: dict[_CacheKey, bytes] = {}
-        #: Each writer schema id already read once, parsed: later records skip the
-        #: deserializer's per-record registry lookup and conversions.
-        self._writers: dict[int, Any] = {}
+        #: Each writer schema id already read once, parsed, with its key (the SHA-256 of
+        #: its text): later records skip the deserializer's per-record registry lookup
+        #: and conversions, and, written with the reader's own text, the resolution.
+        self._writers: dict[int, tuple[Any, str]] = {}
+        #: The key of each schema's reader version (the latest), by schema name.
+        self._reader_keys: dict[str, str] = {}
         #: Writer schemas handed out by :meth:`writer_of`, by schema id.
         self._writer_schemas: dict[int, WriterSchema] = {}
 
@@ -172,7 +175,8 @@ class RegistrySerde:
         # fast path (the client caches the schema, so this asks the registry nothing).
         registered = self._client.get_schema(schema_id)
         if registered.schema_str:
-            self._writers[schema_id] = parse_schema(json.loads(registered.schema_str))
+            raw = json.loads(registered.schema_str)
+            self._writers[schema_id] = (parse_schema(raw), content_sha256(raw))
         return record
 
     def writer_of(
@@ -229,12 +233,23 @@ class RegistrySerde:
             body_offset=CONFLUENT_HEADER_LEN,
         )
 
-    def _read(self, data: bytes, writer: Any, reader: SchemaVersion, context: str,
+    def _read(self, data: bytes, writer: tuple[Any, str], reader: SchemaVersion, context: str,
               schema_id: int) -> dict[str, Any]:  # fmt: skip
-        """What the deserializer does for a known writer: resolve the body to the reader."""
+        """What the deserializer does for a known writer: resolve the body to the reader.
+
+        Unless the writer *is* the reader (the same text, as when this build wrote it):
+        then there is nothing to resolve, and fastavro reads twice as fast without a
+        reader schema (measured on the quote envelope: 73k/s against 32k/s).
+        """
+        parsed, key = writer
+        reader_key = self._reader_keys.get(reader.name)
+        if reader_key is None:
+            reader_key = self._reader_keys[reader.name] = reader.sha256
         try:
             record = schemaless_reader(
-                io.BytesIO(data[CONFLUENT_HEADER_LEN:]), writer, reader.parsed
+                io.BytesIO(data[CONFLUENT_HEADER_LEN:]),
+                parsed,
+                None if key == reader_key else reader.parsed,
             )
         except _FAST_READ_ERRORS as exc:
             raise _unreadable(exc, context, schema_id, reader) from exc
