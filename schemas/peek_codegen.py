@@ -279,7 +279,14 @@ class Compiler:
             if kind == "fixed":
                 out.append(f"{ind}b = {int(schema['size'])}")
             else:
-                out.append(f"{ind}b, pos = _length(data, pos)")
+                out += [  # a one-byte length inline: most strings are under 64 bytes
+                    f"{ind}b = data[pos]",
+                    f"{ind}if b < 128 and not b & 1:",
+                    f"{ind}    pos += 1",
+                    f"{ind}    b >>= 1",
+                    f"{ind}else:",
+                    f"{ind}    b, pos = _length(data, pos)",
+                ]
             out += [
                 f"{ind}if pos + b > len(data):",
                 f"{ind}    raise IndexError",

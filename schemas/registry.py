@@ -38,6 +38,7 @@ from fastavro.read import SchemaResolutionError
 from fastavro.schema import SchemaParseException, UnknownType
 
 from schemas.catalog import SchemaCatalog, SchemaVersion, content_sha256, default_catalog
+from schemas.compiled_reader import COMPILED_READ_ERRORS
 from schemas.embedded import READ_ERRORS, WRITE_ERRORS, check_mapping, encode_error
 from schemas.errors import (
     DecodeError,
@@ -245,6 +246,14 @@ class RegistrySerde:
         reader_key = self._reader_keys.get(reader.name)
         if reader_key is None:
             reader_key = self._reader_keys[reader.name] = reader.sha256
+        if key == reader_key and reader.reader is not None:
+            # The reader's own text: its compiled reader (schemas.compiled_reader).
+            # Bytes left over are not refused, as the deserializer and fastavro do not.
+            try:
+                compiled, _ = reader.reader(data, CONFLUENT_HEADER_LEN)
+            except COMPILED_READ_ERRORS as exc:
+                raise _unreadable(exc, context, schema_id, reader) from exc
+            return compiled
         try:
             record = schemaless_reader(
                 io.BytesIO(data[CONFLUENT_HEADER_LEN:]),
