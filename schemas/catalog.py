@@ -37,6 +37,7 @@ from fastavro.schema import (
 from fastavro.types import Schema as AvroSchema
 
 from schemas.compiled import Writer, compile_writer
+from schemas.compiled_reader import Reader, compile_reader
 from schemas.errors import SchemaCatalogError, SchemaNotFound
 
 #: The directory holding the shipped ``.avsc`` files.
@@ -134,6 +135,12 @@ class SchemaVersion:
     def writer(self) -> Writer | None:
         """This version's compiled writer (:mod:`schemas.compiled`), or None: use fastavro."""
         return compile_writer(self.parsed) if isinstance(self.parsed, dict) else None
+
+    @functools.cached_property
+    def reader(self) -> Reader | None:
+        """This version's compiled reader (:mod:`schemas.compiled_reader`), for bodies
+        written with this very version; None: use fastavro."""
+        return compile_reader(self.parsed) if isinstance(self.parsed, dict) else None
 
     def write_body(self, record: Mapping[str, Any]) -> bytes | None:
         """The Avro body of ``record`` from the compiled writer; None when it has none or

@@ -17,6 +17,7 @@ from fastavro import schemaless_reader, schemaless_writer
 from fastavro.read import SchemaResolutionError
 
 from schemas.catalog import SchemaCatalog, SchemaVersion, default_catalog
+from schemas.compiled_reader import COMPILED_READ_ERRORS
 from schemas.errors import (
     DecodeError,
     EncodeError,
@@ -31,6 +32,7 @@ from schemas.framing import (
     confluent_schema_id,
     detect_format,
 )
+from schemas.writer_schema import WriterSchema
 
 #: What fastavro's writer raises for a record that does not fit the schema.
 WRITE_ERRORS: tuple[type[Exception], ...] = (
@@ -57,6 +59,8 @@ class EmbeddedSerde:
 
     def __init__(self, catalog: SchemaCatalog | None = None) -> None:
         self._catalog = default_catalog() if catalog is None else catalog
+        #: Writer schemas already handed out by :meth:`writer_of`, by fingerprint.
+        self._writer_schemas: dict[int, WriterSchema] = {}
 
     @property
     def catalog(self) -> SchemaCatalog:
@@ -98,6 +102,8 @@ class EmbeddedSerde:
         reader = self._catalog.latest(schema_name)
         context = where(schema_name, topic, is_key)
         writer = self._writer_of(data, reader, context)
+        if writer is reader and reader.reader is not None:
+            return self._read_compiled(data, reader, context)
         body = io.BytesIO(data[SINGLE_OBJECT_HEADER_LEN:])
         try:
             record = schemaless_reader(
@@ -122,6 +128,44 @@ class EmbeddedSerde:
         if not isinstance(record, dict):
             raise DecodeError(f"{context}: {writer.label} did not decode to a record")
         return record
+
+    def _read_compiled(self, data: bytes, version: SchemaVersion, context: str) -> dict[str, Any]:
+        """Data written with the reader's own version: its compiled reader, 1.6x fastavro."""
+        assert version.reader is not None
+        try:
+            record, end = version.reader(data, SINGLE_OBJECT_HEADER_LEN)
+        except COMPILED_READ_ERRORS as exc:
+            raise DecodeError(
+                f"{context}: corrupt or truncated Avro body for {version.label} "
+                f"({type(exc).__name__} while reading)"
+            ) from exc
+        if end != len(data):
+            raise DecodeError(
+                f"{context}: {len(data) - end} byte(s) left over after a complete "
+                f"{version.label} record; the message is corrupt"
+            )
+        return record
+
+    def writer_of(
+        self, schema_name: str, data: bytes, *, topic: str, is_key: bool = False
+    ) -> WriterSchema:
+        """The catalogue version ``data``'s fingerprint names, without reading the body.
+
+        The same checks as :meth:`decode` makes before it reads (framing, a known
+        fingerprint, a version of ``schema_name``), raising the same errors.
+        """
+        reader = self._catalog.latest(schema_name)
+        version = self._writer_of(data, reader, where(schema_name, topic, is_key))
+        found = self._writer_schemas.get(version.fingerprint)
+        if found is None:
+            found = WriterSchema(
+                key=version.sha256,
+                label=version.label,
+                parsed=version.parsed,
+                body_offset=SINGLE_OBJECT_HEADER_LEN,
+            )
+            self._writer_schemas[version.fingerprint] = found
+        return found
 
     def _writer_of(self, data: bytes, reader: SchemaVersion, context: str) -> SchemaVersion:
         """Check the single-object header and find the writer version it names."""

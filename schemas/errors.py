@@ -61,3 +61,12 @@ class RegistryError(SerdeError):
 
 class RegistryConfigError(SerdeError, ConfigError):
     """The schema registry settings are unusable (exit code of a config error)."""
+
+
+class PeekPathError(DecodeError):
+    """A field path a peek was asked for is not in the message's writer schema.
+
+    A :class:`DecodeError`: the message cannot be read as the caller expects
+    (wrong topic, or a writer whose records lack the field), so consumers treat
+    it as a poison message like any other.
+    """

@@ -35,8 +35,10 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext, SerializationError
 from fastavro import parse_schema, schemaless_reader
 from fastavro.read import SchemaResolutionError
+from fastavro.schema import SchemaParseException, UnknownType
 
-from schemas.catalog import SchemaCatalog, SchemaVersion, default_catalog
+from schemas.catalog import SchemaCatalog, SchemaVersion, content_sha256, default_catalog
+from schemas.compiled_reader import COMPILED_READ_ERRORS
 from schemas.embedded import READ_ERRORS, WRITE_ERRORS, check_mapping, encode_error
 from schemas.errors import (
     DecodeError,
@@ -46,6 +48,7 @@ from schemas.errors import (
     where,
 )
 from schemas.framing import CONFLUENT_HEADER_LEN, confluent_schema_id, detect_format
+from schemas.writer_schema import WriterSchema
 
 _HTTP_NOT_FOUND = 404
 _HTTP_CONFLICT = 409
@@ -77,9 +80,14 @@ class RegistrySerde:
         self._deserializers: dict[_CacheKey, AvroDeserializer] = {}
         #: The Confluent frame (magic byte + schema id) of each subject's schema, once known.
         self._headers: dict[_CacheKey, bytes] = {}
-        #: Each writer schema id already read once, parsed: later records skip the
-        #: deserializer's per-record registry lookup and conversions.
-        self._writers: dict[int, Any] = {}
+        #: Each writer schema id already read once, parsed, with its key (the SHA-256 of
+        #: its text): later records skip the deserializer's per-record registry lookup
+        #: and conversions, and, written with the reader's own text, the resolution.
+        self._writers: dict[int, tuple[Any, str]] = {}
+        #: The key of each schema's reader version (the latest), by schema name.
+        self._reader_keys: dict[str, str] = {}
+        #: Writer schemas handed out by :meth:`writer_of`, by schema id.
+        self._writer_schemas: dict[int, WriterSchema] = {}
 
     @property
     def client(self) -> SchemaRegistryClient:
@@ -140,15 +148,7 @@ class RegistrySerde:
         """Decode Confluent framed ``data`` into the latest version of ``schema_name``."""
         reader = self._catalog.latest(schema_name)
         context = where(schema_name, topic, is_key)
-        fmt = detect_format(data)
-        if fmt != "confluent":
-            hint = (
-                "it is Avro single-object encoding; read it without a registry"
-                if fmt == "single-object"
-                else f"{len(data)} byte(s) starting with {data[:CONFLUENT_HEADER_LEN].hex() or '-'}"
-            )
-            raise DecodeError(f"{context}: not Confluent wire format: {hint}")
-        schema_id = confluent_schema_id(data)
+        schema_id = _schema_id(data, context)
         writer = self._writers.get(schema_id)
         if writer is not None:
             return self._read(data, writer, reader, context, schema_id)
@@ -176,15 +176,89 @@ class RegistrySerde:
         # fast path (the client caches the schema, so this asks the registry nothing).
         registered = self._client.get_schema(schema_id)
         if registered.schema_str:
-            self._writers[schema_id] = parse_schema(json.loads(registered.schema_str))
+            raw = json.loads(registered.schema_str)
+            self._writers[schema_id] = (parse_schema(raw), content_sha256(raw))
         return record
 
-    def _read(self, data: bytes, writer: Any, reader: SchemaVersion, context: str,
+    def writer_of(
+        self, schema_name: str, data: bytes, *, topic: str, is_key: bool = False
+    ) -> WriterSchema:
+        """The registered schema ``data``'s schema id names, fetched once, parsed once.
+
+        Checks the frame as :meth:`decode` does; unlike it, does not check that the
+        writer can be read as ``schema_name`` (that takes reading the body).
+        """
+        context = where(schema_name, topic, is_key)
+        schema_id = _schema_id(data, context)
+        found = self._writer_schemas.get(schema_id)
+        if found is None:
+            found = self._fetch_writer(schema_id, context)
+            self._writer_schemas[schema_id] = found
+        return found
+
+    def _fetch_writer(self, schema_id: int, context: str) -> WriterSchema:
+        try:
+            registered = self._client.get_schema(schema_id)
+        except SchemaRegistryError as exc:
+            if exc.http_status_code == _HTTP_NOT_FOUND:
+                raise UnknownWriterSchema(
+                    f"{context}: the registry has no schema with id {schema_id}: corrupt, "
+                    "or written against another registry"
+                ) from exc
+            raise RegistryError(
+                f"{context}: schema registry failed to return schema id {schema_id}: "
+                f"HTTP {exc.http_status_code}, error code {exc.error_code}"
+            ) from exc
+        except httpx.TransportError as exc:
+            raise RegistryError(
+                f"{context}: cannot reach the schema registry ({type(exc).__name__})"
+            ) from exc
+        if registered.schema_type not in (None, "AVRO") or registered.references:
+            raise DecodeError(
+                f"{context}: schema id {schema_id} is not a self-contained Avro schema "
+                f"({registered.schema_type or 'AVRO'}"
+                f"{', with references' if registered.references else ''})"
+            )
+        try:
+            raw = json.loads(registered.schema_str or "")
+            parsed = parse_schema(raw)
+        except (ValueError, TypeError, KeyError, SchemaParseException, UnknownType) as exc:
+            raise DecodeError(
+                f"{context}: schema id {schema_id} is not a valid Avro schema "
+                f"({type(exc).__name__})"
+            ) from exc
+        return WriterSchema(
+            key=content_sha256(raw),
+            label=f"schema id {schema_id}",
+            parsed=parsed,
+            body_offset=CONFLUENT_HEADER_LEN,
+        )
+
+    def _read(self, data: bytes, writer: tuple[Any, str], reader: SchemaVersion, context: str,
               schema_id: int) -> dict[str, Any]:  # fmt: skip
-        """What the deserializer does for a known writer: resolve the body to the reader."""
+        """What the deserializer does for a known writer: resolve the body to the reader.
+
+        Unless the writer *is* the reader (the same text, as when this build wrote it):
+        then there is nothing to resolve, and fastavro reads twice as fast without a
+        reader schema (measured on the quote envelope: 73k/s against 32k/s).
+        """
+        parsed, key = writer
+        reader_key = self._reader_keys.get(reader.name)
+        if reader_key is None:
+            reader_key = self._reader_keys[reader.name] = reader.sha256
+        if key == reader_key and reader.reader is not None:
+            # The reader's own text: its compiled reader (schemas.compiled_reader).
+            # Bytes left over are not refused, as the deserializer and fastavro do not.
+            try:
+                compiled, _ = reader.reader(data, CONFLUENT_HEADER_LEN)
+            except COMPILED_READ_ERRORS as exc:
+                raise _unreadable(exc, context, schema_id, reader) from exc
+            return compiled
         try:
             record = schemaless_reader(
-                io.BytesIO(data[CONFLUENT_HEADER_LEN:]), writer, reader.parsed
+                io.BytesIO(data[CONFLUENT_HEADER_LEN:]),
+                parsed,
+                None if key == reader_key else reader.parsed,
             )
         except _FAST_READ_ERRORS as exc:
             raise _unreadable(exc, context, schema_id, reader) from exc
@@ -240,6 +314,19 @@ class RegistrySerde:
             f"schema registry request for subject {subject!r} failed: "
             f"HTTP {exc.http_status_code}, error code {exc.error_code}: {exc.error_message}"
         )
+
+
+def _schema_id(data: bytes, context: str) -> int:
+    """The schema id of Confluent framed ``data``; a clear error for any other framing."""
+    fmt = detect_format(data)
+    if fmt != "confluent":
+        hint = (
+            "it is Avro single-object encoding; read it without a registry"
+            if fmt == "single-object"
+            else f"{len(data)} byte(s) starting with {data[:CONFLUENT_HEADER_LEN].hex() or '-'}"
+        )
+        raise DecodeError(f"{context}: not Confluent wire format: {hint}")
+    return confluent_schema_id(data)
 
 
 def _unreadable(exc: Exception, context: str, schema_id: int, reader: SchemaVersion) -> DecodeError:

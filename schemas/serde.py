@@ -24,6 +24,7 @@ from schemas.catalog import SchemaCatalog, default_catalog
 from schemas.embedded import EmbeddedSerde
 from schemas.errors import RegistryConfigError
 from schemas.framing import Format, detect_format
+from schemas.writer_schema import WriterSchema
 
 if TYPE_CHECKING:
     from confluent_kafka.schema_registry import SchemaRegistryClient
@@ -31,7 +32,14 @@ if TYPE_CHECKING:
     from quoteflow.settings import SchemaRegistrySettings
     from schemas.registry import RegistrySerde
 
-__all__ = ["Format", "Serde", "detect_format", "make_serde", "serde_from_settings"]
+__all__ = [
+    "Format",
+    "Serde",
+    "WriterSchema",
+    "detect_format",
+    "make_serde",
+    "serde_from_settings",
+]
 
 
 class Serde(Protocol):
@@ -53,6 +61,16 @@ class Serde(Protocol):
         self, schema_name: str, data: bytes, *, topic: str, is_key: bool = False
     ) -> dict[str, Any]:
         """Decode ``data`` into the current version of ``schema_name``."""
+        ...
+
+    def writer_of(
+        self, schema_name: str, data: bytes, *, topic: str, is_key: bool = False
+    ) -> WriterSchema:
+        """The schema ``data`` was written with and where its Avro body starts.
+
+        Reads the frame only, so a caller can walk the body itself
+        (:mod:`schemas.peek`); raises what :meth:`decode` raises for the frame.
+        """
         ...
 
     def close(self) -> None:

@@ -201,3 +201,30 @@ def test_corrupted_messages_never_raise_anything_but_serde_errors(
     except SerdeError:
         return
     assert isinstance(result, dict)
+
+
+def test_the_fast_path_resolves_unless_the_writer_is_the_readers_own_text(
+    registry: RegistrySerde, catalog_dir: Path, add_version: AddVersion
+) -> None:
+    # Each read twice: the first goes through the deserializer, the next takes the fast
+    # path, which skips resolution only for a writer of the reader's very text.
+    old = registry.encode("abandonment_trigger", examples.abandonment_trigger(), topic="triggers")
+    raw = latest_raw("abandonment_trigger")
+    raw["fields"].append({"name": "locale", "type": ["null", "string"], "default": None})
+    add_version("abandonment_trigger", raw)
+    upgraded = RegistrySerde(registry.client, SchemaCatalog(catalog_dir))
+    new = upgraded.encode(
+        "abandonment_trigger", {**examples.abandonment_trigger(), "locale": "en-GB"},
+        topic="triggers",
+    )  # fmt: skip
+    for _ in range(2):
+        assert upgraded.decode("abandonment_trigger", old, topic="triggers") == {
+            **examples.abandonment_trigger(), "locale": None,
+        }  # fmt: skip
+        assert registry.decode("abandonment_trigger", new, topic="triggers") == (
+            examples.abandonment_trigger()
+        )
+        assert upgraded.decode("abandonment_trigger", new, topic="triggers")["locale"] == "en-GB"
+        assert registry.decode("abandonment_trigger", old, topic="triggers") == (
+            examples.abandonment_trigger()
+        )
