@@ -94,6 +94,13 @@ class Settings(BaseSettings):
             object.__setattr__(self, "streams", streams)
         return self
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as the plain model with the same values, so settings reach a process
+        (a replay lane, a benchmark's seeder): :func:`load_settings` binds the config
+        file in a class made at run time, which pickle cannot find by name, and the
+        values are already read and checked (the process reads no file or variable)."""
+        return (_unpickle, ({name: getattr(self, name) for name in Settings.model_fields},))
+
     @model_validator(mode="after")
     def _liveness_outlasts_cdc_heartbeats(self) -> Settings:
         """The CDC beats when each source has published a watermark since its last beat."""
@@ -162,6 +169,10 @@ def _reject_unknown_sections(environ: Mapping[str, str]) -> None:
                     f"environment variable {name}: unknown setting section {section.lower()!r}"
                     f" (known: {', '.join(sorted(k.lower() for k in known - {'CONFIG'}))})"
                 )
+
+
+def _unpickle(values: dict[str, Any]) -> Settings:
+    return Settings.model_construct(**values)
 
 
 def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
