@@ -1,4 +1,4 @@
-"""`quoteflow bench`: the CDC, processor and sink benchmarks against the local stack."""
+"""`quoteflow bench`: the CDC, processor, replay and sink benchmarks against the local stack."""
 
 from __future__ import annotations
 
@@ -87,3 +87,30 @@ def bench_sink(obj: CliContext, sends: int, latency_ms: float, concurrency: int,
         seconds=seconds, provider=provider, report=reporter(),
     )  # fmt: skip
     print(json.dumps(result.as_json()))
+
+
+@bench.command("replay")
+@click.option("--events", default=1_000_000, show_default=True, type=click.IntRange(min=1_000),
+              help="Quote change events in the seeded history (plus one customer per 10).")
+@click.option("--lanes", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="Replay lanes (processes sharing the customers), as `quoteflow replay --lanes`.")
+@click.option("--sample", default=50_000, show_default=True, type=click.IntRange(min=100),
+              help="Quote changes the in-process decode and core rates are measured on.")
+@click.option("--keep", is_flag=True,
+              help="Leave the run's topics (bench.replay.<id>.*) to look at; printed at the end.")
+@pass_ctx
+def bench_replay(obj: CliContext, events: int, lanes: int, sample: int, keep: bool) -> None:
+    """Events/s of `quoteflow replay` over a seeded history (decoding and output included)
+    against a raw confluent-kafka consume loop over the same messages."""
+    from bench.replay import run_replay_bench
+    from bench.report import json_line
+
+    report = reporter()
+    result = run_replay_bench(obj.settings, events=events, lanes=lanes, sample=sample,
+                              keep=keep, report=report)  # fmt: skip
+    report(f"replay {result.events_per_s:,.0f} change records/s in {result.lanes} lane(s), "
+           f"{result.ratio:.0%} of the raw consume loop ({result.baseline_per_s:,.0f}/s); "
+           f"{result.triggers:,} triggers, {result.decisions:,} decisions written")
+    if keep:
+        report(f"kept: topics {result.prefix}*")
+    print(json_line(result))

@@ -1,0 +1,86 @@
+"""The replay benchmark's reference rates: a raw consume loop, and the core on a sample.
+
+The raw loop is the ceiling Kafka and confluent-kafka set on this machine:
+every message of the change and watermark topics consumed in batches, each
+value touched, nothing else. The core's rates are measured on a sample of the
+same history, in process, without Kafka: the Avro decoding with the change
+parsing, then the event-time core alone over the decoded changes. Together
+they say where a replay's time goes.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+
+from confluent_kafka import Consumer, TopicPartition
+
+from bench import workload as wl
+from bench.replay_history import History, QuoteEnvelopes, reference_items
+from devstack.errors import BenchError
+from quoteflow.settings import Settings
+from schemas.serde import Serde
+from streams.core.changes import quote_changes
+from streams.core.event_time import EventTimeRun
+from streams.core.model import Change
+from streams.core.rules import Rules
+
+#: Messages per consume call (the replay reader's batch).
+BATCH = 10_000
+
+
+def raw_consume(settings: Settings, ends: Mapping[tuple[str, int], int], *,
+                timeout_s: float = 600.0) -> tuple[int, float]:  # fmt: skip
+    """(messages, seconds) to consume every message below ``ends``, touching each value.
+
+    The clock runs from creating the consumer, as the replay's does, to the last message.
+    """
+    started = time.perf_counter()
+    consumer = Consumer({
+        **settings.kafka.as_librdkafka_dict(),
+        "group.id": f"quoteflow-bench-raw-{uuid.uuid4().hex}",
+        "enable.auto.commit": False, "isolation.level": "read_committed",
+        "fetch.wait.max.ms": 50, "queued.max.messages.kbytes": 65536,
+    })  # fmt: skip
+    try:
+        todo = sum(ends.values())
+        consumer.assign([TopicPartition(t, p, 0) for (t, p), end in ends.items() if end > 0])
+        read = touched = 0
+        deadline = time.monotonic() + timeout_s
+        while read < todo:
+            for message in consumer.consume(BATCH, 0.5):
+                if message.error() is not None:
+                    raise BenchError(f"the raw consume loop failed: {message.error()}")
+                touched += len(message.value() or b"")
+                read += 1
+            if time.monotonic() > deadline:
+                raise BenchError(f"the raw consume loop read {read:,} of {todo:,} messages "
+                                 f"in {timeout_s:.0f}s")  # fmt: skip
+        return read, time.perf_counter() - started
+    finally:
+        consumer.close()
+
+
+def decode_rate(serde: Serde, history: History) -> float:
+    """Quote change records per second through Avro decoding and change parsing."""
+    envelopes = QuoteEnvelopes(history)
+    values = [serde.encode("qms_quote_envelope", envelopes(k), topic=wl.QUOTES)
+              for k in range(history.events)]  # fmt: skip
+    serde.decode("qms_quote_envelope", values[0], topic=wl.QUOTES)  # the writer schema, once
+    started = time.perf_counter()
+    for value in values:
+        quote_changes(serde.decode("qms_quote_envelope", value, topic=wl.QUOTES))
+    return len(values) / (time.perf_counter() - started)
+
+
+def core_rate(history: History, rules: Rules) -> tuple[float, int]:
+    """(change records per second, outputs) of the event-time core alone over the sample."""
+    items: list[Change | int] = list(reference_items(history))
+    changes = sum(1 for item in items if not isinstance(item, int))
+    run = EventTimeRun(rules)
+    outputs = 0
+    started = time.perf_counter()
+    for item in items:
+        outputs += len(run.advance(item) if isinstance(item, int) else run.apply(item))
+    return changes / (time.perf_counter() - started), outputs
