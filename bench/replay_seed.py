@@ -16,7 +16,6 @@ from __future__ import annotations
 import multiprocessing
 import signal
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,8 +141,15 @@ def seed(settings: Settings, history: History, topics: Topics, *, shares: int,
         seeded = [seed_share(jobs[0])]
     else:
         context = multiprocessing.get_context("spawn")  # librdkafka's threads do not survive fork
-        with ProcessPoolExecutor(shares, mp_context=context) as pool:
-            seeded = list(pool.map(_share_main, jobs))
+        pool = context.Pool(shares)
+        try:
+            seeded = pool.map(_share_main, jobs)
+            pool.close()
+        finally:
+            # After a failure or Ctrl-C the seeders stop now, before the run's topics are
+            # deleted (a producer still writing would bring a deleted topic back).
+            pool.terminate()
+            pool.join()
     customer_ends = {p: 0 for p in range(history.customer_partitions)}
     quote_ends = [dict.fromkeys(range(history.quote_partitions), 0) for _ in history.chunks()]
     for share in seeded:

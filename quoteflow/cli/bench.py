@@ -106,8 +106,14 @@ def bench_replay(obj: CliContext, events: int, lanes: int, sample: int, keep: bo
     from bench.report import json_line
 
     report = reporter()
-    result = run_replay_bench(obj.settings, events=events, lanes=lanes, sample=sample,
-                              keep=keep, report=report)  # fmt: skip
+    try:
+        result = run_replay_bench(obj.settings, events=events, lanes=lanes, sample=sample,
+                                  keep=keep, report=report)  # fmt: skip
+    except KeyboardInterrupt:
+        left = "left as they were (--keep)" if keep else "deleted"
+        report(f"stopped: the run's topics are {left}; a benchmark does not resume: "
+               "run it again")  # fmt: skip
+        raise SystemExit(130) from None
     report(f"replay {result.events_per_s:,.0f} change records/s in {result.lanes} lane(s), "
            f"{result.ratio:.0%} of the raw consume loop ({result.baseline_per_s:,.0f}/s); "
            f"{result.triggers:,} triggers, {result.decisions:,} decisions written")
