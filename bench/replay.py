@@ -230,5 +230,11 @@ def cleanup(settings: Settings, prefix: str) -> None:
             for future in admin.delete_topics(names).values():
                 with contextlib.suppress(Exception):
                     future.result()
+        # The controller accepts a deletion before the brokers' metadata drops the topic:
+        # wait, so whoever lists topics next (a test, the next run) does not see them.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(
+                t.startswith(prefix) for t in admin.list_topics(timeout=10).topics):  # fmt: skip
+            time.sleep(0.2)
     with contextlib.suppress(Exception):
         delete_subjects(settings, prefix)
