@@ -52,7 +52,7 @@ class Result:
     """What the lanes read, decided and wrote, added up."""
 
     events: int = 0  # change records read (every lane reads them all: counted once)
-    undecodable: int = 0
+    undecodable: int = 0  # change and watermark records that could not be read
     tallies: list[Tally] = field(default_factory=list)  # per rules version
     written: int = 0
     skipped: int = 0
@@ -64,7 +64,7 @@ class Result:
 
     def add(self, lane: Result) -> None:
         self.events = max(self.events, lane.events)
-        self.undecodable = max(self.undecodable, lane.undecodable)
+        self.undecodable += lane.undecodable  # each counted by one lane (RangeReader)
         if not self.tallies:
             self.tallies = [Tally() for _ in lane.tallies]
         for mine, theirs in zip(self.tallies, lane.tallies, strict=True):
@@ -83,7 +83,8 @@ def run_lane(job: Job, lane: int, stop: threading.Event | Any,
     serde = serde_from_settings(job.settings.schema_registry)
     lanes = job.lanes
     keep = None if lanes == 1 else (lambda customer_id: customer_id % lanes == lane)
-    reader = RangeReader(job.settings, serde, job.names, job.pinned, keep=keep)
+    reader = RangeReader(job.settings, serde, job.names, job.pinned, keep=keep,
+                         counts_shared=lane == 0)  # fmt: skip
     runs = [EventTimeRun(rules) for rules in job.rules]
     tallies = [Tally() for _ in runs]
     comparison = Comparison() if len(runs) == 2 else None

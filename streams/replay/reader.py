@@ -25,6 +25,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from quoteflow.settings import Settings
 from quoteflow.topics.catalog import CHANGE_TOPICS, CUSTOMERS, QUOTES, WATERMARKS, prefixed
 from schemas.errors import SerdeError
+from schemas.peeker import CUSTOMER_PATHS, Peeker
 from schemas.serde import Serde
 from streams.core.changes import ChangeError, customer_change, quote_changes
 from streams.core.model import Change
@@ -153,12 +154,18 @@ class RangeReader:
     """Reads a pinned range into a :class:`Sequencer` and yields what it releases.
 
     ``keep`` (customer id -> bool) lets a lane step only its share of the customers;
-    a change it does not keep is still counted as read (the watermark needs that).
+    a change it does not keep is still counted as read (the watermark needs that),
+    and not decoded when a peek at its rows' customer ids says it is another lane's.
+    ``counts_shared``: whether this reader counts the undecodable records that every
+    lane decodes (watermark records, changes whose customer a peek cannot tell); one
+    lane does, so the lanes' counts add up to the range's.
     """
 
     def __init__(self, settings: Settings, serde: Serde, names: Names, pinned: PinnedRange, *,
-                 keep: Callable[[int], bool] | None = None) -> None:  # fmt: skip
+                 keep: Callable[[int], bool] | None = None,
+                 counts_shared: bool = True) -> None:  # fmt: skip
         self.serde, self.names, self.pinned, self.keep = serde, names, pinned, keep
+        self.counts_shared = counts_shared
         self.sequencer = Sequencer(names.sources, pinned.spans,
                                    stop_after_ms=pinned.stop_after_ms, tail=pinned.tail)
         self.consumer = consumer(settings, **{"enable.partition.eof": True,
@@ -166,6 +173,10 @@ class RangeReader:
                                               "queued.max.messages.kbytes": 65536})  # fmt: skip
         self.events = 0  # change records read
         self.undecodable = 0
+        #: A lane's cheap look at whose a change is, before decoding it (see _owned).
+        self._peek = None if keep is None else {
+            names.quotes: Peeker(serde, "qms_quote_envelope", CUSTOMER_PATHS),
+            names.customers: Peeker(serde, "crm_customer_envelope", CUSTOMER_PATHS)}  # fmt: skip
         self._open: dict[tuple[str, int], int] = {}  # partition -> its end, until reached
         self._paused: set[tuple[str, int]] = set()
 
@@ -237,6 +248,9 @@ class RangeReader:
         value = message.value()
         if value is None:  # a tombstone: nothing to apply
             return ()
+        owned = None if self._peek is None else self._owned(topic, value)
+        if owned is False:
+            return ()
         try:
             if topic == self.names.quotes:
                 envelope = self.serde.decode("qms_quote_envelope", value, topic=topic)
@@ -248,12 +262,25 @@ class RangeReader:
         except (SerdeError, ChangeError):
             # The live router dead-letters these; a replay counts them and goes on (the
             # dead-letter topic already has them from the live run).
-            self.undecodable += 1
+            if owned or self.counts_shared:
+                self.undecodable += 1
             return ()
         if self.keep is None:
             return found
         keep = self.keep
         return tuple(c for c in found if not hasattr(c, "customer_id") or keep(c.customer_id))
+
+    def _owned(self, topic: str, value: bytes) -> bool | None:
+        """Whether a change concerns this lane's customers, from the customer ids of its rows
+        alone (a microsecond or two, where decoding takes twenty): a quote that moved
+        between customers concerns both lanes. None: every lane's (a TRUNCATE has no rows;
+        a record the peek cannot read is decoded everywhere, which says what is wrong)."""
+        assert self._peek is not None and self.keep is not None
+        try:
+            after, before = self._peek[topic].values(value, topic=topic)
+        except SerdeError:
+            return None
+        return owned(after, before, self.keep)
 
     def _watermark(self, message: Message) -> None:
         value = message.value()
@@ -262,7 +289,8 @@ class RangeReader:
         try:
             record = self.serde.decode("cdc_watermark", value, topic=self.names.watermarks)
         except SerdeError:
-            self.undecodable += 1
+            if self.counts_shared:  # every lane reads every watermark record
+                self.undecodable += 1
             return
         offsets = {int(o["partition"]): int(o["offset"]) for o in record["offsets"]}
         self.sequencer.watermark(
@@ -291,6 +319,15 @@ class RangeReader:
     def close(self) -> None:
         with contextlib.suppress(KafkaException, RuntimeError):  # already closed
             self.consumer.close()
+
+
+def owned(after: object, before: object, keep: Callable[[int], bool]) -> bool | None:
+    """Whether a change whose rows name these customer ids is a lane's (``keep``): a quote
+    that moved between customers is both lanes'; None: every lane's (no customer named)."""
+    if after is None and before is None:
+        return None
+    return ((isinstance(after, int) and keep(after))
+            or (isinstance(before, int) and keep(before)))  # fmt: skip
 
 
 def wait_visible(settings: Settings, topics: list[str], timeout_s: float = 10.0) -> None:
