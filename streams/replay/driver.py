@@ -10,7 +10,6 @@ stay in one lane, in order, so the decisions are those of one lane.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import multiprocessing
 import queue
 import signal
@@ -147,12 +146,8 @@ def _run_processes(job: Job, stop: threading.Event, progress: Callable[[int], No
     lane_stop = context.Event()
     counters = [context.Value("q", 0) for _ in range(job.lanes)]
     results: multiprocessing.Queue[tuple[int, Result | str]] = context.Queue()
-    # The settings' class is made per load (it carries the config file), so it does not
-    # pickle: a lane gets their values, validated again on its side.
-    portable = dataclasses.replace(job, settings=None)  # type: ignore[arg-type]
-    values = job.settings.model_dump()
     processes = [context.Process(target=_lane_main, name=f"replay-lane-{lane}",
-                                 args=(portable, values, lane, lane_stop, counters[lane], results))
+                                 args=(job, lane, lane_stop, counters[lane], results))
                  for lane in range(job.lanes)]  # fmt: skip
     for process in processes:
         process.start()
@@ -185,13 +180,11 @@ def _run_processes(job: Job, stop: threading.Event, progress: Callable[[int], No
     return total
 
 
-def _lane_main(portable: Job, values: dict[str, Any], lane: int, stop: Any,
-               counter: Synchronized[int],
+def _lane_main(job: Job, lane: int, stop: Any, counter: Synchronized[int],
                results: multiprocessing.Queue[tuple[int, Result | str]]) -> None:  # fmt: skip
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent owns Ctrl-C and tells us
     from quoteflow.logs import configure_logging
 
-    job = dataclasses.replace(portable, settings=Settings.model_validate(values))
     configure_logging(job.settings.log)
 
     def report(events: int) -> None:
