@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from confluent_kafka.schema_registry import SchemaRegistryClient, topic_subject_name_strategy
@@ -154,21 +155,8 @@ class RegistrySerde:
             return self._read(data, writer, reader, context, schema_id)
         deserializer = self._deserializer(topic, is_key, reader)
         try:
-            record = deserializer(data, _ctx(topic, is_key))
-        except SchemaRegistryError as exc:
-            if exc.http_status_code == _HTTP_NOT_FOUND:
-                raise UnknownWriterSchema(
-                    f"{context}: the registry has no schema with id {schema_id}: corrupt, "
-                    "or written against another registry"
-                ) from exc
-            raise RegistryError(
-                f"{context}: schema registry failed to return schema id {schema_id}: "
-                f"HTTP {exc.http_status_code}, error code {exc.error_code}"
-            ) from exc
-        except httpx.TransportError as exc:
-            raise RegistryError(
-                f"{context}: cannot reach the schema registry ({type(exc).__name__})"
-            ) from exc
+            with _fetching(context, schema_id):
+                record = deserializer(data, _ctx(topic, is_key))
         except _SLOW_READ_ERRORS as exc:
             raise _unreadable(exc, context, schema_id, reader) from exc
         record = _record(record, context, schema_id)
@@ -197,22 +185,8 @@ class RegistrySerde:
         return found
 
     def _fetch_writer(self, schema_id: int, context: str) -> WriterSchema:
-        try:
+        with _fetching(context, schema_id):
             registered = self._client.get_schema(schema_id)
-        except SchemaRegistryError as exc:
-            if exc.http_status_code == _HTTP_NOT_FOUND:
-                raise UnknownWriterSchema(
-                    f"{context}: the registry has no schema with id {schema_id}: corrupt, "
-                    "or written against another registry"
-                ) from exc
-            raise RegistryError(
-                f"{context}: schema registry failed to return schema id {schema_id}: "
-                f"HTTP {exc.http_status_code}, error code {exc.error_code}"
-            ) from exc
-        except httpx.TransportError as exc:
-            raise RegistryError(
-                f"{context}: cannot reach the schema registry ({type(exc).__name__})"
-            ) from exc
         if registered.schema_type not in (None, "AVRO") or registered.references:
             raise DecodeError(
                 f"{context}: schema id {schema_id} is not a self-contained Avro schema "
@@ -327,6 +301,27 @@ def _schema_id(data: bytes, context: str) -> int:
         )
         raise DecodeError(f"{context}: not Confluent wire format: {hint}")
     return confluent_schema_id(data)
+
+
+@contextmanager
+def _fetching(context: str, schema_id: int) -> Iterator[None]:
+    """The registry's failures to give a writer schema, as our errors (decode, writer_of)."""
+    try:
+        yield
+    except SchemaRegistryError as exc:
+        if exc.http_status_code == _HTTP_NOT_FOUND:
+            raise UnknownWriterSchema(
+                f"{context}: the registry has no schema with id {schema_id}: corrupt, "
+                "or written against another registry"
+            ) from exc
+        raise RegistryError(
+            f"{context}: schema registry failed to return schema id {schema_id}: "
+            f"HTTP {exc.http_status_code}, error code {exc.error_code}"
+        ) from exc
+    except httpx.TransportError as exc:
+        raise RegistryError(
+            f"{context}: cannot reach the schema registry ({type(exc).__name__})"
+        ) from exc
 
 
 def _unreadable(exc: Exception, context: str, schema_id: int, reader: SchemaVersion) -> DecodeError:

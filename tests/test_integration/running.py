@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from confluent_kafka.admin import AdminClient
@@ -25,8 +26,42 @@ from devstack.children import WorkerProcess, sink_env
 from devstack.esp_sandbox import Sandbox, SandboxConfig
 from quoteflow.settings import Settings, load_settings
 from quoteflow.topics.admin import TopicAdmin
-from tests.helpers import compose_command, delete_subjects
+from schemas.serde import serde_from_settings
+from tests.helpers import compose_command, delete_subjects, read_to_end
 from tests.test_connectors.conftest import drop_slot
+
+#: The pipeline tests' rules: one minute's delay, no quiet hours, one offer; holdout and the
+#: offer's code are the test's to choose.
+RULES = """
+version = "{version}"
+[delay]
+default_minutes = 1
+[holdout]
+percent = {holdout}
+[quiet_hours]
+start = "00:00"
+end = "00:00"
+[[offers]]
+code = "{offer}"
+description = "5% off"
+discount_pct = 5
+template_id = "t-welcome"
+subject = "Your quote is waiting"
+"""
+
+
+def rules_text(version: str, *, offer: str = "WELCOME-5", holdout: int = 0) -> str:
+    return RULES.format(version=version, offer=offer, holdout=holdout)
+
+
+def decoded(settings: Settings, topic: str, schema: str) -> list[dict[str, Any]]:
+    """Every committed record of ``topic``, decoded, read up to its end (never a timeout)."""
+    serde = serde_from_settings(settings.schema_registry)
+    try:
+        return [serde.decode(schema, value, topic=topic)
+                for _, value in read_to_end(settings, topic) if value]  # fmt: skip
+    finally:
+        serde.close()
 
 
 @dataclass

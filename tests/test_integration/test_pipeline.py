@@ -29,44 +29,15 @@ import pytest
 from devstack.children import WorkerProcess
 from devstack.esp_sandbox import SandboxClient
 from quoteflow.settings import Settings
-from schemas.serde import serde_from_settings
 from streams.core.detector import trigger_id
-from tests.helpers import compose_command, read_to_end
-from tests.test_integration.running import running_pipeline, wait_for
+from tests.helpers import compose_command
+from tests.test_integration.running import decoded, rules_text, running_pipeline, wait_for
 
 pytestmark = pytest.mark.integration
-
-RULES = """
-version = "{version}"
-[delay]
-default_minutes = 1
-[holdout]
-percent = 0
-[quiet_hours]
-start = "00:00"
-end = "00:00"
-[[offers]]
-code = "WELCOME-5"
-description = "5% off"
-discount_pct = 5
-template_id = "t-welcome"
-subject = "Your quote is waiting"
-"""
-
 
 def _wait(what: str, check: Callable[[], bool], timeout_s: float,
           children: list[WorkerProcess]) -> None:  # fmt: skip
     wait_for(what, check, timeout_s, children)
-
-
-def _records(settings: Settings, topic: str, schema: str) -> list[dict[str, Any]]:
-    """Every committed record of ``topic``, decoded, read up to its end (never a timeout)."""
-    serde = serde_from_settings(settings.schema_registry)
-    try:
-        return [serde.decode(schema, value, topic=topic)
-                for _, value in read_to_end(settings, topic) if value]  # fmt: skip
-    finally:
-        serde.close()
 
 
 @pytest.fixture
@@ -74,7 +45,7 @@ def pipeline(stack: object, settings: Settings, tmp_path: Path) -> Iterator[dict
     run = uuid.uuid4().hex[:8]
     version = f"e2e-{run}"
     rules_file = tmp_path / "rules.toml"
-    rules_file.write_text(RULES.format(version=version))
+    rules_file.write_text(rules_text(version))
     with running_pipeline(settings, tmp_path, run=run, prefix=f"test.e2e.{run}.",
                           rules_file=rules_file) as running:  # fmt: skip
         yield {"version": version, "sandbox": running.sandbox, "children": running.children,
@@ -127,7 +98,7 @@ def test_quote_to_email_on_real_rows_sends_only_the_abandoned_offer(
           children)  # fmt: skip
 
     def decided() -> dict[int, str]:
-        records = _records(settings, prefix + "quoteflow.abandonment.decisions",
+        records = decoded(settings, prefix + "quoteflow.abandonment.decisions",
                                "abandonment_decision")  # fmt: skip
         return {r["quote_id"]: r["reason"] for r in records
                 if r["rule_version"] == version}  # fmt: skip
@@ -139,7 +110,7 @@ def test_quote_to_email_on_real_rows_sends_only_the_abandoned_offer(
     assert reasons[old].startswith("too_old")
     assert accepted not in reasons  # accepted in time: no decision, no offer
 
-    triggers = [t for t in _records(settings, prefix + "quoteflow.abandonment.triggers",
+    triggers = [t for t in decoded(settings, prefix + "quoteflow.abandonment.triggers",
                                         "abandonment_trigger")
                 if t["rule_version"] == version]  # fmt: skip
     # Rows other tests write meanwhile flow through this pipeline too: judge ours.
@@ -189,7 +160,7 @@ def _second_processor(pipeline: dict[str, Any], tmp_path: Path, app_id: str,
     change topics read from the start) and rules version, as a new deployment would be.
     Among the pipeline's children, so it is stopped with them."""
     rules_file = tmp_path / "rules-b.toml"
-    rules_file.write_text(RULES.format(version=rules_version))
+    rules_file.write_text(rules_text(rules_version))
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUOTEFLOW_")}
     child = WorkerProcess(["-m", "quoteflow", *compose_command("process")], {
         **env, "QUOTEFLOW_SCHEMA_REGISTRY__AUTO_REGISTER": "true",
@@ -257,7 +228,7 @@ def test_a_second_processor_app_under_new_rules_mails_no_quote_twice(
     second = {q: trigger_id(q, version_b) for q in quotes}
 
     def receipts() -> dict[str, dict[str, Any]]:
-        return {r["trigger_id"]: r for r in _records(
+        return {r["trigger_id"]: r for r in decoded(
             settings, prefix + "quoteflow.esp.deliveries", "esp_delivery_receipt")}  # fmt: skip
 
     _wait("the second app's triggers to reach the sink",

@@ -27,39 +27,16 @@ import pytest
 from devstack.esp_sandbox import SandboxClient
 from quoteflow.settings import Settings
 from quoteflow.topics.catalog import DECISIONS, DELIVERIES, TRIGGERS
-from schemas.serde import serde_from_settings
 from streams.core.detector import trigger_id
-from tests.helpers import read_to_end
-from tests.test_integration.running import Pipeline, running_pipeline, wait_for
+from tests.test_integration.running import (
+    Pipeline,
+    decoded,
+    rules_text,
+    running_pipeline,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
-
-RULES = """
-version = "{version}"
-[delay]
-default_minutes = 1
-[holdout]
-percent = 0
-[quiet_hours]
-start = "00:00"
-end = "00:00"
-[[offers]]
-code = "{offer}"
-description = "5% off"
-discount_pct = 5
-template_id = "t-welcome"
-subject = "Your quote is waiting"
-"""
-
-
-def records(settings: Settings, topic: str, schema: str) -> list[dict[str, Any]]:
-    serde = serde_from_settings(settings.schema_registry)
-    try:
-        return [serde.decode(schema, value, topic=topic)
-                for _, value in read_to_end(settings, topic) if value]  # fmt: skip
-    finally:
-        serde.close()
-
 
 def replay(prefix: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUOTEFLOW_")}
@@ -108,7 +85,7 @@ def live(stack: object, settings: Settings, tmp_path: Path) -> Iterator[dict[str
     run = uuid.uuid4().hex[:8]
     version = f"rp-{run}"
     rules_file = tmp_path / "rules.toml"
-    rules_file.write_text(RULES.format(version=version, offer="WELCOME-5"))
+    rules_file.write_text(rules_text(version))
     with running_pipeline(settings, tmp_path, run=run, prefix=f"test.replay.{run}.",
                           rules_file=rules_file) as running:  # fmt: skip
         yield {"version": version, "pipeline": running, "rules": rules_file}
@@ -141,14 +118,14 @@ def test_replay_gives_the_live_triggers_twice_alike_and_never_mails_twice(
              lambda: all(attempts().get(t, 0) >= 1 for t in first.values()), 240,
              children)  # fmt: skip
     wait_for("the no-consent decision", lambda: ids["no_consent"][0] in by_quote(
-        records(settings, prefix + DECISIONS, "abandonment_decision"), ours), 60, children)
-    live_triggers = by_quote(records(settings, prefix + TRIGGERS, "abandonment_trigger"), ours)
-    live_decisions = by_quote(records(settings, prefix + DECISIONS, "abandonment_decision"), ours)
+        decoded(settings, prefix + DECISIONS, "abandonment_decision"), ours), 60, children)
+    live_triggers = by_quote(decoded(settings, prefix + TRIGGERS, "abandonment_trigger"), ours)
+    live_decisions = by_quote(decoded(settings, prefix + DECISIONS, "abandonment_decision"), ours)
     assert set(live_triggers) == set(ids["abandoned"])
 
     # 1. The replay decides what the live run decided.
     replay(prefix, "--name", "one", "--rules", str(live["rules"]))
-    one = records(settings, prefix + "quoteflow.replay.one.triggers", "abandonment_trigger")
+    one = decoded(settings, prefix + "quoteflow.replay.one.triggers", "abandonment_trigger")
     replayed = by_quote(one, ours)
     assert set(replayed) == set(live_triggers)
     for quote_id, trigger in replayed.items():
@@ -156,14 +133,14 @@ def test_replay_gives_the_live_triggers_twice_alike_and_never_mails_twice(
         for name in ("trigger_id", "offer", "deadline_at", "email", "rule_version"):
             assert trigger[name] == expected[name], (quote_id, name)
         assert trigger["replay"] is True and expected["replay"] is False
-    one_decisions = records(settings, prefix + "quoteflow.replay.one.decisions",
+    one_decisions = decoded(settings, prefix + "quoteflow.replay.one.decisions",
                             "abandonment_decision")  # fmt: skip
     assert {q: (d["outcome"], d["reason"]) for q, d in by_quote(one_decisions, ours).items()} == {
         q: (d["outcome"], d["reason"]) for q, d in live_decisions.items()}
 
     # 2. Twice alike: the same records, byte for byte once decoded, fired_at included.
     replay(prefix, "--name", "two", "--rules", str(live["rules"]))
-    two = records(settings, prefix + "quoteflow.replay.two.triggers", "abandonment_trigger")
+    two = decoded(settings, prefix + "quoteflow.replay.two.triggers", "abandonment_trigger")
     def key(record: dict[str, Any]) -> str:
         return json.dumps(record, sort_keys=True, default=str)
 
@@ -179,7 +156,7 @@ def test_replay_gives_the_live_triggers_twice_alike_and_never_mails_twice(
 
     # 4. What-if: another offer code, everything else alike -> exactly "changed offer".
     other = tmp_path / "rules-b.toml"
-    other.write_text(RULES.format(version=f"{version}-b", offer="WELCOME-7"))
+    other.write_text(rules_text(f"{version}-b", offer="WELCOME-7"))
     diff_file = tmp_path / "diff.jsonl"
     what_if = replay(prefix, "--rules", str(live["rules"]), "--compare", str(other),
                      "--diff-out", str(diff_file))  # fmt: skip
@@ -198,7 +175,7 @@ def test_replay_gives_the_live_triggers_twice_alike_and_never_mails_twice(
     second = {q: trigger_id(q, f"{version}-b") for q in ids["abandoned"]}
 
     def receipts() -> dict[str, dict[str, Any]]:
-        return {r["trigger_id"]: r for r in records(settings, prefix + DELIVERIES,
+        return {r["trigger_id"]: r for r in decoded(settings, prefix + DELIVERIES,
                                                     "esp_delivery_receipt")}  # fmt: skip
 
     wait_for("the replayed triggers to reach the sink",

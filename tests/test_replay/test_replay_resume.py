@@ -33,28 +33,14 @@ from quoteflow.topics.catalog import CUSTOMERS, QUOTES, WATERMARKS
 from schemas.examples import cdc_watermark
 from schemas.serde import serde_from_settings
 from tests.helpers import read_to_end
+from tests.test_integration.running import rules_text
 
 pytestmark = pytest.mark.integration
 
 EVENTS = 100_000
 CUSTOMERS_N = 5_000
 STEP_MS = 60  # event time between two quote changes: 100k changes span 100 minutes
-RULES = """
-version = "resume-1"
-[delay]
-default_minutes = 1
-[holdout]
-percent = 10
-[quiet_hours]
-start = "00:00"
-end = "00:00"
-[[offers]]
-code = "WELCOME-5"
-description = "5% off"
-discount_pct = 5
-template_id = "t-welcome"
-subject = "Your quote is waiting"
-"""
+RULES = rules_text("resume-1", holdout=10)
 
 
 def _record(source: str, topic: str, watermark_ms: int, ends: dict[int, int]) -> dict[str, Any]:
