@@ -46,7 +46,8 @@ from quoteflow.settings import Settings
 from quoteflow.topics.admin import TopicAdmin
 from tests.helpers import delete_subjects
 from tests.test_connectors.conftest import drop_slot
-from tests.test_integration.test_pipeline import RULES, _records, _wait
+from tests.test_integration.running import decoded, rules_text
+from tests.test_integration.test_pipeline import _wait
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1500)]
 
@@ -56,7 +57,7 @@ BEFORE_S, AFTER_S = 60, 60
 QUOTES_PER_S = 2
 #: One quote in this many is accepted ACCEPT_AFTER_S after it was quoted (inside the delay).
 ACCEPT_EVERY, ACCEPT_AFTER_S = 5, 15
-DELAY_S = 60  # the rules' 1-minute delay (test_pipeline.RULES)
+DELAY_S = 60  # the rules' 1-minute delay (running.RULES)
 #: What a fenced worker writes (faust's warnings, streams.fencing's start-over line), and
 #: the warning of a partition whose transaction cannot commit (streams.transactions).
 FENCE_SIGNS = ("ProducerFenced", "producer was fenced", "input cannot be committed")
@@ -135,7 +136,7 @@ def pipeline(stack: object, settings: Settings, tmp_path: Path) -> Iterator[dict
     run = uuid.uuid4().hex[:8]
     version = f"backlog-{run}"
     rules_file = tmp_path / "rules.toml"
-    rules_file.write_text(RULES.format(version=version))
+    rules_file.write_text(rules_text(version))
     slot_prefix = f"backlog_{run}"
     prefix = f"test.backlog.{run}."
     app_id = f"backlog-{run}"
@@ -206,7 +207,7 @@ def test_a_worker_started_after_ten_real_minutes_down_catches_up_unfenced_every_
 
         def offered() -> Counter[int]:
             # Only this test's quotes (the CDC captures every row other tests write too).
-            return Counter(t["quote_id"] for t in _records(settings, topic, "abandonment_trigger")
+            return Counter(t["quote_id"] for t in decoded(settings, topic, "abandonment_trigger")
                            if t["rule_version"] == version and t["quote_id"] in want)  # fmt: skip
 
         # The last quotes fall due DELAY_S after the workload stops. (A read of the whole
@@ -220,7 +221,7 @@ def test_a_worker_started_after_ten_real_minutes_down_catches_up_unfenced_every_
             got = offered()
         missing = want - set(got)
         if missing:  # what the worker decided for them instead, if anything
-            decisions = _records(settings, pipeline["prefix"] + "quoteflow.abandonment.decisions",
+            decisions = decoded(settings, pipeline["prefix"] + "quoteflow.abandonment.decisions",
                                  "abandonment_decision")  # fmt: skip
             reasons = {d["quote_id"]: d["reason"] for d in decisions if d["quote_id"] in missing}
             raise AssertionError(f"{len(missing)} of {len(want)} offers missing: "
