@@ -74,10 +74,14 @@ class Step:
     outputs: tuple[Output, ...] = ()
     #: Due quotes the watermark has not reached yet: the earliest due time held back.
     held_ms: int | None = None
+    #: When the new state has something due next (:func:`next_due` of it), found on the
+    #: way: a driver with a due index need not scan the quotes again.
+    due_ms: int | None = None
 
 
 def step(
-    state: CustomerState, change: Change | None, now_ms: int, watermark_ms: int, rules: Rules
+    state: CustomerState, change: Change | None, now_ms: int, watermark_ms: int, rules: Rules,
+    *, forgetting: bool = True,
 ) -> Step:
     """Take ``change`` (if any), then decide every quote the time allows.
 
@@ -87,6 +91,10 @@ def step(
     committed before W; one committing in the same millisecond may follow it), so a
     quote due at D is decided once the watermark is past D, with every change read
     by then.
+
+    ``forgetting`` False leaves the memory horizon to the caller (:func:`forget` with
+    ``min(now_ms, watermark_ms)``, before the customer's next step):
+    :class:`~streams.core.event_time.EventTimeRun` knows when nothing can be that old.
     """
     outputs: list[Output] = []
     if state.queue:  # held back by an earlier version of the core: apply now, in order
@@ -109,7 +117,11 @@ def step(
         state, output = decide(state, state.quotes[due[1]], now_ms, watermark_ms, rules)
         if output is not None:
             outputs.append(output)
-    return Step(forget(state, min(now_ms, watermark_ms), rules), tuple(outputs), held)
+    # Forgetting drops decided quotes only: what is due stays as found.
+    due_ms = None if due is None else due[0]
+    if forgetting:
+        state = forget(state, min(now_ms, watermark_ms), rules)
+    return Step(state, tuple(outputs), held, due_ms)
 
 
 def _apply(

@@ -37,7 +37,7 @@ _MAX_CACHED = 4096
 #: window, so a quote it forgot is always too old to be offered again.
 MAX_MEMORY_DAYS = 366
 #: The cached properties of Rules (see "the rules as functions").
-_CACHED = ("_delays", "_offers", "_quiet_clocks")
+_CACHED = ("_delays", "_offers", "_quiet_answers", "_quiet_clocks")
 
 
 class RulesError(QuoteflowError):
@@ -282,7 +282,26 @@ class Rules(_Strict):
         return int.from_bytes(digest[:8], "big") % 10_000 < round(self.holdout.percent * 100)
 
     def quiet_until(self, at_ms: int, timezone: str) -> int:
-        """``at_ms`` if it is outside quiet hours where the customer lives, else the end of them."""
+        """``at_ms`` if it is outside quiet hours where the customer lives, else the end of them.
+
+        Remembered per (instant, zone): a batch driver decides every quote due by a
+        watermark at that one instant, and the zone conversion was a tenth of a step.
+        """
+        key = (at_ms, timezone)
+        cache = self._quiet_answers
+        known = cache.get(key)
+        if known is None:
+            if len(cache) >= _MAX_CACHED:
+                cache.clear()
+            known = cache[key] = self._find_quiet_until(at_ms, timezone)
+        return known
+
+    @cached_property
+    def _quiet_answers(self) -> dict[tuple[int, str], int]:
+        """:meth:`quiet_until` per (instant, zone), filled as they are asked for."""
+        return {}
+
+    def _find_quiet_until(self, at_ms: int, timezone: str) -> int:
         zone = _zone(timezone) or _zone(self.quiet_hours.default_timezone)
         assert zone is not None  # the default was validated at load
         local = datetime.fromtimestamp(at_ms / 1000, UTC).astimezone(zone)

@@ -161,6 +161,20 @@ def first_due(quotes: Mapping[int, OpenQuote]) -> tuple[int, int] | None:
     return first
 
 
+def oldest_memory(state: CustomerState) -> int | None:
+    """The earliest time :func:`forget` weighs in ``state`` (a decided quote's decision, a
+    left quote's leaving), or None: forgetting before it changes nothing."""
+    oldest: int | None = None
+    for open_quote in state.quotes.values():
+        decided = open_quote.decided_ms
+        if decided and (oldest is None or decided < oldest):
+            oldest = decided
+    for gone in state.left.values():
+        if oldest is None or gone.at_ms < oldest:
+            oldest = gone.at_ms
+    return oldest
+
+
 def forget(state: CustomerState, now_ms: int, rules: Rules) -> CustomerState:
     """Drop decided quotes and remembered positions past the memory horizon."""
     horizon = now_ms - memory_ms(rules)

@@ -25,6 +25,7 @@ from schemas.serde import serde_from_settings
 from streams.core.event_time import EventTimeRun
 from streams.core.rules import Rules
 from streams.errors import ReplayError
+from streams.replay.collector import batch_collection
 from streams.replay.compare import Comparison, Difference
 from streams.replay.outputs import Tally, Target, Writer
 from streams.replay.reader import Names, PinnedRange, RangeReader
@@ -79,6 +80,12 @@ class Result:
 def run_lane(job: Job, lane: int, stop: threading.Event | Any,
              progress: Callable[[int], None]) -> Result:  # fmt: skip
     """Read the whole range; step and write this lane's customers."""
+    with batch_collection():
+        return _run_lane(job, lane, stop, progress)
+
+
+def _run_lane(job: Job, lane: int, stop: threading.Event | Any,
+              progress: Callable[[int], None]) -> Result:  # fmt: skip
     serde = serde_from_settings(job.settings.schema_registry)
     lanes = job.lanes
     keep = None if lanes == 1 else (lambda customer_id: customer_id % lanes == lane)
