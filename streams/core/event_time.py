@@ -77,7 +77,7 @@ class EventTimeRun:
         self.watermark_ms = watermark_ms
         outputs: list[Output] = []
         # Due at D is decided once the watermark is *past* D (detector.step's contract).
-        for customer_id in self._due.ready(watermark_ms - 1):
+        for customer_id in self._due.take(watermark_ms - 1):
             outputs.extend(self._step(customer_id, self.states[customer_id], None))
         return tuple(outputs)
 

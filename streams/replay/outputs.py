@@ -26,6 +26,9 @@ from streams.errors import ReplayError
 
 #: How many triggers a dry run shows.
 SAMPLE = 10
+#: Records produced between two serves of the delivery reports (a full queue serves
+#: them at once; flush serves the rest).
+POLL_EVERY = 1_000
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,8 @@ class Writer:
             except BufferError:
                 self.producer.poll(0.05)
         self.written += 1
-        self.producer.poll(0)
+        if self.written % POLL_EVERY == 0:  # delivery reports: per batch, not per record
+            self.producer.poll(0)
 
     def _delivered(self, error: KafkaError | None, _message: object) -> None:
         if error is not None and self._failure is None:

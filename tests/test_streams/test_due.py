@@ -32,6 +32,42 @@ def test_ready_is_what_a_scan_of_every_due_time_says(
         assert len(index) == len(truth)
 
 
+@given(ops)
+def test_take_is_what_a_scan_of_every_due_time_says(
+    steps: list[tuple[int, int | None, int]],
+) -> None:
+    """Taken customers leave the index until they are set again."""
+    index, truth = DueIndex(), dict[int, int]()
+    for customer_id, due_ms, now_ms in steps:
+        index.set(customer_id, due_ms)
+        if due_ms is None:
+            truth.pop(customer_id, None)
+        else:
+            truth[customer_id] = due_ms
+        expected = sorted((at, c) for c, at in truth.items() if at <= now_ms)
+        assert index.take(now_ms) == [c for _, c in expected]
+        for _, c in expected:
+            del truth[c]
+        assert len(index) == len(truth)
+
+
+@given(st.lists(st.tuples(st.integers(-(2**63), 2**63 - 1), st.integers(-(2**45), 2**45)),
+                max_size=50))  # fmt: skip
+def test_any_avro_long_customer_and_any_time_orders_as_the_pair(
+    entries: list[tuple[int, int]],
+) -> None:
+    index = DueIndex()
+    for customer_id, due_ms in entries:
+        index.set(customer_id, due_ms)
+    expected = sorted((at, c) for c, at in index.due.items())
+    assert index.ready(2**45) == [c for _, c in expected]
+
+
+def test_a_customer_id_past_an_avro_long_is_refused() -> None:
+    with pytest.raises(ValueError, match="Avro long"):
+        DueIndex().set(2**63, 1)
+
+
 def test_stale_entries_are_dropped_when_they_pile_up() -> None:
     index = DueIndex()
     for k in range(5_000):
