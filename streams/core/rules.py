@@ -337,8 +337,12 @@ class Rules(_Strict):
         )
 
 
+@lru_cache(maxsize=65_536)
 def email_problem(email: str | None) -> str | None:
-    """Why an address cannot be used (a reason a marketer reads), or None."""
+    """Why an address cannot be used (a reason a marketer reads), or None.
+
+    Remembered: every decision asks it of the customer's address, and a customer has
+    many quotes; the pattern match was a fortieth of the core's time."""
     if email is None or not email.strip():
         return "no e-mail address"
     if len(email) > 254 or not _EMAIL.fullmatch(email.strip()):
