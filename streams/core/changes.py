@@ -33,6 +33,20 @@ _fromisoformat = datetime.fromisoformat
 _canonical = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", re.ASCII).fullmatch
 
 
+#: The columns :func:`quote` reads, and :func:`customer`.
+QUOTE_COLUMNS = ("quote_id", "quote_ref", "customer_id", "product_code", "channel", "premium",
+                 "currency", "status", "created_at", "updated_at")  # fmt: skip
+CUSTOMER_COLUMNS = ("customer_id", "first_name", "email", "marketing_consent", "timezone",
+                    "segment")  # fmt: skip
+#: Every field of a change event this module reads: a decoder may build these alone
+#: (``schemas.projector``); a property test checks the changes are the same.
+_ENVELOPE = ("op", "source.ts_ms", "source.lsn", "source.sequence")
+QUOTE_ENVELOPE_PATHS = (*_ENVELOPE, *(f"{row}.{c}" for row in ("before", "after")
+                                      for c in QUOTE_COLUMNS))  # fmt: skip
+CUSTOMER_ENVELOPE_PATHS = (*_ENVELOPE, *(f"{row}.{c}" for row in ("before", "after")
+                                         for c in CUSTOMER_COLUMNS))  # fmt: skip
+
+
 class ChangeError(ValueError):
     """A change event the core cannot use (says which field, never a value)."""
 
