@@ -164,7 +164,22 @@ def _position(value: Mapping[str, Any], op: str) -> Position:
 
 def _last_commit_lsn(sequence: object) -> int:
     """The first element of Debezium's ``source.sequence`` (a JSON array of decimal strings
-    or null); 0 for null. Read without a JSON parser: it is on every change event."""
+    or null); 0 for null. Read without a JSON parser: it is on every change event.
+
+    What our connector writes (``["123","456"]``) is sliced straight out: exactly what
+    :func:`_last_commit_lsn_reference` reads from it, in half its time.
+    """
+    if type(sequence) is str and sequence[:2] == '["':
+        end = sequence.find('",', 2)
+        if end > 2:  # at least one digit
+            head = sequence[2:end]
+            if head.isdigit() and head.isascii():
+                return int(head)
+    return _last_commit_lsn_reference(sequence)
+
+
+def _last_commit_lsn_reference(sequence: object) -> int:
+    """The general reading of ``source.sequence`` (:func:`_last_commit_lsn`'s definition)."""
     if type(sequence) is not str:
         raise ChangeError("source.sequence is not a string")
     head = sequence[1:].split(",", 1)[0].strip().strip('"')

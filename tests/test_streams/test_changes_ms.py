@@ -1,4 +1,4 @@
-"""The cached ZonedTimestamp reading (``_ms``) against its reference, on every kind of string."""
+"""The fast readings of ``changes`` (``_ms``, ``_last_commit_lsn``) against their references."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from streams.core import changes
-from streams.core.changes import ChangeError, _ms, _ms_reference
+from streams.core.changes import (
+    ChangeError,
+    _last_commit_lsn,
+    _last_commit_lsn_reference,
+    _ms,
+    _ms_reference,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -92,3 +98,37 @@ def test_the_cache_of_seconds_stays_bounded() -> None:
         text = canonical(start + timedelta(seconds=n, microseconds=n))
         assert _ms(text, "updated_at") == _ms_reference(text, "updated_at")
     assert 0 < len(changes._SECONDS) <= changes._SECONDS_MAX
+
+
+def lsn_outcome(read: Callable[[object], int], sequence: object) -> tuple[str, object]:
+    try:
+        return ("value", read(sequence))
+    except ChangeError as exc:
+        return ("refused", str(exc))
+
+
+_LSNS = st.integers(0, 2**64).map(str) | st.text(max_size=4)
+_ELEMENTS = _LSNS.map(lambda t: f'"{t}"') | st.just("null")
+_SEQUENCES = (
+    st.builds(lambda a, b, gap: f"[{a}{gap},{gap}{b}]", _ELEMENTS, _ELEMENTS,
+              st.sampled_from(["", " ", '"', ","]))
+    | st.text(alphabet='[]",0123456789 null\u0663', max_size=12)
+    | st.text()
+)
+
+
+@_SETTINGS
+@given(_SEQUENCES)
+@example('["101005","101010"]')
+@example('[null,"5"]')
+@example('["","1"]')
+@example('["\u0663","1"]')
+@example('["1" ,"2"]')
+def test_last_commit_lsn_reads_as_the_reference(sequence: str) -> None:
+    assert lsn_outcome(_last_commit_lsn, sequence) == lsn_outcome(
+        _last_commit_lsn_reference, sequence)
+
+
+@pytest.mark.parametrize("value", [None, 17, b'["1","2"]', ["1"]])
+def test_a_sequence_not_a_string_is_refused_alike(value: object) -> None:
+    assert lsn_outcome(_last_commit_lsn, value) == lsn_outcome(_last_commit_lsn_reference, value)
