@@ -14,8 +14,10 @@ so quotes fall due during the replay), then measures over the *same* messages:
   whole range, decoding, event-time ordering, the core and writing its triggers
   and decisions to the replay's own topics, acknowledged, all included;
 * ``decode_per_s`` and ``core_per_s``: on a sample of the same history, in
-  process: Avro decoding with the change parsing, and the event-time core alone
-  (:mod:`bench.replay_rates`), to say where the replay's time goes.
+  process: Avro decoding with the change parsing as the lanes do it, and the
+  event-time core alone (:mod:`bench.replay_rates`), to say where the replay's
+  time goes; ``full_decode_per_s``: the same sample through the serde's full
+  decode and ``quote_changes``, what the lanes did before their projection.
 
 Both rates count the change records (quotes and customers) over each phase's
 seconds, so ``ratio`` is the baseline's time over the replay's. Everything the
@@ -40,7 +42,7 @@ from confluent_kafka.admin import AdminClient
 
 from bench import workload as wl
 from bench.replay_history import DELAY_MINUTES, History
-from bench.replay_rates import core_rate, decode_rate, raw_consume
+from bench.replay_rates import core_rate, decode_rates, raw_consume
 from bench.replay_seed import Topics, end_offsets, seed
 from bench.report import rate_figure
 from devstack.errors import BenchError
@@ -79,6 +81,7 @@ class ReplayBenchResult:
     written: int
     watermark_records: int
     decode_per_s: float
+    full_decode_per_s: float
     core_per_s: float
     sample: int
     seed_per_s: float
@@ -103,6 +106,7 @@ class ReplayBenchResult:
             "written": self.written,
             "watermark_records": self.watermark_records,
             "decode_per_s": rate_figure(self.decode_per_s),
+            "full_decode_per_s": rate_figure(self.full_decode_per_s),
             "core_per_s": rate_figure(self.core_per_s),
             "sample": self.sample,
             "baseline_runs_per_s": [rate_figure(r) for r in self.baseline_runs],
@@ -169,12 +173,12 @@ def _bench(settings: Settings, home: Path, *, events: int, lanes: int, report: R
                       watermark_every)  # fmt: skip
     serde = serde_from_settings(settings.schema_registry)
     try:
-        decode = decode_rate(serde, sampled)
+        decode = decode_rates(serde, sampled)
     finally:
         serde.close()
     core, _ = core_rate(sampled, rules)
-    report(f"sample of {sampled.events:,}: decode and parse {decode:,.0f}/s, "
-           f"core alone {core:,.0f}/s")  # fmt: skip
+    report(f"sample of {sampled.events:,}: decode and parse {decode.lanes_per_s:,.0f}/s "
+           f"(full decode {decode.full_per_s:,.0f}/s), core alone {core:,.0f}/s")  # fmt: skip
 
     result = _replay(settings, rules_file, lanes, written, report)
     baselines.append(_baseline(settings, ends, written, report))
@@ -184,8 +188,9 @@ def _bench(settings: Settings, home: Path, *, events: int, lanes: int, report: R
         events=result.events, quote_events=events, customers=customers, events_per_s=rate,
         baseline_per_s=max(baselines), baseline_runs=tuple(baselines), seconds=result.seconds,
         lanes=lanes, triggers=tally["TRIGGER"], decisions=sum(tally.values()) - tally["TRIGGER"],
-        written=result.written, watermark_records=watermark_records, decode_per_s=decode,
-        core_per_s=core, sample=sampled.events, seed_per_s=seed_per_s, prefix=prefix,
+        written=result.written, watermark_records=watermark_records,
+        decode_per_s=decode.lanes_per_s, full_decode_per_s=decode.full_per_s, core_per_s=core,
+        sample=sampled.events, seed_per_s=seed_per_s, prefix=prefix,
     )  # fmt: skip
 
 

@@ -4,15 +4,17 @@ The raw loop is the ceiling Kafka and confluent-kafka set on this machine:
 every message of the change and watermark topics consumed in batches, each
 value touched, nothing else. The core's rates are measured on a sample of the
 same history, in process, without Kafka: the Avro decoding with the change
-parsing, then the event-time core alone over the decoded changes. Together
-they say where a replay's time goes.
+parsing (as the lanes do it, and the full decode they did before), then the
+event-time core alone over the decoded changes. Together they say where a
+replay's time goes.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from confluent_kafka import Consumer, TopicPartition
 
@@ -26,6 +28,7 @@ from streams.core.event_time import EventTimeRun
 from streams.core.model import Change
 from streams.core.rules import Rules
 from streams.replay.collector import batch_collection
+from streams.replay.decoding import ChangeDecoder
 
 #: Messages per consume call (the replay reader's batch).
 BATCH = 10_000
@@ -63,16 +66,43 @@ def raw_consume(settings: Settings, ends: Mapping[tuple[str, int], int], *,
         consumer.close()
 
 
-def decode_rate(serde: Serde, history: History) -> float:
-    """Quote change records per second through Avro decoding and change parsing."""
+@dataclass(frozen=True)
+class DecodeRates:
+    """Quote change records per second, decoded and parsed, both ways over the same values."""
+
+    #: What a replay lane does now (:class:`streams.replay.decoding.ChangeDecoder`).
+    lanes_per_s: float
+    #: What it did before: the serde's full decode, then ``quote_changes``.
+    full_per_s: float
+
+
+def decode_rates(serde: Serde, history: History, *, passes: int = 3) -> DecodeRates:
+    """Both decodings of the sample's quote change records, the fastest of ``passes``
+    interleaved passes each (a busy machine slows both alike), after checking that they
+    give the same changes."""
     envelopes = QuoteEnvelopes(history)
     values = [serde.encode("qms_quote_envelope", envelopes(k), topic=wl.QUOTES)
               for k in range(history.events)]  # fmt: skip
-    serde.decode("qms_quote_envelope", values[0], topic=wl.QUOTES)  # the writer schema, once
-    started = time.perf_counter()
-    for value in values:
-        quote_changes(serde.decode("qms_quote_envelope", value, topic=wl.QUOTES))
-    return len(values) / (time.perf_counter() - started)
+    decoder = ChangeDecoder(serde)
+
+    def lanes(value: bytes) -> Sequence[Change]:
+        return decoder.quote(value, topic=wl.QUOTES)
+
+    def full(value: bytes) -> Sequence[Change]:
+        return quote_changes(serde.decode("qms_quote_envelope", value, topic=wl.QUOTES))
+
+    for value in values[:1000]:  # the writer schema learned, and the two agree
+        if list(lanes(value)) != list(full(value)):
+            raise BenchError("the lanes' decoding and the full decode disagree on the sample")
+    best = {lanes: float("inf"), full: float("inf")}
+    with batch_collection():  # as the lanes run it
+        for _ in range(passes):
+            for read in (lanes, full):
+                started = time.perf_counter()
+                for value in values:
+                    read(value)
+                best[read] = min(best[read], time.perf_counter() - started)
+    return DecodeRates(len(values) / best[lanes], len(values) / best[full])
 
 
 def core_rate(history: History, rules: Rules) -> tuple[float, int]:

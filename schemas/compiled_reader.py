@@ -27,11 +27,11 @@ Reader = Callable[[bytes, int], tuple[dict[str, Any], int]]
 COMPILED_READ_ERRORS: tuple[type[Exception], ...] = READ_ERRORS
 
 
-class _Recursive(Exception):
+class Recursive(Exception):
     """A record that contains itself: left to fastavro."""
 
 
-class _FullReader(Compiler):
+class FullReader(Compiler):
     """The peek's generator, reading records, arrays and maps whole instead of refusing them."""
 
     def __init__(self, named: Mapping[str, Any]) -> None:
@@ -51,7 +51,7 @@ class _FullReader(Compiler):
     def _record(self, schema: Mapping[str, Any], target: str, out: list[str], ind: str) -> None:
         name = str(schema["name"])
         if name in self._records:
-            raise _Recursive(name)
+            raise Recursive(name)
         self._records = (*self._records, name)
         fields = []
         for spec in schema["fields"]:
@@ -98,11 +98,11 @@ class _FullReader(Compiler):
 
 def compile_reader(parsed: Mapping[str, Any]) -> Reader | None:
     """A reader for fastavro's parsed form of a record schema, or None: use fastavro."""
-    compiler = _FullReader(dict(parsed.get("__named_schemas") or {}))
+    compiler = FullReader(dict(parsed.get("__named_schemas") or {}))
     body: list[str] = []
     try:
         compiler.read(parsed, "record", body, "    ")
-    except _Recursive:
+    except Recursive:
         return None
     source = "\n".join(["def read(data, pos):", *body, "    return record, pos"])
     namespace = dict(compiler.env)

@@ -32,9 +32,34 @@ class Corrupt(Exception):
 
 
 def _long_rest(data: bytes, pos: int, first: int) -> tuple[int, int]:
-    """A zigzag varint whose first byte (already read) had the continuation bit."""
+    """A zigzag varint whose first byte (already read) had the continuation bit.
+
+    The next four bytes unrolled: ids, LSNs and epoch milliseconds (six bytes) are
+    on every change event, and the loop's bookkeeping was most of their cost.
+    """
     n = first & 0x7F
-    shift = 7
+    b = data[pos]
+    if b < 0x80:
+        n |= b << 7
+        return (n >> 1) ^ -(n & 1), pos + 1
+    n |= (b & 0x7F) << 7
+    b = data[pos + 1]
+    if b < 0x80:
+        n |= b << 14
+        return (n >> 1) ^ -(n & 1), pos + 2
+    n |= (b & 0x7F) << 14
+    b = data[pos + 2]
+    if b < 0x80:
+        n |= b << 21
+        return (n >> 1) ^ -(n & 1), pos + 3
+    n |= (b & 0x7F) << 21
+    b = data[pos + 3]
+    if b < 0x80:
+        n |= b << 28
+        return (n >> 1) ^ -(n & 1), pos + 4
+    n |= (b & 0x7F) << 28
+    pos += 4
+    shift = 35
     while True:
         b = data[pos]
         pos += 1

@@ -73,6 +73,11 @@ class Serde(Protocol):
         """
         ...
 
+    @property
+    def catalog(self) -> SchemaCatalog:
+        """The catalogue whose latest versions records are decoded into."""
+        ...
+
     def close(self) -> None:
         """Release connections (the registry client's); the serde is unusable afterwards."""
         ...

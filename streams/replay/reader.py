@@ -16,7 +16,7 @@ import contextlib
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,10 +27,11 @@ from quoteflow.topics.catalog import CHANGE_TOPICS, CUSTOMERS, QUOTES, WATERMARK
 from schemas.errors import SerdeError
 from schemas.peeker import CUSTOMER_PATHS, Peeker
 from schemas.serde import Serde
-from streams.core.changes import ChangeError, customer_change, quote_changes
-from streams.core.model import Change
+from streams.core.changes import ChangeError
+from streams.core.model import Change, TableTruncated
 from streams.core.watermarks import SourceWatermark
 from streams.errors import ReplayError
+from streams.replay.decoding import ChangeDecoder
 from streams.replay.range import Bound
 from streams.replay.sequencer import Released, Sequencer, Span
 
@@ -172,6 +173,8 @@ class RangeReader:
                                               "fetch.wait.max.ms": 50,
                                               "queued.max.messages.kbytes": 65536})  # fmt: skip
         self.events = 0  # change records read
+        #: Decodes only what the core reads of the changes this lane owns (same changes).
+        self._decoder = ChangeDecoder(serde)
         self.undecodable = 0
         #: A lane's cheap look at whose a change is, before decoding it (see _owned).
         self._peek = None if keep is None else {
@@ -244,7 +247,7 @@ class RangeReader:
                 self.sequencer.reached(topic, partition, end)
             self._close(key)
 
-    def _changes(self, topic: str, message: Message) -> tuple[Change, ...]:
+    def _changes(self, topic: str, message: Message) -> Sequence[Change]:
         value = message.value()
         if value is None:  # a tombstone: nothing to apply
             return ()
@@ -253,22 +256,20 @@ class RangeReader:
             return ()
         try:
             if topic == self.names.quotes:
-                envelope = self.serde.decode("qms_quote_envelope", value, topic=topic)
-                found: tuple[Change, ...] = tuple(quote_changes(envelope))
+                found = self._decoder.quote(value, topic=topic)
             else:
-                envelope = self.serde.decode("crm_customer_envelope", value, topic=topic)
-                change = customer_change(envelope)
-                found = () if change is None else (change,)
+                found = self._decoder.customer(value, topic=topic)
         except (SerdeError, ChangeError):
             # The live router dead-letters these; a replay counts them and goes on (the
             # dead-letter topic already has them from the live run).
             if owned or self.counts_shared:
                 self.undecodable += 1
             return ()
-        if self.keep is None:
-            return found
         keep = self.keep
-        return tuple(c for c in found if not hasattr(c, "customer_id") or keep(c.customer_id))
+        if keep is None:
+            return found
+        # A truncate names no customer: every lane's.
+        return [c for c in found if isinstance(c, TableTruncated) or keep(c.customer_id)]
 
     def _owned(self, topic: str, value: bytes) -> bool | None:
         """Whether a change concerns this lane's customers, from the customer ids of its rows

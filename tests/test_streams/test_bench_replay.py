@@ -127,8 +127,8 @@ def test_the_command_prints_its_figures_last_and_leaves_nothing_behind(
     assert found is not None, result.output
     prefix = found.group(1)
     figures = json.loads(result.output.strip().splitlines()[-1])
-    for key in ("events_per_s", "baseline_per_s", "decode_per_s", "core_per_s", "seconds",
-                "triggers", "written"):  # fmt: skip
+    for key in ("events_per_s", "baseline_per_s", "decode_per_s", "full_decode_per_s",
+                "core_per_s", "seconds", "triggers", "written"):  # fmt: skip
         assert figures[key] > 0, key
     assert figures["events"] == 1000 + 1000 // QUOTES_PER_CUSTOMER
     assert figures["ratio"] == round(figures["events_per_s"] / figures["baseline_per_s"], 2)
