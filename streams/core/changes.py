@@ -262,7 +262,7 @@ def quote_changes(value: Mapping[str, Any] | None) -> list[QuoteChange | TableTr
     new = quote(_row(value, "after"))
     joined = QuoteChange(new.customer_id, new.quote_id, new, position)
     before = value.get("before")
-    if type(before) is dict or isinstance(before, Mapping):
+    if before is not None and (type(before) is dict or isinstance(before, Mapping)):
         old_customer = before.get("customer_id")
         if isinstance(old_customer, int) and old_customer != new.customer_id:
             return [QuoteChange(old_customer, new.quote_id, None, position), joined]

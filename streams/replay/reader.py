@@ -266,9 +266,9 @@ class RangeReader:
                 self.undecodable += 1
             return ()
         keep = self.keep
-        if keep is None:
+        if keep is None or (owned and len(found) == 1):  # one change, of the customer owned
             return found
-        # A truncate names no customer: every lane's.
+        # A quote that moved: the customers owned. A truncate names none: every lane's.
         return [c for c in found if isinstance(c, TableTruncated) or keep(c.customer_id)]
 
     def _owned(self, topic: str, value: bytes) -> bool | None:
