@@ -104,8 +104,5 @@ def compile_reader(parsed: Mapping[str, Any]) -> Reader | None:
         compiler.read(parsed, "record", body, "    ")
     except Recursive:
         return None
-    source = "\n".join(["def read(data, pos):", *body, "    return record, pos"])
-    namespace = dict(compiler.env)
-    exec("\n\n".join([*compiler.sources, source]), namespace)  # noqa: S102 - source built above
-    reader: Reader = namespace["read"]
+    reader: Reader = compiler.function("read", body, "record, pos")
     return reader

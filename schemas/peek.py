@@ -115,8 +115,8 @@ def compile_peek(
     results = [f"r{i}" for i in range(len(paths))]
     check = "pos != len(data)" if to_end else "pos > len(data)"
     compiler.env["_fail"] = _failure(label)
-    source = "\n".join([
-        "def peek(data, pos):",
+    compiler.env["_READ_ERRORS"] = READ_ERRORS
+    peek: Peek = compiler.function("peek", [
         f"    {' = '.join(results)} = None",
         "    try:",
         *body,
@@ -124,10 +124,5 @@ def compile_peek(
         "        raise _fail(exc, pos) from None",
         f"    if {check}:",
         "        raise _fail(_Corrupt('truncated' if pos > len(data) else 'bytes left over'), pos)",
-        f"    return ({', '.join(results)},)",
-    ])  # fmt: skip
-    compiler.env["_READ_ERRORS"] = READ_ERRORS
-    namespace = dict(compiler.env)
-    exec("\n\n".join([*compiler.sources, source]), namespace)  # noqa: S102 - source built above
-    peek: Peek = namespace["peek"]
+    ], f"({', '.join(results)},)")  # fmt: skip
     return peek

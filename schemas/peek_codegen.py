@@ -124,6 +124,14 @@ class Compiler:
         self.env[name] = value
         return name
 
+    def function(self, name: str, body: list[str], result: str) -> Any:
+        """Define ``def name(data, pos)`` running ``body`` and returning ``result``, with
+        every helper generated so far, and return it."""
+        source = "\n".join([f"def {name}(data, pos):", *body, f"    return {result}"])
+        namespace = dict(self.env)
+        exec("\n\n".join([*self.sources, source]), namespace)  # noqa: S102 - generated here
+        return namespace[name]
+
     def resolve(self, schema: Any) -> Any:
         """A named type's definition for its name; anything else as is."""
         if isinstance(schema, str) and schema not in _PRIMITIVES:

@@ -206,8 +206,5 @@ def compile_projection(parsed: Mapping[str, Any], paths: Sequence[str]) -> Proje
         compiler.project(parsed, tree(paths), "record", body, "    ")
     except Recursive:
         return None
-    source = "\n".join(["def project(data, pos):", *body, "    return record, pos"])
-    namespace = dict(compiler.env)
-    exec("\n\n".join([*compiler.sources, source]), namespace)  # noqa: S102 - source built above
-    projection: Projection = namespace["project"]
+    projection: Projection = compiler.function("project", body, "record, pos")
     return projection

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from quoteflow.settings import Settings, StackSettings
+from schemas.registry import RegistrySerde
+from schemas.serde import make_serde
 
 #: The default stack's ports: a private stack must not take them while the default one is down.
 _DEFAULT_STACK_PORTS = frozenset(
@@ -234,3 +236,13 @@ def compose_command(service: str) -> list[str]:
                              .read_text())  # fmt: skip
     command = compose["services"][service]["command"]
     return [str(part) for part in command]
+
+
+def registry_serde(settings: Settings, *, auto_register: bool) -> RegistrySerde:
+    """A fresh :class:`schemas.registry.RegistrySerde` on the stack's registry (a new client:
+    nothing cached)."""
+    url = settings.schema_registry.url
+    assert url is not None, "the integration tests run against the stack's registry"
+    serde = make_serde(url, auto_register=auto_register)
+    assert isinstance(serde, RegistrySerde)
+    return serde

@@ -25,10 +25,8 @@ from quoteflow.settings import Settings
 from schemas import examples
 from schemas.catalog import default_catalog
 from schemas.errors import SerdeError
-from schemas.registry import RegistrySerde
-from schemas.serde import make_serde
 from streams.replay.decoding import CUSTOMER_SCHEMA, QUOTE_SCHEMA, ChangeDecoder
-from tests.helpers import delete_subjects
+from tests.helpers import delete_subjects, registry_serde
 from tests.test_schemas.test_debezium import as_debezium_writes_it, debezium_envelope
 
 from .test_decoding import envelopes, mangle, outcome, reference
@@ -47,13 +45,6 @@ def topic(stack: object, settings: Settings) -> Iterator[str]:
             delete_subjects(settings, name + suffix)
 
 
-def _serde(settings: Settings, *, auto_register: bool) -> RegistrySerde:
-    url = settings.schema_registry.url
-    assert url is not None, "the integration tests run against the stack's registry"
-    serde = make_serde(url, auto_register=auto_register)
-    assert isinstance(serde, RegistrySerde)
-    return serde
-
 
 _SLOW = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 
@@ -64,7 +55,7 @@ def test_the_real_registry_decodes_alike(settings: Settings, topic: str,
                                          data: st.DataObject) -> None:  # fmt: skip
     schema = data.draw(st.sampled_from([QUOTE_SCHEMA, CUSTOMER_SCHEMA]))
     where = topic if schema == QUOTE_SCHEMA else topic + ".crm"
-    producer = _serde(settings, auto_register=True)
+    producer = registry_serde(settings, auto_register=True)
     try:
         written = [producer.encode(schema, data.draw(envelopes(schema)), topic=where)
                    for _ in range(5)]  # fmt: skip
@@ -72,7 +63,7 @@ def test_the_real_registry_decodes_alike(settings: Settings, topic: str,
         return  # a union value fastavro cannot place: nothing to read
     finally:
         producer.close()
-    consumer = _serde(settings, auto_register=False)  # a fresh client: nothing cached
+    consumer = registry_serde(settings, auto_register=False)  # a fresh client: nothing cached
     try:
         decoder = ChangeDecoder(consumer)
         for value in written:
@@ -85,7 +76,7 @@ def test_the_real_registry_decodes_alike(settings: Settings, topic: str,
 
 def test_our_writer_and_debeziums_through_the_real_registry(settings: Settings,
                                                              topic: str) -> None:  # fmt: skip
-    producer = _serde(settings, auto_register=True)
+    producer = registry_serde(settings, auto_register=True)
     builds = examples.VARIANTS[QUOTE_SCHEMA]
     ours = [producer.encode(QUOTE_SCHEMA, build(), topic=topic) for build in builds]
     debezium = AvroSerializer(producer.client, json.dumps(debezium_envelope(QUOTE_SCHEMA)))
@@ -93,7 +84,7 @@ def test_our_writer_and_debeziums_through_the_real_registry(settings: Settings,
     theirs = [debezium(as_debezium_writes_it(build()), context) or b"" for build in builds]
     producer.close()
 
-    consumer = _serde(settings, auto_register=False)
+    consumer = registry_serde(settings, auto_register=False)
     try:
         decoder = ChangeDecoder(consumer)
         assert consumer.writer_of(QUOTE_SCHEMA, ours[0], topic=topic).key == (

@@ -22,9 +22,7 @@ from schemas import examples
 from schemas.catalog import default_catalog
 from schemas.errors import UnknownWriterSchema
 from schemas.peeker import CustomerIds
-from schemas.registry import RegistrySerde
-from schemas.serde import make_serde
-from tests.helpers import delete_subjects
+from tests.helpers import delete_subjects, registry_serde
 
 from .test_debezium import as_debezium_writes_it, debezium_envelope
 
@@ -44,19 +42,12 @@ def topics(stack: object, settings: Settings) -> Iterator[tuple[str, str]]:
             delete_subjects(settings, name)
 
 
-def _serde(settings: Settings, *, auto_register: bool) -> RegistrySerde:
-    url = settings.schema_registry.url
-    assert url is not None, "the integration tests run against the stack's registry"
-    serde = make_serde(url, auto_register=auto_register)
-    assert isinstance(serde, RegistrySerde)
-    return serde
-
 
 def test_customers_through_the_real_registry(
     settings: Settings, topics: tuple[str, str]
 ) -> None:
     ours, theirs = topics
-    producer = _serde(settings, auto_register=True)
+    producer = registry_serde(settings, auto_register=True)
     builds = examples.VARIANTS[SCHEMA]
     written = [producer.encode(SCHEMA, build(), topic=ours) for build in builds]
     debezium = AvroSerializer(producer.client, json.dumps(debezium_envelope(SCHEMA)))
@@ -64,7 +55,7 @@ def test_customers_through_the_real_registry(
     from_debezium = [debezium(as_debezium_writes_it(build()), context) for build in builds]
     producer.close()
 
-    consumer = _serde(settings, auto_register=False)  # a fresh client: nothing cached
+    consumer = registry_serde(settings, auto_register=False)  # a fresh client: nothing cached
     try:
         customers = CustomerIds(consumer, SCHEMA)
         writer = consumer.writer_of(SCHEMA, written[0], topic=ours)
@@ -84,7 +75,7 @@ def test_customers_through_the_real_registry(
 
 
 def test_an_id_the_registry_never_issued(settings: Settings, stack: object) -> None:
-    serde = _serde(settings, auto_register=False)
+    serde = registry_serde(settings, auto_register=False)
     try:
         with pytest.raises(UnknownWriterSchema, match="no schema with id 2147483000"):
             serde.writer_of(SCHEMA, b"\x00" + (2_147_483_000).to_bytes(4, "big") + b"\x00",
