@@ -29,6 +29,7 @@ from streams.core.model import Change
 from streams.core.rules import Rules
 from streams.replay.collector import batch_collection
 from streams.replay.decoding import ChangeDecoder
+from streams.replay.reader import FETCH_CONFIG
 
 #: Messages per consume call (the replay reader's batch).
 BATCH = 10_000
@@ -45,7 +46,7 @@ def raw_consume(settings: Settings, ends: Mapping[tuple[str, int], int], *,
         **settings.kafka.as_librdkafka_dict(),
         "group.id": f"quoteflow-bench-raw-{uuid.uuid4().hex}",
         "enable.auto.commit": False, "isolation.level": "read_committed",
-        "fetch.wait.max.ms": 50, "queued.max.messages.kbytes": 65536,
+        **FETCH_CONFIG,  # as the replay's reader fetches
     })  # fmt: skip
     try:
         todo = sum(ends.values())
