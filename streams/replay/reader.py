@@ -45,6 +45,8 @@ FETCH_CONFIG: dict[str, int] = {
     "max.partition.fetch.bytes": 8_388_608,
     "queued.max.messages.kbytes": 65_536,
 }
+#: Released items between two looks at the stop (a lane's is a cross-process event).
+STOP_EVERY = 1_000
 #: Unreleased records buffered per partition before it is paused (memory stays bounded).
 HIGH_WATER = 200_000
 
@@ -207,10 +209,10 @@ class RangeReader:
             while self._open and not stop.is_set() and not self._done():
                 for message in self.consumer.consume(BATCH, 0.1):
                     self._take(message)
-                yield from self.sequencer.release()
+                yield from _until(stop, self.sequencer.release())
                 self._flow()
             if not stop.is_set():
-                yield from self.sequencer.finish()
+                yield from _until(stop, self.sequencer.finish())
         finally:
             self.close()
 
@@ -327,6 +329,16 @@ class RangeReader:
     def close(self) -> None:
         with contextlib.suppress(KafkaException, RuntimeError):  # already closed
             self.consumer.close()
+
+
+def _until(stop: threading.Event, items: Iterator[Released]) -> Iterator[Released]:
+    """``items`` until ``stop`` is set, looked at every :data:`STOP_EVERY` items: one watermark
+    record can release most of what big fetches brought, seconds of stepping, and a Ctrl-C
+    must not wait for it (a resume is exact wherever the run stopped: output ids are)."""
+    for count, item in enumerate(items, 1):
+        yield item
+        if count % STOP_EVERY == 0 and stop.is_set():
+            return
 
 
 def owned(after: object, before: object, keep: Callable[[int], bool]) -> bool | None:

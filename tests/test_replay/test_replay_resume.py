@@ -32,7 +32,7 @@ from quoteflow.topics.admin import TopicAdmin
 from quoteflow.topics.catalog import CUSTOMERS, QUOTES, WATERMARKS
 from schemas.examples import cdc_watermark
 from schemas.serde import serde_from_settings
-from tests.helpers import read_to_end
+from tests.helpers import end_offsets, read_to_end
 from tests.test_integration.running import rules_text
 
 pytestmark = pytest.mark.integration
@@ -133,8 +133,10 @@ def test_ctrl_c_stops_cleanly_and_the_printed_command_finishes_exactly(
     topic = f"{history}quoteflow.replay.part.decisions"
     deadline = time.monotonic() + 120
     admin = TopicAdmin(settings)
-    while time.monotonic() < deadline and child.poll() is None:  # until it has written some
-        if topic in admin.existing() and read_to_end(settings, topic):
+    # Until it has written some: end offsets, a round trip, not a read of the topic (which
+    # took long enough for a fast replay to finish first).
+    while time.monotonic() < deadline and child.poll() is None:
+        if topic in admin.existing() and sum(end_offsets(settings, topic).values()):
             break
         time.sleep(0.05)
     child.send_signal(signal.SIGINT)
