@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from schemas.errors import SerdeError
+from schemas.native_projection import compile_native_projection
 from schemas.projection import PROJECTION_ERRORS, Projection, compile_projection
 from schemas.serde import Serde
 
@@ -78,7 +79,9 @@ class Projector:
         parsed = reader.parsed
         if writer.key == reader.sha256 and reader.reader is not None and isinstance(parsed, dict):
             if writer.key not in self._by_key:
-                self._by_key[writer.key] = compile_projection(parsed, self._paths)
+                # The C walk where it is built and covers the schema; else the Python one.
+                self._by_key[writer.key] = (compile_native_projection(parsed, self._paths)
+                                            or compile_projection(parsed, self._paths))
             projection = self._by_key[writer.key]
         self._frame_len = writer.body_offset
         self._by_frame[data[: writer.body_offset]] = (

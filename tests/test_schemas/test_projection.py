@@ -1,4 +1,5 @@
-"""Projections against the compiled full reader: the same fields, never laxer."""
+"""Projections, generated Python and the C walk alike, against the compiled full reader:
+the same fields, never laxer."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from fastavro import parse_schema
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from schemas import native_projection
 from schemas.compiled_reader import COMPILED_READ_ERRORS, compile_reader
+from schemas.native_projection import compile_native_projection
 from schemas.projection import PROJECTION_ERRORS, Projection, compile_projection, tree
 
 from .avro_values import KITCHEN_SINK, body, peekable_paths, values
@@ -19,16 +22,24 @@ from .test_compiled_reader import ALL, _reader
 pytestmark = pytest.mark.unit
 
 _SETTINGS = settings(deadline=None, max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-_PROJECTIONS: dict[tuple[str, tuple[str, ...]], Projection] = {}
+#: Both projections: the generated Python, and the C walk of schemas/_native.pyx.
+COMPILERS = {"python": compile_projection, "c": compile_native_projection}
+_PROJECTIONS: dict[tuple[str, str, tuple[str, ...]], Projection] = {}
 
 
-def _projection(label: str, parsed: Any, paths: list[str]) -> Projection:
-    key = (label, tuple(paths))
+def _projection(label: str, parsed: Any, paths: list[str], kind: str = "python") -> Projection:
+    key = (kind, label, tuple(paths))
     if key not in _PROJECTIONS:
-        found = compile_projection(parsed, paths)
+        found = COMPILERS[kind](parsed, paths)
         assert found is not None
         _PROJECTIONS[key] = found
     return _PROJECTIONS[key]
+
+
+def test_the_c_walk_is_built() -> None:
+    """`pip install` (make install) builds it: without it a replay lane is several times
+    slower at decoding (the Python projection, same results)."""
+    assert native_projection.available()
 
 
 def cut(value: Any, need: Any) -> Any:
@@ -70,12 +81,13 @@ def non_ascii_text(value: Any) -> bool:
 @given(data=st.data())
 def test_the_full_readers_fields(data: st.DataObject) -> None:
     label, parsed = data.draw(st.sampled_from(ALL))
+    kind = data.draw(st.sampled_from(sorted(COMPILERS)))
     paths = _paths(data, label)
     record = data.draw(values(parsed, parsed["__named_schemas"]))
     message = b"\x01\x02" + body(parsed, record)
     full, end = _reader(label, parsed)(message, 2)
     try:
-        projected = _projection(label, parsed, paths)(message, 2)
+        projected = _projection(label, parsed, paths, kind)(message, 2)
     except PROJECTION_ERRORS:
         assert non_ascii_text(full)  # the only valid body it leaves to the serde
         return
@@ -99,11 +111,12 @@ def test_never_laxer_than_the_full_reader(data: st.DataObject) -> None:
     """Whatever a projection accepts to its end, the full reader reads alike; what it
     refuses it refuses with the errors the projector catches."""
     label, parsed = data.draw(st.sampled_from(ALL))
+    kind = data.draw(st.sampled_from(sorted(COMPILERS)))
     paths = _paths(data, label)
     record = data.draw(values(parsed, parsed["__named_schemas"]))
     message = _mangled(data, body(parsed, record))
     try:
-        projected, end = _projection(label, parsed, paths)(message, 0)
+        projected, end = _projection(label, parsed, paths, kind)(message, 0)
     except PROJECTION_ERRORS:
         return
     if end != len(message):
@@ -112,6 +125,7 @@ def test_never_laxer_than_the_full_reader(data: st.DataObject) -> None:
     assert (cut(full, tree(paths)), full_end) == (projected, end)
 
 
+@pytest.mark.parametrize("kind", sorted(COMPILERS))
 @pytest.mark.parametrize(
     "field_type", [
         "string",
@@ -123,14 +137,15 @@ def test_never_laxer_than_the_full_reader(data: st.DataObject) -> None:
     ],
     ids=["string", "optional string", "union with a long", "map", "array", "record"],
 )  # fmt: skip
-def test_a_skipped_string_that_is_not_utf8_is_not_vouched_for(field_type: Any) -> None:
+def test_a_skipped_string_that_is_not_utf8_is_not_vouched_for(field_type: Any,
+                                                              kind: str) -> None:  # fmt: skip
     """Not decoded, so not checked: the projection refuses any byte past ASCII in it."""
     parsed = parse_schema({"type": "record", "name": "R", "fields": [
         {"name": "skipped", "type": field_type}, {"name": "kept", "type": "long"}]})  # fmt: skip
     record = {"skipped": _one_string(field_type, "é"), "kept": 7}
     good = body(parsed, record)
     bad = good.replace("é".encode(), b"\xff\xfe")
-    project = compile_projection(parsed, ["kept"])
+    project = COMPILERS[kind](parsed, ["kept"])
     reader = compile_reader(parsed)
     assert project is not None and reader is not None
     if field_type_is_read(field_type):  # read (and checked) whole, then dropped
@@ -156,14 +171,15 @@ def _one_string(field_type: Any, text: str) -> Any:
     return text
 
 
-def test_skipped_values_the_full_reader_refuses_are_refused() -> None:
+@pytest.mark.parametrize("kind", sorted(COMPILERS))
+def test_skipped_values_the_full_reader_refuses_are_refused(kind: str) -> None:
     """An overlong varint, an enum index past its symbols, a date out of range."""
     parsed = parse_schema({"type": "record", "name": "R", "fields": [
         {"name": "n", "type": "long"},
         {"name": "e", "type": {"type": "enum", "name": "E", "symbols": ["A"]}},
         {"name": "d", "type": {"type": "int", "logicalType": "date"}},
         {"name": "kept", "type": "boolean"}]})  # fmt: skip
-    project = compile_projection(parsed, ["kept"])
+    project = COMPILERS[kind](parsed, ["kept"])
     reader = compile_reader(parsed)
     assert project is not None and reader is not None
     good = b"\x02" + b"\x00" + b"\x00" + b"\x01"
@@ -177,8 +193,25 @@ def test_skipped_values_the_full_reader_refuses_are_refused() -> None:
             project(bad, 0)
 
 
-def test_a_recursive_record_is_left_to_the_serde() -> None:
-    assert compile_projection(parse_schema(KITCHEN_SINK), ["id"]) is None
+@pytest.mark.parametrize("kind", sorted(COMPILERS))
+def test_a_recursive_record_is_left_to_the_serde(kind: str) -> None:
+    assert COMPILERS[kind](parse_schema(KITCHEN_SINK), ["id"]) is None
+
+
+def test_the_c_walk_reads_every_long_and_refuses_past_one() -> None:
+    """Zigzag varints at a 64-bit long's edges read as the full reader reads them; a
+    tenth byte with bits past 64 (the full reader reads up to 70) is refused."""
+    parsed = parse_schema({"type": "record", "name": "L", "fields": [
+        {"name": "n", "type": "long"}]})  # fmt: skip
+    project, reader = compile_native_projection(parsed, ["n"]), compile_reader(parsed)
+    assert project is not None and reader is not None
+    for n in (0, -1, 1, 63, -64, 64, 2**31, -(2**31) - 1, 2**63 - 1, -(2**63)):
+        message = body(parsed, {"n": n})
+        assert project(message, 0) == reader(message, 0) == ({"n": n}, len(message))
+    past = b"\xfe" + b"\xff" * 8 + b"\x03"  # 2**64 + ...: 65 bits
+    assert reader(past, 0)[0]["n"] >= 2**63
+    with pytest.raises(PROJECTION_ERRORS):
+        project(past, 0)
 
 
 def test_tree_of_paths() -> None:

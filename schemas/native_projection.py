@@ -1,0 +1,145 @@
+"""The projection of :mod:`schemas.projection`, walked in C where the extension is built.
+
+Why: the generated Python of a projection was a fifth of a replay lane's time
+(a few bytecodes per byte of varint and per string, ~7 µs a quote change). The
+same walk as a tree of :class:`schemas._native.Node` runs in C (the Cython
+extension ``schemas._native``, built by ``pip install``) in a fraction of it.
+
+The tree is built from the writer schema and the paths as
+:class:`schemas.projection._Projector` generates its code: the fields at the
+paths read as the full reader reads them (logical types converted through the
+same kind of memo), every other field stepped over and checked. A skipped
+string must be ASCII, a skipped enum or logical type is read and dropped, a
+varint past a 64-bit long and any read past the body's end are refused: what it
+refuses, the caller decodes in full. What it accepts reads as the full reader
+reads it (a property test compares them on every shipped writer).
+
+Recursive records are left to the Python projection:
+:func:`compile_native_projection` returns None for them, as it does when the
+extension is not built.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastavro.read import LOGICAL_READERS
+
+from schemas.peek_codegen import _PRIMITIVES, _SINGLE_VALUES
+from schemas.projection import Need, Projection, _Memo, tree
+
+try:
+    from schemas import _native
+except ImportError:  # not built (no C compiler when installed): the Python projection
+    _native = None  # type: ignore[assignment]
+
+#: Node kinds, as schemas/_native.pyx numbers them.
+_KINDS = {"null": 0, "boolean": 1, "int": 2, "long": 2, "float": 3, "double": 4,
+          "string": 5, "bytes": 6, "fixed": 7, "enum": 8}  # fmt: skip
+_CONVERT, _RECORD, _UNION, _ARRAY, _MAP = 9, 10, 11, 12, 13
+
+
+class _Unsupported(Exception):
+    """A schema the C walk leaves to the Python projection (a recursive record)."""
+
+
+def available() -> bool:
+    """Whether the C walk is built (``pip install`` compiles it where a compiler is)."""
+    return _native is not None
+
+
+class _Builder:
+    def __init__(self, named: Mapping[str, Any]) -> None:
+        self.named = named
+        self._records: tuple[str, ...] = ()
+
+    def resolve(self, schema: Any) -> Any:
+        if isinstance(schema, str) and schema not in _PRIMITIVES:
+            return self.named[schema]
+        return schema
+
+    def project(self, schema: Any, need: Need) -> Any:
+        """The node reading the needed part of one value (``_Projector.project``)."""
+        schema = self.resolve(schema)
+        if need is True:
+            return self.read(schema)
+        if isinstance(schema, list):
+            return _native.Node(_UNION, children=tuple(self.project(b, need) for b in schema))
+        if isinstance(schema, dict) and schema.get("type") == "record":
+            return self.record(schema, need)
+        if isinstance(schema, dict) and isinstance(schema.get("type"), dict | list):
+            return self.project(schema["type"], need)
+        return self.read(schema)
+
+    def record(self, schema: Mapping[str, Any], need: Mapping[str, Need] | None) -> Any:
+        """A record's needed fields (None: all of them, as read in full)."""
+        name = str(schema["name"])
+        if name in self._records:
+            raise _Unsupported(f"recursive record {name}")
+        self._records = (*self._records, name)
+        names, children = [], []
+        for spec in schema["fields"]:
+            if need is None:
+                names.append(spec["name"])
+                children.append(self.read(spec["type"]))
+                continue
+            wanted = need.get(spec["name"])
+            names.append(None if wanted is None else spec["name"])
+            children.append(self.skip(spec["type"]) if wanted is None
+                            else self.project(spec["type"], wanted))  # fmt: skip
+        self._records = self._records[:-1]
+        return _native.Node(_RECORD, names=tuple(names), children=tuple(children))
+
+    def read(self, schema: Any) -> Any:
+        """The node reading one whole value as the full reader does (with a memo for a
+        logical type's conversion, as ``_Projector.read``)."""
+        schema = self.resolve(schema)
+        if isinstance(schema, list):
+            return _native.Node(_UNION, children=tuple(self.read(b) for b in schema))
+        kind = schema["type"] if isinstance(schema, dict) else schema
+        if kind == "record":
+            return self.record(schema, None)
+        if kind == "array":
+            return _native.Node(_ARRAY, base=self.read(schema["items"]))
+        if kind == "map":
+            return _native.Node(_MAP, base=self.read(schema["values"]))
+        if not (isinstance(kind, str) and kind in _SINGLE_VALUES):
+            return self.read(kind)  # {"type": <a named or nested type>}
+        base = self._base(schema, kind)
+        logical = schema.get("logicalType") if isinstance(schema, dict) else None
+        convert = LOGICAL_READERS.get(f"{kind}-{logical}") if logical else None
+        if convert is None:
+            return base
+        return _native.Node(_CONVERT, base=base, memo=_Memo(convert, schema))
+
+    @staticmethod
+    def _base(schema: Any, kind: str) -> Any:
+        if kind == "fixed":
+            return _native.Node(_KINDS[kind], size=int(schema["size"]))
+        if kind == "enum":
+            return _native.Node(_KINDS[kind], symbols=tuple(schema["symbols"]))
+        return _native.Node(_KINDS[kind])
+
+    def skip(self, schema: Any) -> Any:
+        """The node of a value stepped over: the value's own node, which the walk steps
+        over with the checks of ``_Projector.check_skip`` (a string's bytes must be
+        ASCII, an enum or a logical type is read and dropped, a record's fields are all
+        stepped over)."""
+        return self.read(schema)
+
+
+def compile_native_projection(parsed: Mapping[str, Any],
+                              paths: Sequence[str]) -> Projection | None:  # fmt: skip
+    """The C walk of ``compile_projection(parsed, paths)``, or None: use the Python one
+    (the extension is not built, or a record contains itself)."""
+    if _native is None:
+        return None
+    builder = _Builder(dict(parsed.get("__named_schemas") or {}))
+    try:
+        root = builder.project(parsed, tree(paths))
+    except _Unsupported:
+        return None
+    projection: Projection = functools.partial(_native.walk, root)
+    return projection
