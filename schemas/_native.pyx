@@ -20,9 +20,13 @@ from cpython.float cimport PyFloat_FromDouble
 from cpython.object cimport PyObject_GetItem
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
+from cpython.long cimport PyLong_AsLongLongAndOverflow
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from libc.stdint cimport INT64_MIN, int64_t, uint64_t
+from libc.string cimport memcpy
 
 cdef extern from "Python.h":
+    const char *PyUnicode_AsUTF8AndSize(object unicode, Py_ssize_t *size) except NULL
     double PyFloat_Unpack4(const char *p, int le) except? -1.0
     double PyFloat_Unpack8(const char *p, int le) except? -1.0
 
@@ -292,3 +296,125 @@ def walk(Node root, bytes data, Py_ssize_t start):
     c.pos = start
     value = _read(root, &c)
     return value, c.pos
+
+
+# -- writing ---------------------------------------------------------------------------
+# A writer tree uses K_NULL, K_BOOLEAN, K_LONG, K_STRING, K_ENUM (memo: symbol -> index),
+# K_UNION (branches told apart by exact Python type, as the compiled writer tells them)
+# and K_RECORD (memo: (frozenset of the field names, the defaults; _NO_DEFAULT for none)).
+
+_NO_DEFAULT = object()
+
+
+cdef struct Buffer:
+    char *data
+    Py_ssize_t size
+    Py_ssize_t capacity
+
+
+cdef int _grow(Buffer *out, Py_ssize_t more) except -1:
+    cdef Py_ssize_t capacity = out.capacity * 2
+    cdef char *data
+    while capacity < out.size + more:
+        capacity *= 2
+    data = <char *>PyMem_Realloc(out.data, capacity)
+    if data == NULL:
+        raise MemoryError()
+    out.data, out.capacity = data, capacity
+    return 0
+
+
+cdef inline int _put_long(Buffer *out, int64_t n) except -1:
+    cdef uint64_t z = (<uint64_t>n << 1) ^ <uint64_t>(n >> 63)
+    if out.size + 10 > out.capacity:
+        _grow(out, 10)
+    while z >= 0x80:
+        out.data[out.size] = <char>((z & 0x7F) | 0x80)
+        out.size += 1
+        z >>= 7
+    out.data[out.size] = <char>z
+    out.size += 1
+    return 0
+
+
+cdef int _write(Node node, object value, Buffer *out) except -1:
+    cdef int kind = node.kind
+    cdef const char *text
+    cdef Py_ssize_t n, i
+    cdef int overflow = 0
+    cdef long long number
+    cdef tuple names, children, defaults
+    cdef object found, field
+    cdef Node branch
+    if kind == K_STRING:
+        if type(value) is not str:
+            raise TypeError("expected a str")
+        text = PyUnicode_AsUTF8AndSize(value, &n)
+        _put_long(out, n)
+        if out.size + n > out.capacity:
+            _grow(out, n)
+        memcpy(out.data + out.size, text, n)
+        out.size += n
+    elif kind == K_LONG:
+        if type(value) is not int and type(value) is not bool:
+            raise TypeError("expected an int")
+        number = PyLong_AsLongLongAndOverflow(value, &overflow)
+        if overflow:
+            raise ValueError("integer out of the range of an Avro long")
+        _put_long(out, number)
+    elif kind == K_RECORD:
+        if type(value) is not dict:
+            raise TypeError("expected a dict")
+        names, children = node.names, node.children
+        fields, defaults = node.memo
+        if len(<dict>value) != len(names) and (<dict>value).keys() - fields:
+            raise ValueError("record contains more fields than the schema specifies")
+        for i in range(PyTuple_GET_SIZE(children)):
+            field = <object>PyTuple_GET_ITEM(names, i)
+            found = (<dict>value).get(field, _NO_DEFAULT)
+            if found is _NO_DEFAULT:
+                found = <object>PyTuple_GET_ITEM(defaults, i)
+                if found is _NO_DEFAULT:
+                    raise KeyError(field)
+            _write(<Node>PyTuple_GET_ITEM(children, i), found, out)
+    elif kind == K_UNION:
+        children = node.children
+        for i in range(PyTuple_GET_SIZE(children)):
+            branch = <Node>PyTuple_GET_ITEM(children, i)
+            if ((branch.kind == K_NULL and value is None)
+                    or (branch.kind == K_BOOLEAN and type(value) is bool)
+                    or (branch.kind == K_LONG and type(value) is int)
+                    or (branch.kind == K_STRING and type(value) is str)):
+                _put_long(out, i)
+                return _write(branch, value, out)
+        raise TypeError("no branch of the union takes the value")
+    elif kind == K_NULL:
+        if value is not None:
+            raise TypeError("expected None")
+    elif kind == K_BOOLEAN:  # one byte, not a varint
+        if value is not True and value is not False:
+            raise TypeError("expected a bool")
+        if out.size + 1 > out.capacity:
+            _grow(out, 1)
+        out.data[out.size] = 1 if value is True else 0
+        out.size += 1
+    elif kind == K_ENUM:
+        _put_long(out, node.memo[value])
+    else:
+        raise ValueError(f"node kind {kind} is not written here")
+    return 0
+
+
+def write(Node root, object record):
+    """The Avro body of ``record`` as ``root`` describes it (what the compiled writer
+    writes, or an error where it would raise: the caller then asks it)."""
+    cdef Buffer out
+    out.size, out.capacity = 0, 256
+    out.data = <char *>PyMem_Malloc(out.capacity)
+    if out.data == NULL:
+        raise MemoryError()
+    try:
+        _write(root, record, &out)
+        return PyBytes_FromStringAndSize(out.data, out.size)
+    finally:
+        PyMem_Free(out.data)

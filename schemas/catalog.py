@@ -39,10 +39,13 @@ from fastavro.types import Schema as AvroSchema
 from schemas.compiled import Writer, compile_writer
 from schemas.compiled_reader import Reader, compile_reader
 from schemas.errors import SchemaCatalogError, SchemaNotFound
+from schemas.native_writer import NativeWriter, compile_native_writer
 
 #: The directory holding the shipped ``.avsc`` files.
 PACKAGE_AVRO_DIR = Path(__file__).resolve().parent / "avro"
 
+#: What a writer raises for a record it cannot write as is (the next writer decides).
+_WRITE_ERRORS = (ValueError, TypeError, KeyError, AttributeError, OverflowError, struct.error)
 _NAME_RE = re.compile(r"[a-z][a-z0-9_]*")
 _FILE_RE = re.compile(r"v([1-9][0-9]*)\.avsc")
 
@@ -142,16 +145,30 @@ class SchemaVersion:
         written with this very version; None: use fastavro."""
         return compile_reader(self.parsed) if isinstance(self.parsed, dict) else None
 
+    @functools.cached_property
+    def native_writer(self) -> NativeWriter | None:
+        """The compiled writer in C (:mod:`schemas.native_writer`), where it covers the schema."""
+        if self.writer is None or not isinstance(self.parsed, dict):
+            return None
+        return compile_native_writer(self.parsed)
+
     def write_body(self, record: Mapping[str, Any]) -> bytes | None:
         """The Avro body of ``record`` from the compiled writer; None when it has none or
         the record is anything but plainly valid: fastavro then writes it, or explains
-        exactly why it cannot, so errors read the same on either path."""
+        exactly why it cannot, so errors read the same on either path. The C writer goes
+        first where there is one; whatever it refuses, the compiled writer decides."""
         writer = self.writer
         if writer is None:
             return None
+        native = self.native_writer
+        if native is not None:
+            try:
+                return native(record)
+            except _WRITE_ERRORS:
+                pass
         try:
             return writer(record)
-        except (ValueError, TypeError, KeyError, AttributeError, OverflowError, struct.error):
+        except _WRITE_ERRORS:
             return None
 
     @property

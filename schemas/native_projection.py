@@ -45,6 +45,11 @@ class _Unsupported(Exception):
     """A schema the C walk leaves to the Python projection (a recursive record)."""
 
 
+def native_module() -> Any:
+    """The extension module, or None where it is not built."""
+    return _native
+
+
 def available() -> bool:
     """Whether the C walk is built (``pip install`` compiles it where a compiler is)."""
     return _native is not None

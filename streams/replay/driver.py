@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import queue
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -78,15 +80,19 @@ class Result:
         self.stopped = self.stopped or lane.stopped
 
 
-def run_lane(job: Job, lane: int, stop: threading.Event | Any,
-             progress: Callable[[int], None]) -> Result:  # fmt: skip
-    """Read the whole range; step and write this lane's customers."""
+def run_lane(job: Job, lane: int, stop: threading.Event | Any, progress: Callable[[int], None],
+             *, retain: list[object] | None = None) -> Result:  # fmt: skip
+    """Read the whole range; step and write this lane's customers.
+
+    ``retain`` keeps the lane's states (and clients) alive past the return: a lane
+    process that exits right after sending its result never frees them one by one.
+    """
     with batch_collection():
-        return _run_lane(job, lane, stop, progress)
+        return _run_lane(job, lane, stop, progress, retain)
 
 
 def _run_lane(job: Job, lane: int, stop: threading.Event | Any,
-              progress: Callable[[int], None]) -> Result:  # fmt: skip
+              progress: Callable[[int], None], retain: list[object] | None) -> Result:  # fmt: skip
     serde = serde_from_settings(job.settings.schema_registry)
     lanes = job.lanes
     keep = None if lanes == 1 else (lambda customer_id: customer_id % lanes == lane)
@@ -97,6 +103,8 @@ def _run_lane(job: Job, lane: int, stop: threading.Event | Any,
     comparison = Comparison() if len(runs) == 2 else None
     writer = None if job.target.dry_run else Writer(job.settings, serde, job.target,
                                                     job.rules[0], skip=job.skip)  # fmt: skip
+    if retain is not None:
+        retain += [runs, writer, reader, comparison]
     released = 0
     try:
         items = reader.read(stop)
@@ -218,7 +226,18 @@ def _lane_main(job: Job, lane: int, stop: Any, counter: Synchronized[int],
     def report(events: int) -> None:
         counter.value = events
 
+    retained: list[object] = []
     try:
-        results.put((lane, run_lane(job, lane, stop, report)))
+        results.put((lane, run_lane(job, lane, stop, report, retain=retained)))
     except Exception as exc:  # noqa: BLE001 - told to the parent, which fails the replay
         results.put((lane, f"{type(exc).__name__}: {exc}"))
+        return
+    # Done: the outputs are flushed and the result is in the queue's pipe once its feeder
+    # thread is joined. Freeing the states' millions of objects one by one and tearing
+    # the interpreter down (half a second on the benchmark) would only delay the parent,
+    # which waits for this process to end.
+    results.close()
+    results.join_thread()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
