@@ -30,6 +30,11 @@ def _entry(due_ms: int, customer_id: int) -> int:
     return due_ms * _ID_SPAN + customer_id + _ID_OFFSET
 
 
+def _split(entry: int) -> tuple[int, int]:
+    """An entry's ``(due_ms, customer_id)``."""
+    return entry >> 64, (entry & _ID_MASK) - _ID_OFFSET
+
+
 @dataclass
 class DueIndex:
     """customer id -> the time its next decision is due, ordered by that time."""
@@ -63,9 +68,8 @@ class DueIndex:
         seen: set[int] = set()
         bound = (now_ms + 1) * _ID_SPAN  # every entry due at or before now_ms is below it
         while heap and heap[0] < bound and (limit is None or len(found) < limit):
-            entry = heapq.heappop(heap)
-            customer_id = (entry & _ID_MASK) - _ID_OFFSET
-            if due.get(customer_id) == entry >> 64 and customer_id not in seen:
+            due_ms, customer_id = _split(heapq.heappop(heap))
+            if due.get(customer_id) == due_ms and customer_id not in seen:
                 found.append(customer_id)
                 seen.add(customer_id)
         # Still due: back on the heap until the caller moves them on.
@@ -81,9 +85,8 @@ class DueIndex:
         found: list[int] = []
         bound = (now_ms + 1) * _ID_SPAN
         while heap and heap[0] < bound:
-            entry = heapq.heappop(heap)
-            customer_id = (entry & _ID_MASK) - _ID_OFFSET
-            if due.get(customer_id) == entry >> 64:
+            due_ms, customer_id = _split(heapq.heappop(heap))
+            if due.get(customer_id) == due_ms:
                 del due[customer_id]
                 found.append(customer_id)
         return found

@@ -14,8 +14,6 @@ the customers that change or fall due, never a scan of all of them.
 
 from __future__ import annotations
 
-import sys
-
 from streams.core.detector import CustomerState, Truncations, step
 from streams.core.due import DueIndex
 from streams.core.model import Change, Output, TableTruncated
@@ -23,7 +21,6 @@ from streams.core.rules import Rules
 from streams.core.state import forget, memory_ms, oldest_memory
 
 #: No memory to forget yet: later than any horizon.
-_NOTHING_TO_FORGET = sys.maxsize
 
 
 class EventTimeRun:
@@ -88,7 +85,7 @@ class EventTimeRun:
         updated = result.state
         oldest = self._oldest.get(customer_id)
         if oldest is None or state.queue:  # unknown, or changes of unknown times applied
-            oldest = _oldest(updated)
+            oldest = oldest_memory(updated)
         else:  # what this step can have added: decided or left at these times
             if watermark < oldest:
                 oldest = watermark
@@ -99,7 +96,7 @@ class EventTimeRun:
                     oldest = truncate.commit_ms
         if oldest < watermark - self._memory_ms:  # something may be past the horizon
             updated = forget(updated, watermark, self.rules)
-            oldest = _oldest(updated)
+            oldest = oldest_memory(updated)
         if updated.empty:
             self.states.pop(customer_id, None)
             self._oldest.pop(customer_id, None)
@@ -113,8 +110,3 @@ class EventTimeRun:
     def open_customers(self) -> int:
         """Customers with state held (memory is roughly proportional to it)."""
         return len(self.states)
-
-
-def _oldest(state: CustomerState) -> int:
-    found = oldest_memory(state)
-    return _NOTHING_TO_FORGET if found is None else found

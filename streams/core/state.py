@@ -14,6 +14,7 @@ quote that left are kept for :func:`memory_ms` (the memory horizon), then
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -161,16 +162,21 @@ def first_due(quotes: Mapping[int, OpenQuote]) -> tuple[int, int] | None:
     return first
 
 
-def oldest_memory(state: CustomerState) -> int | None:
+#: What :func:`oldest_memory` gives for a state with nothing to forget: later than any time.
+NOTHING_TO_FORGET = sys.maxsize
+
+
+def oldest_memory(state: CustomerState) -> int:
     """The earliest time :func:`forget` weighs in ``state`` (a decided quote's decision, a
-    left quote's leaving), or None: forgetting before it changes nothing."""
-    oldest: int | None = None
+    left quote's leaving), or :data:`NOTHING_TO_FORGET`: forgetting before it changes
+    nothing."""
+    oldest = NOTHING_TO_FORGET
     for open_quote in state.quotes.values():
         decided = open_quote.decided_ms
-        if decided and (oldest is None or decided < oldest):
+        if decided and decided < oldest:
             oldest = decided
     for gone in state.left.values():
-        if oldest is None or gone.at_ms < oldest:
+        if gone.at_ms < oldest:
             oldest = gone.at_ms
     return oldest
 

@@ -25,6 +25,7 @@ from typing import Any
 from quoteflow.settings import Settings
 from schemas.serde import serde_from_settings
 from streams.core.event_time import EventTimeRun
+from streams.core.model import Output
 from streams.core.rules import Rules
 from streams.errors import ReplayError
 from streams.replay.collector import batch_collection
@@ -105,23 +106,9 @@ def _run_lane(job: Job, lane: int, stop: threading.Event | Any,
                                                     job.rules[0], skip=job.skip)  # fmt: skip
     if retain is not None:
         retain += [runs, writer, reader, comparison]
-    released = 0
     try:
-        items = reader.read(stop)
-        if comparison is None:  # one rules version: the loop every record goes through
-            _step_one(items, runs[0], tallies[0], writer, lambda: progress(reader.events))
-        else:
-            for item in items:
-                for side, run in enumerate(runs):
-                    outputs = run.advance(item) if isinstance(item, int) else run.apply(item)
-                    for output in outputs:
-                        tallies[side].add(output)
-                        if writer is not None and side == 0:
-                            writer.write(output)
-                        comparison.add(side, output)
-                released += 1
-                if released % REPORT_EVERY == 0:
-                    progress(reader.events)
+        _step_all(reader.read(stop), runs, tallies, None if writer is None else writer.write,
+                  comparison, lambda: progress(reader.events))  # fmt: skip
         progress(reader.events)
         if writer is not None:
             writer.flush()
@@ -139,19 +126,23 @@ def _run_lane(job: Job, lane: int, stop: threading.Event | Any,
     return result
 
 
-def _step_one(items: Iterator[Released], run: EventTimeRun, tally: Tally, writer: Writer | None,
+def _step_all(items: Iterator[Released], runs: list[EventTimeRun], tallies: list[Tally],
+              write: Callable[[Output], None] | None, comparison: Comparison | None,
               report: Callable[[], None]) -> None:  # fmt: skip
-    """Step one rules version over what the reader releases, counting and writing."""
-    advance, apply = run.advance, run.apply
-    add = tally.add
-    write = None if writer is None else writer.write
+    """Step every rules version (side 0 is written) over what the reader releases,
+    counting, and comparing the first decisions of a what-if's two sides."""
+    sides = [(side, run.advance, run.apply, tally.add)
+             for side, (run, tally) in enumerate(zip(runs, tallies, strict=True))]  # fmt: skip
     for released, item in enumerate(items, 1):
-        outputs = advance(item) if type(item) is int else apply(item)  # type: ignore[arg-type]
-        if outputs:
+        watermark = type(item) is int
+        for side, advance, apply, add in sides:
+            outputs = advance(item) if watermark else apply(item)  # type: ignore[arg-type]
             for output in outputs:
                 add(output)
-                if write is not None:
+                if write is not None and side == 0:
                     write(output)
+                if comparison is not None:
+                    comparison.add(side, output)
         if released % REPORT_EVERY == 0:
             report()
 
