@@ -5,14 +5,15 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# Reinstalled when the package's build inputs change (setup.py builds the C walk).
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml setup.py schemas/_native.pyx | cksum | cut -d' ' -f1)
+# Reinstalled when the package's build inputs change (setup.py builds the C helpers).
+BUILD  := pyproject.toml setup.py schemas/_native.pyx streams/core/_slots.pyx
+STAMP  := $(VENV)/.installed-$(shell cat $(BUILD) | cksum | cut -d' ' -f1)
 
 .PHONY: demo test test-slow unit lint install stack-up stack-down clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml setup.py schemas/_native.pyx
+$(STAMP): $(BUILD)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "quoteflow needs Python >= 3.11; set PYTHON=/path/to/python3.11")'
 	@test -x $(BIN)/python || $(PYTHON) -c 'import ensurepip' 2>/dev/null || { \
 		echo "$(PYTHON) cannot create virtualenvs: install python3-venv (apt-get install python3-venv)"; exit 1; }

@@ -1,8 +1,12 @@
-"""Builds the C walk of the replay's projection (``schemas/_native.pyx``, Cython).
+"""Builds quoteflow's two C helpers (Cython); everything else is in pyproject.toml.
 
-Everything else is in pyproject.toml. The extension is optional: where no C
-compiler is, the install goes on without it and the replay uses the Python
-projection (same results, slower; ``quoteflow bench replay`` says which).
+* ``schemas/_native.pyx``: the replay's projection walk and the outputs' writer
+  (schemas/native_projection.py, schemas/native_writer.py).
+* ``streams/core/_slots.pyx``: the core's frozen dataclasses filled from C
+  (streams/core/frozen.py).
+
+Both have pure-Python twins with the same results, used wherever the extension
+cannot be imported; ``make test`` checks that they are built.
 """
 
 from Cython.Build import cythonize
@@ -10,7 +14,10 @@ from setuptools import Extension, setup
 
 setup(
     ext_modules=cythonize(
-        [Extension("schemas._native", ["schemas/_native.pyx"], optional=True)],
+        [
+            Extension("schemas._native", ["schemas/_native.pyx"], optional=True),
+            Extension("streams.core._slots", ["streams/core/_slots.pyx"], optional=True),
+        ],
         compiler_directives={"language_level": "3"},
     ),
 )

@@ -1,0 +1,6 @@
+"""Types of the Cython extension built from streams/core/_slots.pyx (see there for why)."""
+
+class Slots:
+    def __init__(self, cls: type, descriptors: tuple[object, ...]) -> None: ...
+
+def fill(slots: Slots, obj: object, values: tuple[object, ...]) -> None: ...
