@@ -10,7 +10,7 @@ class Node:
     symbols: tuple[str, ...] | None
     memo: Any
     base: Node | None
-    names: tuple[str | None, ...] | None
+    names: tuple[str | int | None, ...] | None
     children: tuple[Node, ...] | None
     def __init__(
         self,
@@ -20,7 +20,7 @@ class Node:
         symbols: tuple[str, ...] | None = ...,
         memo: Any = ...,
         base: Node | None = ...,
-        names: tuple[str | None, ...] | None = ...,
+        names: tuple[str | int | None, ...] | None = ...,
         children: tuple[Node, ...] | None = ...,
     ) -> None: ...
 
@@ -29,3 +29,5 @@ def walk(root: Node, data: bytes, start: int) -> tuple[Any, int]: ...
 _NO_DEFAULT: object
 
 def write(root: Node, record: object) -> bytes: ...
+
+def peek(root: Node, leaves: int, data: bytes, start: int) -> tuple[Any, ...]: ...

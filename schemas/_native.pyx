@@ -51,6 +51,8 @@ cdef enum:
     K_UNION = 11
     K_ARRAY = 12    # base: the item's node
     K_MAP = 13      # base: the value's node
+    K_PEEK = 14     # a record a peek goes into: names None (skip), an int (the leaf's
+                    # index in the result) or -1 (go into it); size: fields visited
 
 #: Unions up to this many branches have their index in one byte (zigzag 2 * index).
 cdef Py_ssize_t ONE_BYTE_BRANCHES = 64
@@ -69,7 +71,7 @@ cdef class Node:
 
     def __init__(self, int kind, *, Py_ssize_t size=0, tuple symbols=None, object memo=None,
                  Node base=None, tuple names=None, tuple children=None):
-        if kind < K_NULL or kind > K_MAP:
+        if kind < K_NULL or kind > K_PEEK:
             raise ValueError(f"unknown node kind {kind}")
         if kind == K_CONVERT and (base is None or memo is None):
             raise ValueError("a conversion needs its base node and its memo")
@@ -77,10 +79,12 @@ cdef class Node:
             raise ValueError("an array or map needs its item's node")
         if kind == K_ENUM and symbols is None:
             raise ValueError("an enum needs its symbols")
-        if kind in (K_RECORD, K_UNION) and children is None:
+        if kind in (K_RECORD, K_UNION, K_PEEK) and children is None:
             raise ValueError("a record or union needs its children")
-        if kind == K_RECORD and (names is None or len(names) != len(children)):
+        if kind in (K_RECORD, K_PEEK) and (names is None or len(names) != len(children)):
             raise ValueError("a record needs a name (or None) per child")
+        if kind == K_PEEK and not 0 <= size <= len(children):
+            raise ValueError("a peek visits at most its record's fields")
         if children is not None:
             for child in children:
                 if not isinstance(child, Node):
@@ -296,6 +300,45 @@ def walk(Node root, bytes data, Py_ssize_t start):
     c.pos = start
     value = _read(root, &c)
     return value, c.pos
+
+
+# -- peeking ---------------------------------------------------------------------------
+
+cdef int _peek(Node node, Cursor *c, list found) except -1:
+    """Into a K_PEEK record (or a union of them): leaves into ``found``, up to the last
+    field needed (what follows is not read: a peek vouches for nothing else)."""
+    cdef Py_ssize_t i
+    cdef object name
+    cdef Node child
+    if node.kind == K_UNION:
+        i = _branch(c, PyTuple_GET_SIZE(node.children))
+        child = <Node>PyTuple_GET_ITEM(node.children, i)
+        if child.kind == K_PEEK or child.kind == K_UNION:
+            return _peek(child, c, found)
+        return _skip(child, c)
+    for i in range(node.size):
+        name = <object>PyTuple_GET_ITEM(node.names, i)
+        child = <Node>PyTuple_GET_ITEM(node.children, i)
+        if name is None:
+            _skip(child, c)
+        elif <Py_ssize_t>name < 0:
+            _peek(child, c, found)
+        else:
+            found[<Py_ssize_t>name] = _read(child, c)
+    return 0
+
+
+def peek(Node root, Py_ssize_t leaves, bytes data, Py_ssize_t start):
+    """The values of ``root``'s leaves in ``data[start:]`` (None where a union took null)."""
+    cdef Cursor c
+    cdef list found = [None] * leaves
+    if start < 0 or start > PyBytes_GET_SIZE(data):
+        raise IndexError("the body starts past the message")
+    c.buf = <const unsigned char *>PyBytes_AS_STRING(data)
+    c.end = PyBytes_GET_SIZE(data)
+    c.pos = start
+    _peek(root, &c, found)
+    return tuple(found)
 
 
 # -- writing ---------------------------------------------------------------------------

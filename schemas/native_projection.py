@@ -22,18 +22,22 @@ extension is not built.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from fastavro.read import LOGICAL_READERS
 
-from schemas.peek_codegen import _PRIMITIVES, _SINGLE_VALUES
+from schemas.peek_codegen import _PRIMITIVES, _SINGLE_VALUES, READ_ERRORS
 from schemas.projection import Need, Projection, _Memo, tree
 
 try:
     from schemas import _native
 except ImportError:  # not built (no C compiler when installed): the Python projection
     _native = None  # type: ignore[assignment]
+
+#: What the C walk raises for bytes it will not vouch for (besides what a logical type's
+#: conversion raises, which the Python code raises alike): the caller asks the Python code.
+NATIVE_ERRORS: tuple[type[Exception], ...] = READ_ERRORS
 
 #: Node kinds, as schemas/_native.pyx numbers them.
 _KINDS = {"null": 0, "boolean": 1, "int": 2, "long": 2, "float": 3, "double": 4,
@@ -127,12 +131,59 @@ class _Builder:
             return _native.Node(_KINDS[kind], symbols=tuple(schema["symbols"]))
         return _native.Node(_KINDS[kind])
 
+    def peek(self, schema: Any, need: Mapping[str, Any], tail: bool = True) -> Any:
+        """The node going into a record (or a union of records) for the leaves of ``need``
+        (field -> a leaf's index, or the need of the record it goes into). ``tail``:
+        nothing after this value is needed, so the record's fields after its last needed
+        one are not read (elsewhere they are stepped over, to reach what follows)."""
+        schema = self.resolve(schema)
+        if isinstance(schema, list):
+            branches = []
+            for branch in schema:
+                resolved = self.resolve(branch)
+                mine = {} if not _is_record(resolved) else {
+                    k: v for k, v in need.items()
+                    if k in {f["name"] for f in resolved["fields"]}}  # fmt: skip
+                branches.append(self.peek(resolved, mine, tail) if mine else self.skip(resolved))
+            return _native.Node(_UNION, children=tuple(branches))
+        if isinstance(schema, dict) and isinstance(schema.get("type"), dict | list):
+            return self.peek(schema["type"], need, tail)
+        if not _is_record(schema):
+            raise _Unsupported("a path into a value that has no fields")
+        fields = schema["fields"]
+        wanted = [i for i, spec in enumerate(fields) if spec["name"] in need]
+        if not wanted:
+            raise _Unsupported("none of the record's fields is needed")
+        names: list[int | None] = []
+        children = []
+        for i, spec in enumerate(fields):
+            inner = need.get(spec["name"])
+            if inner is None:
+                names.append(None)
+                children.append(self.skip(spec["type"]))
+            elif isinstance(inner, int):
+                leaf = self.resolve(spec["type"])
+                kind = leaf.get("type") if isinstance(leaf, dict) else leaf
+                if kind in ("record", "array", "map"):
+                    raise _Unsupported("a path that ends at a record, array or map")
+                names.append(inner)
+                children.append(self.read(spec["type"]))
+            else:
+                names.append(_INTO)
+                children.append(self.peek(spec["type"], inner, tail and i == wanted[-1]))
+        return _native.Node(_PEEK, names=tuple(names), children=tuple(children),
+                            size=wanted[-1] + 1 if tail else len(children))  # fmt: skip
+
     def skip(self, schema: Any) -> Any:
         """The node of a value stepped over: the value's own node, which the walk steps
         over with the checks of ``_Projector.check_skip`` (a string's bytes must be
         ASCII, an enum or a logical type is read and dropped, a record's fields are all
         stepped over)."""
         return self.read(schema)
+
+
+def _is_record(schema: Any) -> bool:
+    return isinstance(schema, dict) and schema.get("type") == "record"
 
 
 def compile_native_projection(parsed: Mapping[str, Any],
@@ -148,3 +199,34 @@ def compile_native_projection(parsed: Mapping[str, Any],
         return None
     projection: Projection = functools.partial(_native.walk, root)
     return projection
+
+
+#: ``peek(data, start)``: the values at the paths, in order (None where a union took null).
+NativePeek = Callable[[bytes, int], tuple[Any, ...]]
+_PEEK, _INTO = 14, -1
+
+
+def compile_native_peek(parsed: Mapping[str, Any], paths: Sequence[str]) -> NativePeek | None:
+    """The C walk of ``schemas.peek.compile_peek(parsed, paths)`` (not to the end: up to the
+    last field needed, as the peek reads), or None: use the Python peek (not built, a
+    path the peek would refuse, or one it reads otherwise)."""
+    if _native is None or len(set(paths)) != len(paths):
+        return None
+    need: dict[str, Any] = {}
+    for index, path in enumerate(paths):
+        node = need
+        *parents, leaf = path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                return None  # a path through another path's leaf
+        if leaf in node:
+            return None
+        node[leaf] = index
+    builder = _Builder(dict(parsed.get("__named_schemas") or {}))
+    try:
+        root = builder.peek(parsed, need)
+    except (_Unsupported, KeyError):
+        return None
+    peek: NativePeek = functools.partial(_native.peek, root, len(paths))
+    return peek

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from schemas.errors import DecodeError, where
+from schemas.native_projection import NATIVE_ERRORS, compile_native_peek
 from schemas.peek import Peek, compile_peek
 from schemas.serde import Serde
 
@@ -69,11 +70,28 @@ class Peeker:
                 peek = compile_peek(writer.parsed, self._paths, label=writer.label)
             except DecodeError as exc:
                 raise type(exc)(f"{where(self._schema_name, topic, is_key)}: {exc}") from exc
+            parsed = writer.parsed
+            native = compile_native_peek(parsed, self._paths) if isinstance(parsed, dict) else None
+            if native is not None:
+                peek = _native_first(native, peek)
             self._by_key[writer.key] = peek
         found = (peek, writer.body_offset)
         self._frame_len = writer.body_offset
         self._by_frame[data[: writer.body_offset]] = found
         return found
+
+
+def _native_first(native: Peek, python: Peek) -> Peek:
+    """The C walk of the peek (a third of its time), and the Python peek for whatever it
+    refuses: the same values where it reads, the Python peek's errors where it does not."""
+
+    def peek(data: bytes, start: int) -> tuple[Any, ...]:
+        try:
+            return native(data, start)
+        except NATIVE_ERRORS:
+            return python(data, start)
+
+    return peek
 
 
 class CustomerIds:

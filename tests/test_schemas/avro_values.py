@@ -186,3 +186,14 @@ KITCHEN_SINK: dict[str, Any] = {
 }  # fmt: skip
 
 KITCHEN_SINK_PARSED = parse_schema(KITCHEN_SINK)
+
+
+def non_ascii_text(value: Any) -> bool:
+    """Whether a decoded value holds a string past ASCII (a skipped one is not vouched for)."""
+    if isinstance(value, str):
+        return not value.isascii()
+    if isinstance(value, dict):
+        return any(non_ascii_text(k) or non_ascii_text(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(non_ascii_text(v) for v in value)
+    return False

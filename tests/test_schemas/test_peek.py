@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from schemas.catalog import SchemaVersion, default_catalog
 from schemas.errors import DecodeError, PeekPathError
+from schemas.native_projection import NATIVE_ERRORS, compile_native_peek
 from schemas.peek import Peek, compile_peek
 
 from .avro_values import (
@@ -22,6 +23,7 @@ from .avro_values import (
     at_path,
     body,
     decoded,
+    non_ascii_text,
     peekable_paths,
     values,
 )
@@ -326,3 +328,54 @@ def test_a_boolean_is_what_fastavro_reads_even_when_not_0_or_1() -> None:
         {"name": "flag", "type": "boolean"}]})  # fmt: skip
     for byte in (b"\x00", b"\x01", b"\x02", b"\xff"):
         assert compile_peek(schema, ["flag"])(byte, 0) == (decoded(schema, byte)["flag"],)
+
+
+# -- the C walk of a peek (schemas.native_projection.compile_native_peek) -----------------
+
+
+@settings(deadline=None, max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_the_c_peek_reads_what_the_python_peek_reads(data: st.DataObject) -> None:
+    """On valid bodies the same values; on cut or overwritten ones, wherever the C walk
+    reads, the Python peek reads the same (where it refuses, the Peeker asks Python)."""
+    label, parsed = data.draw(st.sampled_from(WRITERS))
+    paths = data.draw(st.lists(st.sampled_from(list(peekable_paths(parsed))), min_size=1,
+                               unique=True))  # fmt: skip
+    native = compile_native_peek(parsed, paths)
+    if label == "kitchen sink":  # recursive: left to the Python peek
+        assert native is None
+        return
+    assert native is not None
+    record = data.draw(values(parsed, parsed["__named_schemas"]))
+    whole = body(parsed, record)
+    python = _compiled(label, parsed, paths)
+    try:
+        assert native(whole, 0) == python(whole, 0)
+    except NATIVE_ERRORS:
+        assert non_ascii_text(record)  # a skipped string is checked to be ASCII
+        return
+    mangled = bytearray(whole)
+    rng = random.Random(data.draw(st.integers(0, 2**32)))
+    for _ in range(data.draw(st.integers(0, 3))):
+        if mangled:
+            mangled[rng.randrange(len(mangled))] = rng.choice([rng.randrange(256), 0xFF, 0x80])
+    mangled = mangled[: data.draw(st.integers(0, len(mangled)))]
+    try:
+        read = native(bytes(mangled), 0)
+    except NATIVE_ERRORS:
+        return
+    assert read == python(bytes(mangled), 0)
+
+
+def test_the_peeker_takes_the_c_peek() -> None:
+    from schemas.peeker import Peeker
+    from schemas.serde import make_serde
+
+    serde = make_serde(None)
+    peeker = Peeker(serde, QUOTE.name, CUSTOMER_PATHS)
+    record = _first(values(QUOTE.parsed, QUOTE.parsed["__named_schemas"]))
+    message = serde.encode(QUOTE.name, record, topic="t")
+    assert peeker.values(message, topic="t") == _expected(QUOTE.parsed, message[10:],
+                                                          list(CUSTOMER_PATHS))  # fmt: skip
+    peek, _ = next(iter(peeker._by_frame.values()))
+    assert peek.__qualname__.startswith("_native_first")

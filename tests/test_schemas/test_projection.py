@@ -16,7 +16,7 @@ from schemas.compiled_reader import COMPILED_READ_ERRORS, compile_reader
 from schemas.native_projection import compile_native_projection
 from schemas.projection import PROJECTION_ERRORS, Projection, compile_projection, tree
 
-from .avro_values import KITCHEN_SINK, body, peekable_paths, values
+from .avro_values import KITCHEN_SINK, body, non_ascii_text, peekable_paths, values
 from .test_compiled_reader import ALL, _reader
 
 pytestmark = pytest.mark.unit
@@ -64,17 +64,6 @@ _PATH_SETS = {label: _path_sets(parsed) for label, parsed in ALL}
 
 def _paths(data: st.DataObject, label: str) -> list[str]:
     return data.draw(st.sampled_from(_PATH_SETS[label]))
-
-
-def non_ascii_text(value: Any) -> bool:
-    """Whether a decoded value holds a string past ASCII (a skipped one is not vouched for)."""
-    if isinstance(value, str):
-        return not value.isascii()
-    if isinstance(value, dict):
-        return any(non_ascii_text(k) or non_ascii_text(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(non_ascii_text(v) for v in value)
-    return False
 
 
 @_SETTINGS
