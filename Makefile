@@ -18,6 +18,8 @@ $(STAMP): $(BUILD)
 	@test -x $(BIN)/python || $(PYTHON) -c 'import ensurepip' 2>/dev/null || { \
 		echo "$(PYTHON) cannot create virtualenvs: install python3-venv (apt-get install python3-venv)"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@command -v cc >/dev/null || { \
+		echo "quoteflow builds two C extensions (Cython): install a C compiler (apt-get install build-essential)"; exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
