@@ -2,6 +2,8 @@
 
 from typing import Any
 
+KINDS: dict[str, int]
+
 class Refused(ValueError): ...
 
 class Node:

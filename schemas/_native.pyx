@@ -54,6 +54,13 @@ cdef enum:
     K_PEEK = 14     # a record a peek goes into: names None (skip), an int (the leaf's
                     # index in the result) or -1 (go into it); size: fields visited
 
+#: The kinds by name, for the trees built in Python (schemas.native_projection and
+#: schemas.native_writer): "int" and "long" are read and written alike.
+KINDS = {"null": K_NULL, "boolean": K_BOOLEAN, "int": K_LONG, "long": K_LONG,
+         "float": K_FLOAT, "double": K_DOUBLE, "string": K_STRING, "bytes": K_BYTES,
+         "fixed": K_FIXED, "enum": K_ENUM, "convert": K_CONVERT, "record": K_RECORD,
+         "union": K_UNION, "array": K_ARRAY, "map": K_MAP, "peek": K_PEEK}
+
 #: Unions up to this many branches have their index in one byte (zigzag 2 * index).
 cdef Py_ssize_t ONE_BYTE_BRANCHES = 64
 

@@ -39,10 +39,8 @@ except ImportError:  # not built (no C compiler when installed): the Python proj
 #: conversion raises, which the Python code raises alike): the caller asks the Python code.
 NATIVE_ERRORS: tuple[type[Exception], ...] = READ_ERRORS
 
-#: Node kinds, as schemas/_native.pyx numbers them.
-_KINDS = {"null": 0, "boolean": 1, "int": 2, "long": 2, "float": 3, "double": 4,
-          "string": 5, "bytes": 6, "fixed": 7, "enum": 8}  # fmt: skip
-_CONVERT, _RECORD, _UNION, _ARRAY, _MAP = 9, 10, 11, 12, 13
+#: Node kinds by name (schemas/_native.pyx numbers them).
+KIND: dict[str, int] = {} if _native is None else dict(_native.KINDS)
 
 
 class _Unsupported(Exception):
@@ -75,7 +73,8 @@ class _Builder:
         if need is True:
             return self.read(schema)
         if isinstance(schema, list):
-            return _native.Node(_UNION, children=tuple(self.project(b, need) for b in schema))
+            branches = tuple(self.project(b, need) for b in schema)
+            return _native.Node(KIND["union"], children=branches)
         if isinstance(schema, dict) and schema.get("type") == "record":
             return self.record(schema, need)
         if isinstance(schema, dict) and isinstance(schema.get("type"), dict | list):
@@ -99,21 +98,21 @@ class _Builder:
             children.append(self.skip(spec["type"]) if wanted is None
                             else self.project(spec["type"], wanted))  # fmt: skip
         self._records = self._records[:-1]
-        return _native.Node(_RECORD, names=tuple(names), children=tuple(children))
+        return _native.Node(KIND["record"], names=tuple(names), children=tuple(children))
 
     def read(self, schema: Any) -> Any:
         """The node reading one whole value as the full reader does (with a memo for a
         logical type's conversion, as ``_Projector.read``)."""
         schema = self.resolve(schema)
         if isinstance(schema, list):
-            return _native.Node(_UNION, children=tuple(self.read(b) for b in schema))
+            return _native.Node(KIND["union"], children=tuple(self.read(b) for b in schema))
         kind = schema["type"] if isinstance(schema, dict) else schema
         if kind == "record":
             return self.record(schema, None)
         if kind == "array":
-            return _native.Node(_ARRAY, base=self.read(schema["items"]))
+            return _native.Node(KIND["array"], base=self.read(schema["items"]))
         if kind == "map":
-            return _native.Node(_MAP, base=self.read(schema["values"]))
+            return _native.Node(KIND["map"], base=self.read(schema["values"]))
         if not (isinstance(kind, str) and kind in _SINGLE_VALUES):
             return self.read(kind)  # {"type": <a named or nested type>}
         base = self._base(schema, kind)
@@ -121,15 +120,15 @@ class _Builder:
         convert = LOGICAL_READERS.get(f"{kind}-{logical}") if logical else None
         if convert is None:
             return base
-        return _native.Node(_CONVERT, base=base, memo=_Memo(convert, schema))
+        return _native.Node(KIND["convert"], base=base, memo=_Memo(convert, schema))
 
     @staticmethod
     def _base(schema: Any, kind: str) -> Any:
         if kind == "fixed":
-            return _native.Node(_KINDS[kind], size=int(schema["size"]))
+            return _native.Node(KIND[kind], size=int(schema["size"]))
         if kind == "enum":
-            return _native.Node(_KINDS[kind], symbols=tuple(schema["symbols"]))
-        return _native.Node(_KINDS[kind])
+            return _native.Node(KIND[kind], symbols=tuple(schema["symbols"]))
+        return _native.Node(KIND[kind])
 
     def peek(self, schema: Any, need: Mapping[str, Any], tail: bool = True) -> Any:
         """The node going into a record (or a union of records) for the leaves of ``need``
@@ -145,7 +144,7 @@ class _Builder:
                     k: v for k, v in need.items()
                     if k in {f["name"] for f in resolved["fields"]}}  # fmt: skip
                 branches.append(self.peek(resolved, mine, tail) if mine else self.skip(resolved))
-            return _native.Node(_UNION, children=tuple(branches))
+            return _native.Node(KIND["union"], children=tuple(branches))
         if isinstance(schema, dict) and isinstance(schema.get("type"), dict | list):
             return self.peek(schema["type"], need, tail)
         if not _is_record(schema):
@@ -171,7 +170,7 @@ class _Builder:
             else:
                 names.append(_INTO)
                 children.append(self.peek(spec["type"], inner, tail and i == wanted[-1]))
-        return _native.Node(_PEEK, names=tuple(names), children=tuple(children),
+        return _native.Node(KIND["peek"], names=tuple(names), children=tuple(children),
                             size=wanted[-1] + 1 if tail else len(children))  # fmt: skip
 
     def skip(self, schema: Any) -> Any:
@@ -203,7 +202,8 @@ def compile_native_projection(parsed: Mapping[str, Any],
 
 #: ``peek(data, start)``: the values at the paths, in order (None where a union took null).
 NativePeek = Callable[[bytes, int], tuple[Any, ...]]
-_PEEK, _INTO = 14, -1
+#: A peek record's name for a field it goes into (a leaf's is its index, from 0).
+_INTO = -1
 
 
 def compile_native_peek(parsed: Mapping[str, Any], paths: Sequence[str]) -> NativePeek | None:

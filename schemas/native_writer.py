@@ -17,14 +17,14 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from schemas.native_projection import native_module
+from schemas.native_projection import KIND, native_module
 
 _native = native_module()
 
 #: ``write(record)``: the Avro body.
 NativeWriter = Callable[[Mapping[str, Any]], bytes]
-_KINDS = {"null": 0, "boolean": 1, "int": 2, "long": 2, "string": 5}
-_ENUM, _RECORD, _UNION = 8, 10, 11
+#: The primitive types it writes.
+_PRIMITIVES = frozenset({"null", "boolean", "int", "long", "string"})
 
 
 class _Unsupported(Exception):
@@ -37,30 +37,30 @@ class _Builder:
 
     def node(self, schema: Any) -> Any:
         if isinstance(schema, str):
-            if schema in _KINDS:
-                return _native.Node(_KINDS[schema])
+            if schema in _PRIMITIVES:
+                return _native.Node(KIND[schema])
             if schema in self.named:
                 return self.node(self.named[schema])
             raise _Unsupported(schema)
         if isinstance(schema, list):
             branches = [self.node(b) for b in schema]
             kinds = [b.kind for b in branches]
-            if _RECORD in kinds or _ENUM in kinds or len(set(kinds)) != len(kinds):
+            if KIND["record"] in kinds or KIND["enum"] in kinds or len(set(kinds)) != len(kinds):
                 raise _Unsupported("a union the compiled writer tells apart otherwise")
-            return _native.Node(_UNION, children=tuple(branches))
+            return _native.Node(KIND["union"], children=tuple(branches))
         kind = schema.get("type")
         logical = schema.get("logicalType")
         if logical in ("timestamp-millis", "timestamp-micros") and kind == "long":
             # An int is written as is (a datetime is not an int: the compiled writer).
-            return _native.Node(_KINDS[kind])
+            return _native.Node(KIND[kind])
         if logical is not None:
             raise _Unsupported("a logical type")
-        if kind in _KINDS:
-            return _native.Node(_KINDS[kind])
+        if kind in _PRIMITIVES:
+            return _native.Node(KIND[kind])
         if kind == "enum":
             self.named[schema["name"]] = schema
             symbols = {s: i for i, s in enumerate(schema["symbols"])}
-            return _native.Node(_ENUM, symbols=tuple(schema["symbols"]), memo=symbols)
+            return _native.Node(KIND["enum"], symbols=tuple(schema["symbols"]), memo=symbols)
         if kind == "record":
             return self.record(schema)
         raise _Unsupported(str(kind))
@@ -73,7 +73,7 @@ class _Builder:
         fields = schema["fields"]
         names = tuple(f["name"] for f in fields)
         defaults = tuple(f.get("default", _native._NO_DEFAULT) for f in fields)
-        return _native.Node(_RECORD, names=names,
+        return _native.Node(KIND["record"], names=names,
                             children=tuple(self.node(f["type"]) for f in fields),
                             memo=(frozenset(names), defaults))  # fmt: skip
 
