@@ -21,7 +21,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -158,12 +158,16 @@ class Handler(BaseHTTPRequestHandler):
             return
         self._send(sandbox.control(self.command, path, parse_qs(parts.query), body))
 
-    def _read_body(self) -> bytes | None:
-        """The request body; None when an error answer was already sent (the length is bad)."""
+    def _read_body(self, refused: Callable[[int], None] | None = None) -> bytes | None:
+        """The request body; None when an error answer was already sent (the length is bad).
+
+        ``refused`` hears the refusal's status *before* the answer goes out: whoever reads
+        the answer and then asks for the statistics must find the refusal counted.
+        """
         length = self.headers.get("Content-Length")
         if length is None:
             if self.command in ("POST", "PUT") and self.headers.get("Transfer-Encoding"):
-                self._send(Answer(411, json_body({"error": "Content-Length required"})), close=True)
+                self._refuse(Answer(411, json_body({"error": "Content-Length required"})), refused)
                 return None
             return b""
         try:
@@ -171,21 +175,28 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             size = -1
         if size < 0:
-            self._send(Answer(400, json_body({"error": "bad Content-Length"})), close=True)
+            self._refuse(Answer(400, json_body({"error": "bad Content-Length"})), refused)
             return None
         if size > self.server.sandbox.config.max_body_bytes:
-            self._send(Answer(413, json_body({"error": "request body too large"})), close=True)
+            self._refuse(Answer(413, json_body({"error": "request body too large"})), refused)
             return None
         return self.rfile.read(size) if size else b""
 
+    def _refuse(self, answer: Answer, refused: Callable[[int], None] | None) -> None:
+        if refused is not None:
+            refused(answer.status)
+        self._send(answer, close=True)
+
     def _provider(self, provider: str, path: str) -> None:
         sandbox = self.server.sandbox
-        body = self._read_body()
-        if body is None:
-            status = 411 if self.headers.get("Transfer-Encoding") else 413
+
+        def record(status: int) -> None:
             sandbox.store.reject(status)
             sandbox.store.log(provider, validate.Identity(), received_at=time.time(),
                               status=status, outcome="rejected")  # fmt: skip
+
+        body = self._read_body(refused=record)
+        if body is None:
             return
         received_at = time.time()
         decision = sandbox.faults.take()
